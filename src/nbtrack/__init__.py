@@ -1,0 +1,24 @@
+"""nbtrack: put %%track on a notebook cell and get a queryable record of the run."""
+from __future__ import annotations
+
+from typing import Any
+
+__version__ = "0.1.0"
+
+from .api import Run, connect, get, last, log, run, runs  # noqa: E402
+from .errors import NbtrackError  # noqa: E402
+
+__all__ = ["Run", "NbtrackError", "connect", "get", "last", "log", "run", "runs", "__version__"]
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext nbtrack``: register %%track and %nbtrack."""
+    from .magic import load
+
+    load(ipython)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    from .magic import unload
+
+    unload(ipython)

@@ -1,0 +1,202 @@
+"""The Python API: runs(), get(), last(), log(), run(), connect()."""
+from __future__ import annotations
+
+import ast
+import os
+import sys
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import pandas as pd
+
+from .errors import RunNotFoundError
+from .recorder import run as _run
+from .recorder import secrets
+from .store import Store, queries
+
+_default: Store | None = None
+_tracker: Any = None   # the CellTracker of the loaded IPython extension, if any
+
+
+def connect(path: str | os.PathLike[str] | None = None) -> Store:
+    """Use the store at ``path`` (default: ``$NBTRACK_STORE`` or ``./.nbtrack/runs.duckdb``) from now on.
+
+    The magic, ``runs()``, ``get()`` and ``nbtrack.run`` all use it afterwards.
+    """
+    global _default
+    _default = Store(path)
+    if _tracker is not None:
+        _tracker.store = _default
+    return _default
+
+
+def _store(store: str | os.PathLike[str] | Store | None) -> Store:
+    if isinstance(store, Store):
+        return store
+    if store is not None:
+        return Store(store)
+    if _tracker is not None:
+        return _tracker.store
+    return _default or Store()
+
+
+def runs(experiment: str | None = None, where: str | None = None,
+         store: str | os.PathLike[str] | Store | None = None, *, limit: int | None = None) -> pd.DataFrame:
+    """All runs as a DataFrame, one row per run, oldest first.
+
+    Columns: ``run_id, experiment, name, status, started_at, ended_at, duration_s, tags``,
+    then ``params.<k>``, ``metrics.<k>`` (final value) and ``values.<k>``.
+
+    Parameters
+    ----------
+    experiment : only runs of this experiment.
+    where : a filter such as ``"metrics.acc > 0.9 and params.model = 'rf'"``; operators
+        ``= != < <= > >= in like is null``, ``and or not`` and parentheses.
+    store : a store path or Store; default: the current store.
+    limit : only the latest ``limit`` runs.
+    """
+    st = _store(store)
+    _run.syncer.flush()
+    if not st.exists():
+        if where:
+            queries.compile_filter(where)  # a bad filter is an error even on an empty store
+        return pd.DataFrame(columns=queries.BASE_COLUMNS)
+    with st.connect() as con:
+        return queries.runs_frame(con, experiment, where, limit)
+
+
+@dataclass(repr=False)
+class Run:
+    """One recorded run, read from the store."""
+
+    run_id: str
+    name: str
+    experiment: str
+    status: str
+    started_at: datetime | None
+    ended_at: datetime | None
+    duration_s: float | None
+    tags: list[str]
+    params: dict[str, Any]
+    metrics: dict[str, float]
+    values: dict[str, Any]
+    inputs: dict[str, dict[str, Any]]
+    outputs: dict[str, dict[str, Any]]
+    source: str | None
+    env: dict[str, Any]
+    error: dict[str, Any] | None
+    displays: list[dict[str, Any]] = field(default_factory=list)
+    info: dict[str, Any] = field(default_factory=dict)
+    store: Store | None = None
+
+    def history(self, key: str | None = None) -> pd.DataFrame:
+        """Logged points as a DataFrame with columns ``step, key, value``."""
+        with self.store.connect() as con:
+            return queries.history(con, self.run_id, key)
+
+    def __repr__(self) -> str:
+        params = ", ".join(f"{k}={v!r}" for k, v in list(self.params.items())[:6])
+        metrics = ", ".join(f"{k}={v:.4g}" for k, v in list(self.metrics.items())[:6])
+        return f"<Run {self.run_id[:8]} {self.name!r} {self.status}: {params}{' -> ' if metrics else ''}{metrics}>"
+
+
+def _to_run(detail: dict[str, Any], store: Store) -> Run:
+    row = detail["run"]
+    error = None
+    if row.get("error_type"):
+        error = {"type": row["error_type"], "message": row["error_message"], "traceback": row["traceback"]}
+    env = dict(detail["env"])
+    env.update({k: row[k] for k in ("git_commit", "git_branch", "git_dirty", "host", "user", "notebook",
+                                    "session_id", "kernel_id", "pid")})
+    return Run(run_id=row["run_id"], name=row["name"], experiment=row["experiment"], status=row["status"],
+               started_at=row["started_at"], ended_at=row["ended_at"], duration_s=row["duration_s"],
+               tags=row["tags"], params=detail["params"], metrics=detail["metrics"], values=detail["values"],
+               inputs=detail["inputs"], outputs=detail["outputs"], source=detail["source"], env=env,
+               error=error, displays=detail["displays"], info=row, store=store)
+
+
+def get(run_id: str, store: str | os.PathLike[str] | Store | None = None) -> Run:
+    """The run with this id or unique id prefix (like git)."""
+    st = _store(store)
+    _run.syncer.flush()
+    if not st.exists():
+        raise RunNotFoundError(f"no run matches {run_id!r}: there is no store at {st.path} yet")
+    with st.connect() as con:
+        full = queries.resolve_run_id(con, run_id, str(st.path))
+        return _to_run(queries.run_detail(con, full), st)
+
+
+def last() -> Run:
+    """This kernel's latest tracked run."""
+    run_id = _tracker.last_run_id if _tracker is not None else _last_script_run
+    if run_id is None:
+        raise RunNotFoundError("no run has been recorded in this kernel yet: put %%track on a cell")
+    return get(run_id)
+
+
+def log(step: int | None = None, **metrics: float) -> None:
+    """Log metric points of the current run: ``nbtrack.log(loss=0.3, acc=0.9)`` (step auto-increments)."""
+    _run.require_active().log(step, **metrics)
+
+
+_last_script_run: str | None = None
+
+
+class ScriptRun:
+    """``with nbtrack.run("name", params={...}) as run:`` for scripts and jobs."""
+
+    def __init__(self, name: str, params: dict[str, Any] | None = None, tags: list[str] | None = None,
+                 experiment: str | None = None, store: str | os.PathLike[str] | Store | None = None) -> None:
+        self.name, self.params, self.tags = name, dict(params or {}), list(tags or [])
+        self.experiment, self._store = experiment, store
+        self._active: _run.ActiveRun | None = None
+
+    @property
+    def run_id(self) -> str | None:
+        return self._active.run_id if self._active else None
+
+    def __enter__(self) -> "ScriptRun":
+        frame = sys._getframe(1)
+        path = frame.f_code.co_filename
+        source = None
+        try:
+            text = Path(path).read_text()
+            source, _ = secrets.redact_source(text, ast.parse(text))
+        except (OSError, SyntaxError, ValueError):
+            path, source = None, None
+        experiment = self.experiment or (Path(path).stem if path else "default")
+        active = _run.ActiveRun(_store(self._store), name=self.name, experiment=experiment, kind="script",
+                                tags=self.tags, command=" ".join(sys.argv), source=source,
+                                source_path=path, git_dir=str(Path(path).parent) if path else None)
+        for key, value in self.params.items():
+            active.params[key] = (value, "given")
+        self._active = active.start()
+        return self
+
+    def log(self, step: int | None = None, **metrics: float) -> None:
+        """Log metric points of this run."""
+        self._active.log(step, **metrics)
+
+    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None,
+                 tb: TracebackType | None) -> bool:
+        global _last_script_run
+        self._active.finish(exc=ev)
+        _last_script_run = self._active.run_id
+        return False
+
+
+def run(name: str, params: dict[str, Any] | None = None, tags: list[str] | None = None,
+        experiment: str | None = None, store: str | os.PathLike[str] | Store | None = None) -> ScriptRun:
+    """Record a block of a script as a run::
+
+        with nbtrack.run("train", params={"lr": 0.01}) as run:
+            for step in range(100):
+                run.log(loss=..., step=step)
+
+    The status is ``failed``/``interrupted`` when the block raises; the source file and its hash,
+    the environment and git state are recorded as for a cell.
+    """
+    return ScriptRun(name, params, tags, experiment, store)

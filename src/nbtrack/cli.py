@@ -1,0 +1,189 @@
+"""The ``nbtrack`` command: the Python API plus formatting."""
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+import pandas as pd
+
+from . import api
+from .diff import diff_runs
+from .errors import NbtrackError, StoreError
+from .store import Store
+
+
+def _store(path: str | None) -> Store:
+    store = Store(path)
+    if not store.exists():
+        hint = "pass --store PATH" if path is None else "check the path"
+        raise click.ClickException(f"no nbtrack store at {store.path}; {hint} or set NBTRACK_STORE "
+                                   "(a store is created by the first %%track cell)")
+    return store
+
+
+def _errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except NbtrackError as e:
+            raise click.ClickException(str(e)) from None
+    return wrapper
+
+
+store_option = click.option("--store", "store_path", envvar="NBTRACK_STORE", metavar="PATH",
+                            help="Store file (default: $NBTRACK_STORE or ./.nbtrack/runs.duckdb).")
+
+
+def _print_frame(frame: pd.DataFrame) -> None:
+    with pd.option_context("display.max_columns", 30, "display.width", 200, "display.max_colwidth", 40):
+        click.echo(frame.to_string(index=False))
+
+
+def _jsonable(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    return json.loads(frame.to_json(orient="records", date_format="iso"))
+
+
+@click.group()
+@click.version_option(api.__name__ and __import__("nbtrack").__version__, prog_name="nbtrack")
+def main() -> None:
+    """Query the runs recorded by %%track and nbtrack.run."""
+
+
+@main.command("runs")
+@store_option
+@click.option("--where", help="Filter, e.g. \"metrics.acc > 0.9 and params.model = 'rf'\".")
+@click.option("--experiment", "-e", help="Only runs of this experiment.")
+@click.option("--limit", "-n", type=int, default=None, help="Only the latest N runs.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON records.")
+@_errors
+def runs_cmd(store_path: str | None, where: str | None, experiment: str | None, limit: int | None,
+             as_json: bool) -> None:
+    """List runs, oldest first."""
+    frame = api.runs(experiment=experiment, where=where, store=_store(store_path), limit=limit)
+    if as_json:
+        click.echo(json.dumps(_jsonable(frame), indent=1))
+        return
+    if frame.empty:
+        click.echo("no runs match")
+        return
+    view = frame.drop(columns=["ended_at", "experiment"] if frame["experiment"].nunique() == 1 else ["ended_at"])
+    view["run_id"] = view["run_id"].str[:8]
+    view["started_at"] = view["started_at"].dt.strftime("%Y-%m-%d %H:%M:%S")
+    view["duration_s"] = view["duration_s"].round(3)
+    view["tags"] = view["tags"].map(lambda t: ",".join(t))
+    _print_frame(view)
+
+
+def _section(title: str, items: dict[str, Any]) -> None:
+    if items:
+        click.echo(f"\n{title}:")
+        for k, v in items.items():
+            click.echo(f"  {k} = {v!r}" if not isinstance(v, str) or title != "source" else v)
+
+
+@main.command("show")
+@store_option
+@click.argument("run_id")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@_errors
+def show_cmd(store_path: str | None, run_id: str, as_json: bool) -> None:
+    """Everything recorded about one run (id or unique prefix)."""
+    run = api.get(run_id, store=_store(store_path))
+    if as_json:
+        data = {k: getattr(run, k) for k in ("run_id", "name", "experiment", "status", "started_at", "ended_at",
+                                             "duration_s", "tags", "params", "metrics", "values", "inputs",
+                                             "outputs", "source", "env", "error")}
+        click.echo(json.dumps(data, indent=1, default=str))
+        return
+    click.echo(f"run {run.run_id}  {run.name}  [{run.status}]  experiment {run.experiment}")
+    click.echo(f"started {run.started_at}  duration {run.duration_s or 0:.3f} s  tags {', '.join(run.tags) or '-'}")
+    _section("params", run.params)
+    _section("metrics", run.metrics)
+    _section("values", run.values)
+    _section("inputs", {k: f"{v.get('type')} {v.get('shape') or ''} {str(v.get('hash') or '')[:12]}"
+                        for k, v in run.inputs.items()})
+    _section("outputs", {k: f"{v.get('change')} {v.get('type')} {v.get('shape') or ''} "
+                            f"{str(v.get('hash') or '')[:12]}" for k, v in run.outputs.items()})
+    if run.error:
+        click.echo(f"\nerror: {run.error['type']}: {run.error['message']}")
+    env = run.env
+    click.echo(f"\nenv: Python {env.get('python')} on {env.get('platform')}, host {env.get('host')}, "
+               f"git {str(env.get('git_commit') or '-')[:10]}{' (dirty)' if env.get('git_dirty') else ''}")
+    if run.source is not None:
+        click.echo("\nsource:")
+        click.echo(run.source)
+
+
+@main.command("diff")
+@store_option
+@click.argument("run_a")
+@click.argument("run_b")
+@_errors
+def diff_cmd(store_path: str | None, run_a: str, run_b: str) -> None:
+    """What differs between two runs: params, metrics, source, environment."""
+    store = _store(store_path)
+    a, b = api.get(run_a, store=store), api.get(run_b, store=store)
+    d = diff_runs(a, b)
+    click.echo(f"--- {a.run_id[:8]} {a.name}\n+++ {b.run_id[:8]} {b.name}")
+    for section in ("params", "metrics", "values", "inputs", "env", "packages"):
+        if d[section]:
+            click.echo(f"\n{section}:")
+            for key, (x, y) in d[section].items():
+                click.echo(f"  {key}: {x!r} -> {y!r}")
+    if d["source"]:
+        click.echo("\nsource:")
+        for line in d["source"]:
+            click.echo(line)
+    if not any(d.values()):
+        click.echo("\nno differences in params, metrics, values, inputs, source or environment")
+
+
+@main.command("sql")
+@store_option
+@click.argument("query")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON records.")
+@_errors
+def sql_cmd(store_path: str | None, query: str, as_json: bool) -> None:
+    """Run a SQL query on a read-only connection (tables: runs, params, metrics, metric_history, ...)."""
+    import duckdb
+
+    store = _store(store_path)
+    store.sync()
+    with store.connect(read_only=True) as con:
+        try:
+            frame = con.execute(query).df()
+        except duckdb.Error as e:
+            raise click.ClickException(f"SQL error: {e}") from None
+    if as_json:
+        click.echo(json.dumps(_jsonable(frame), indent=1))
+    else:
+        _print_frame(frame)
+
+
+@main.command("export")
+@store_option
+@click.option("--format", "fmt", type=click.Choice(["csv", "parquet", "json"]), required=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), required=True)
+@click.option("--where", help="Filter, as for `nbtrack runs`.")
+@click.option("--experiment", "-e")
+@_errors
+def export_cmd(store_path: str | None, fmt: str, output: str, where: str | None, experiment: str | None) -> None:
+    """Write the runs table (one row per run) to a file."""
+    frame = api.runs(experiment=experiment, where=where, store=_store(store_path))
+    path = Path(output)
+    if fmt == "csv":
+        frame.assign(tags=frame["tags"].map(lambda t: ",".join(t))).to_csv(path, index=False)
+    elif fmt == "parquet":
+        frame.to_parquet(path, index=False)
+    else:
+        path.write_text(json.dumps(_jsonable(frame), indent=1))
+    click.echo(f"wrote {len(frame)} runs to {path}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,42 @@
+"""nbtrack's exceptions: each message names the problem and the fix."""
+from __future__ import annotations
+
+
+class NbtrackError(Exception):
+    """Base class of every error nbtrack raises on purpose."""
+
+
+class StoreError(NbtrackError):
+    """The store cannot be opened or written (not a store, locked, read-only, full)."""
+
+
+class NotAStoreError(StoreError):
+    """The file exists but is not an nbtrack store."""
+
+
+class StoreVersionError(StoreError):
+    """The store was written by a newer nbtrack."""
+
+
+class StoreBusyError(StoreError):
+    """Another process held the store for too long."""
+
+
+class FilterSyntaxError(NbtrackError, ValueError):
+    """A ``where=`` filter did not parse."""
+
+
+class RunNotFoundError(NbtrackError, LookupError):
+    """No run (or more than one run) matches an id or prefix."""
+
+
+class NoActiveRunError(NbtrackError, RuntimeError):
+    """``nbtrack.log`` was called outside a tracked cell or ``nbtrack.run``."""
+
+
+class UnhashableInputError(NbtrackError, TypeError):
+    """An object could not be fingerprinted."""
+
+
+class ParamValueError(NbtrackError, ValueError):
+    """A ``-p KEY=VALUE`` override is malformed."""

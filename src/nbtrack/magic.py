@@ -1,0 +1,98 @@
+"""``%%track`` and ``%nbtrack``: argument parsing only; the recorder does the work."""
+from __future__ import annotations
+
+import shlex
+from typing import Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
+
+from . import api
+from .errors import NbtrackError
+from .recorder.cell import CellTracker
+from .store import Store
+
+NBTRACK_USAGE = """%nbtrack                 show the store and the last runs
+%nbtrack store PATH      record into (and read from) another store
+%nbtrack off | on        pause / resume tracking (%%track cells then run untracked)
+%nbtrack summary off|on  hide / show the line printed after each tracked cell"""
+
+
+@magics_class
+class TrackMagics(Magics):
+    def __init__(self, shell: Any, tracker: CellTracker) -> None:
+        super().__init__(shell)
+        self.tracker = tracker
+
+    @cell_magic
+    def track(self, line: str, cell: str) -> None:
+        """%%track [NAME] [-e EXPERIMENT] [-t TAG]... [-p KEY=VALUE]... [--no-outputs] [--exclude NAME]...
+
+        Record this cell as a run. Normally the line is handled before the cell runs; IPython calls
+        this function only when the options are wrong (to report them) or when it is called directly.
+        """
+        plan = self.tracker.prepare(line, cell)  # raises UsageError naming the bad option
+        self.tracker.force(plan)
+        self.shell.run_cell(cell, store_history=False)
+
+    @line_magic
+    def nbtrack(self, line: str) -> None:
+        """%nbtrack [store PATH | off | on | summary off|on]"""
+        try:
+            args = shlex.split(line)
+        except ValueError as e:
+            raise UsageError(f"%nbtrack: {e}\n{NBTRACK_USAGE}") from None
+        tracker = self.tracker
+        if not args:
+            self._show()
+        elif args[0] == "store" and len(args) == 2:
+            store = Store(args[1])
+            try:
+                store.sync()
+            except NbtrackError as e:
+                raise UsageError(f"%nbtrack store: {e}") from None
+            tracker.store = store
+            api._default = store
+            print(f"nbtrack: recording into {store.path}")
+        elif args == ["off"] or args == ["on"]:
+            tracker.enabled = args[0] == "on"
+            print(f"nbtrack: tracking {'on' if tracker.enabled else 'paused: %%track cells run untracked'}")
+        elif len(args) == 2 and args[0] == "summary" and args[1] in ("on", "off"):
+            tracker.summary = args[1] == "on"
+        else:
+            raise UsageError(f"%nbtrack: unknown arguments {line.strip()!r}\n{NBTRACK_USAGE}")
+
+    def _show(self) -> None:
+        store = self.tracker.store
+        state = "on" if self.tracker.enabled else "paused"
+        print(f"nbtrack store: {store.path} (tracking {state})")
+        try:
+            frame = api.runs(store=store, limit=10)
+        except NbtrackError as e:
+            print(f"nbtrack warning: {e}")
+            return
+        if frame.empty:
+            print("no runs yet: put %%track on a cell")
+            return
+        cols = ["run_id", "name", "status", "duration_s"] + [c for c in frame.columns if c.startswith("metrics.")][:4]
+        view = frame[cols].copy()
+        view["run_id"] = view["run_id"].str[:8]
+        print(view.to_string(index=False))
+
+
+def load(shell: Any) -> CellTracker:
+    if api._tracker is not None and api._tracker.shell is shell:
+        return api._tracker
+    tracker = CellTracker(shell)
+    if api._default is not None:
+        tracker.store = api._default
+    shell.register_magics(TrackMagics(shell, tracker))
+    tracker.register()
+    api._tracker = tracker
+    return tracker
+
+
+def unload(shell: Any) -> None:
+    if api._tracker is not None:
+        api._tracker.unregister()
+        api._tracker = None

@@ -1,0 +1,76 @@
+"""Options of ``%%track`` and the one parser of ``KEY=VALUE`` shared by the magic and the CLI."""
+from __future__ import annotations
+
+import argparse
+import ast
+import re
+import shlex
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import ParamValueError
+
+_BARE = re.compile(r"^[A-Za-z_][\w.\-/:]*$")
+_KEY = re.compile(r"^[A-Za-z_]\w*$")
+
+
+def parse_param(text: str) -> tuple[str, Any]:
+    """``KEY=VALUE`` with VALUE a Python literal; a bare word such as ``rf`` is taken as a string."""
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise ParamValueError(f"-p {text!r}: expected KEY=VALUE, e.g. -p lr=0.01 or -p model='rf'")
+    if not _KEY.match(key):
+        raise ParamValueError(f"-p {text!r}: {key!r} is not a Python name")
+    raw = raw.strip()
+    try:
+        return key, ast.literal_eval(raw)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        if _BARE.match(raw) and raw not in ("True", "False", "None"):
+            return key, raw
+    raise ParamValueError(f"-p {text!r}: {raw!r} is not a Python literal; quote text (-p {key}='{raw}') "
+                          "or give a number, True/False/None, a list or a dict")
+
+
+@dataclass
+class TrackOptions:
+    """Parsed ``%%track`` line."""
+
+    name: str | None = None
+    experiment: str | None = None
+    tags: list[str] = field(default_factory=list)
+    overrides: dict[str, Any] = field(default_factory=dict)
+    no_outputs: bool = False
+    exclude: list[str] = field(default_factory=list)
+    line: str = ""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse would exit the kernel
+        raise ParamValueError(f"%%track: {message}\nusage: {USAGE}")
+
+
+USAGE = ("%%track [NAME] [-e EXPERIMENT] [-t TAG]... [-p KEY=VALUE]... [--no-outputs] "
+         "[--exclude NAME]...")
+_parser = _Parser(prog="%%track", add_help=False, allow_abbrev=False)
+_parser.add_argument("name", nargs="?")
+_parser.add_argument("-e", "--experiment")
+_parser.add_argument("-t", "--tag", action="append", default=[])
+_parser.add_argument("-p", "--param", action="append", default=[])
+_parser.add_argument("--no-outputs", action="store_true")
+_parser.add_argument("--exclude", action="append", default=[])
+
+
+def parse_track_line(line: str) -> TrackOptions:
+    """Parse the text after ``%%track``; raise ParamValueError naming the bad option."""
+    try:
+        argv = shlex.split(line)
+    except ValueError as e:
+        raise ParamValueError(f"%%track: {e} in {line.strip()!r}\nusage: {USAGE}") from None
+    args = _parser.parse_args(argv)
+    overrides = dict(parse_param(p) for p in args.param)
+    for name in args.exclude:
+        if not _KEY.match(name):
+            raise ParamValueError(f"%%track: --exclude {name!r} is not a Python name")
+    return TrackOptions(name=args.name, experiment=args.experiment, tags=args.tag, overrides=overrides,
+                        no_outputs=args.no_outputs, exclude=args.exclude, line=line.strip())

@@ -1,0 +1,1 @@
+"""One run's lifecycle: analyse the cell, watch it run, capture, write to the spool."""

@@ -1,0 +1,306 @@
+"""``%%track`` in IPython: the cell runs as IPython runs it, nbtrack watches from the events.
+
+The ``%%track`` line is removed by an input transformer (replaced by a blank
+line, so tracebacks keep the cell's own line numbers), the cell then runs
+through IPython's normal path - top-level await, ``Out``/``_``, display,
+magics, tracebacks without a single nbtrack frame - and the run is recorded
+from ``pre_run_cell``/``post_run_cell``. ``-p`` overrides replace the value
+node of the literal assignment in the cell's AST; the text is not edited.
+A line with bad options is left in place, so IPython calls the ``track``
+magic, which raises the UsageError and the cell does not run.
+"""
+from __future__ import annotations
+
+import ast
+import difflib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from IPython.core.error import UsageError
+
+from ..errors import NbtrackError
+from ..options import TrackOptions, parse_track_line
+from ..store import Store
+from . import environment, secrets
+from .analysis import CellAnalysis, OverrideParams, analyze
+from .capture import as_scalar, is_data, is_number, safe_fingerprint
+from .run import ActiveRun, syncer, warn
+from .streams import OutputCapture
+
+HIDDEN = {"In", "Out", "exit", "quit", "get_ipython"}
+_MISSING = object()
+
+
+@dataclass
+class Plan:
+    options: TrackOptions
+    body: str
+    analysis: CellAnalysis
+    source: str          # the body with secret literals redacted
+    secrets: set[str]
+
+
+@dataclass
+class _Frame:
+    run: ActiveRun
+    plan: Plan
+    keys_before: set[str]
+    before: dict[str, Any]
+    capture: OutputCapture | None
+    applied: bool = False
+
+
+def _hidden(name: str) -> bool:
+    return name.startswith("_") or name in HIDDEN
+
+
+def split_track(raw_cell: str) -> tuple[str, str] | None:
+    """(options text, body) when the cell starts with ``%%track``."""
+    text = raw_cell.lstrip("\n")
+    first, _, body = text.partition("\n")
+    if first.split(None, 1)[:1] != ["%%track"]:
+        return None
+    return first[len("%%track"):], body
+
+
+class CellTracker:
+    """Owns the IPython hooks of one shell."""
+
+    def __init__(self, shell: Any) -> None:
+        self.shell = shell
+        self.enabled = True
+        self.summary = os.environ.get("NBTRACK_SUMMARY", "1").lower() not in ("0", "false", "off", "no")
+        self.store = Store()
+        self.last_run_id: str | None = None
+        self._plans: dict[tuple[str, str], Plan] = {}
+        self._frames: list[_Frame | None] = []
+        self._forced: Plan | None = None
+        self._store_checked: str | None = None
+        self._override_hook = _OverrideHook(self)
+
+    # -- registration ---------------------------------------------------------
+    def register(self) -> None:
+        shell = self.shell
+        shell.events.register("pre_run_cell", self.pre_run_cell)
+        shell.events.register("post_run_cell", self.post_run_cell)
+        shell.input_transformers_cleanup.append(self.transform)
+        shell.ast_transformers.append(self._override_hook)
+        environment.warm()
+        environment.prefetch_git(os.getcwd())
+
+    def unregister(self) -> None:
+        shell = self.shell
+        for event, fn in (("pre_run_cell", self.pre_run_cell), ("post_run_cell", self.post_run_cell)):
+            try:
+                shell.events.unregister(event, fn)
+            except ValueError:
+                pass
+        if self.transform in shell.input_transformers_cleanup:
+            shell.input_transformers_cleanup.remove(self.transform)
+        if self._override_hook in shell.ast_transformers:
+            shell.ast_transformers.remove(self._override_hook)
+
+    # -- planning (pure with respect to the user's namespace) -------------------
+    def prepare(self, line: str, body: str) -> Plan:
+        """Parse options and analyse the cell; raise UsageError for anything wrong with them."""
+        key = (line, body)
+        plan = self._plans.get(key)
+        if plan is not None:
+            return plan
+        try:
+            options = parse_track_line(line)
+        except NbtrackError as e:
+            raise UsageError(str(e)) from None
+        try:
+            transformed = self.shell.transform_cell(body)
+        except Exception:
+            transformed = body
+        analysis = analyze(transformed)
+        for name in options.overrides:
+            if name not in analysis.params:
+                close = difflib.get_close_matches(name, list(analysis.params), n=1)
+                hint = f" (did you mean {close[0]}?)" if close else ""
+                known = ", ".join(analysis.params) or "none"
+                msg = (f"-p {name}: the cell has no literal assignment `{name} = ...` to override{hint}; "
+                       f"literal parameters in this cell: {known}")
+                raise UsageError(msg)
+        source, found = secrets.redact_source(body, analysis.tree)
+        plan = Plan(options, body, analysis, source, found)
+        if len(self._plans) > 16:
+            self._plans.clear()
+        self._plans[key] = plan
+        return plan
+
+    def transform(self, lines: list[str]) -> list[str]:
+        """Input transformer: drop a valid ``%%track`` line, keep an invalid one for the magic."""
+        if not lines or not lines[0].startswith("%%track"):
+            return lines
+        split = split_track(lines[0] + "\n")
+        if split is None:
+            return lines
+        if self.enabled:
+            try:
+                self.prepare(split[0], "".join(lines[1:]))
+            except Exception:
+                return lines
+        rest = lines[1:]
+        if rest and rest[0].startswith("%%"):
+            return rest  # another cell magic below %%track must stay first
+        return ["\n", *rest]
+
+    def force(self, plan: Plan) -> None:
+        """Track the next cell run with this plan (``run_cell_magic('track', ...)``)."""
+        self._forced = plan
+
+    # -- events ---------------------------------------------------------------
+    def active(self) -> _Frame | None:
+        return next((f for f in reversed(self._frames) if f is not None), None)
+
+    def pre_run_cell(self, info: Any) -> None:
+        plan, self._forced = self._forced, None
+        if plan is None and self.enabled and not self.active():
+            split = split_track(getattr(info, "raw_cell", "") or "")
+            if split is not None:
+                try:
+                    plan = self.prepare(*split)
+                except Exception:
+                    plan = None
+        if plan is None or not self.enabled or self.active():
+            self._frames.append(None)
+            return
+        try:
+            self._frames.append(self._start(plan, info))
+        except Exception as e:
+            self._frames.append(None)
+            warn(f"this cell runs untracked: {e}")
+
+    def _check_store(self) -> None:
+        if self._store_checked == str(self.store.path):
+            return
+        self.store.sync()
+        self._store_checked = str(self.store.path)
+
+    def _start(self, plan: Plan, info: Any) -> _Frame:
+        try:
+            self._check_store()
+        except NbtrackError as e:
+            warn(f"{e} (this run is kept in {self.store.spool.dir} until the store can be written)")
+        shell, ns, opts, analysis = self.shell, self.shell.user_ns, plan.options, plan.analysis
+        excluded = set(opts.exclude)
+        notebook = environment.notebook_path(ns)
+        cell_id = getattr(info, "cell_id", None)
+        name = opts.name or (f"cell-{cell_id[:8]}" if cell_id else analysis.group_key)
+        experiment = opts.experiment or (Path(notebook).stem if notebook else "default")
+        git_dir = str(Path(notebook).parent) if notebook and os.path.isabs(notebook) else os.getcwd()
+        run = ActiveRun(self.store, name=name, experiment=experiment, kind="cell", tags=opts.tags,
+                        command=f"%%track {opts.line}".strip(), cell_id=cell_id,
+                        execution_count=getattr(shell, "execution_count", None), notebook=notebook,
+                        source=plan.source, secret_values=plan.secrets, git_dir=git_dir)
+        for key, value in analysis.params.items():
+            if key not in excluded:
+                if key in opts.overrides:
+                    run.params[key] = (opts.overrides[key], "override")
+                else:
+                    run.params[key] = (value, "literal")
+        for name_ in analysis.free:
+            if name_ in excluded or _hidden(name_) or name_ in run.params:
+                continue
+            value = ns.get(name_, _MISSING)
+            if value is _MISSING or not is_data(value):
+                continue
+            scalar, plain = as_scalar(value)
+            if scalar:
+                run.params[name_] = (plain, "input")
+            else:
+                run.inputs[name_] = safe_fingerprint(value)
+        watched = analysis.bound | analysis.deleted
+        before = {n: ns.get(n, _MISSING) for n in watched}
+        capture = None if opts.no_outputs else OutputCapture(shell)
+        environment.prefetch_git(git_dir)
+        frame = _Frame(run, plan, set(ns), before, capture)
+        run.start()
+        if capture is not None:
+            capture.install()
+        return frame
+
+    def post_run_cell(self, result: Any) -> None:
+        frame = self._frames.pop() if self._frames else None
+        if frame is None:
+            return
+        try:
+            self._finish(frame, result)
+        except Exception as e:
+            warn(f"could not record this run: {type(e).__name__}: {e}")
+
+    def _finish(self, frame: _Frame, result: Any) -> None:
+        if frame.capture is not None:
+            frame.capture.uninstall()
+        run, ns, plan = frame.run, self.shell.user_ns, frame.plan
+        if result is None:  # the kernel cancelled the cell's coroutine on interrupt
+            exc: BaseException | None = KeyboardInterrupt()
+        else:
+            exc = result.error_before_exec or result.error_in_exec
+        excluded = set(plan.options.exclude)
+        # loop counters (`for epoch in ...`) are neither metrics nor outputs
+        candidates = (plan.analysis.bound | (set(ns) - frame.keys_before)) - excluded - plan.analysis.loop_only
+        for name in sorted(candidates):
+            if _hidden(name):
+                continue
+            value = ns.get(name, _MISSING)
+            if value is _MISSING or not is_data(value):
+                continue
+            if name in run.params and run.params[name][1] in ("literal", "override"):
+                continue
+            previous = frame.before.get(name, _MISSING)
+            change = "new" if previous is _MISSING and name not in frame.keys_before else "rebound"
+            scalar, plain = as_scalar(value)
+            if scalar and is_number(plain):
+                run.metrics[name] = (float(plain), None, "cell")
+            elif scalar:
+                run.values[name] = plain
+                if isinstance(plain, str) and secrets.is_secret_name(name):
+                    run.secret_values.add(plain)
+            else:
+                run.outputs[name] = (change, safe_fingerprint(value))
+        for name in plan.analysis.deleted - excluded:
+            if name in frame.keys_before and name not in ns:
+                previous = frame.before.get(name)
+                run.outputs[name] = ("removed", {"type": type(previous).__name__, "hash": None,
+                                                 "hash_method": "removed", "summary": {}})
+        if frame.capture is not None:
+            run.displays = frame.capture.displays
+            run.streams = {"stdout": frame.capture.stdout.value(), "stderr": frame.capture.stderr.value()}
+        run.finish(exc=exc)
+        self.last_run_id = run.run_id
+        error = syncer.pop_error()
+        if error:
+            warn(error)
+        if self.summary:
+            self._show_summary(run)
+
+    def _show_summary(self, run: ActiveRun) -> None:
+        from IPython.display import display
+
+        from .summary import summary_bundle
+
+        display(summary_bundle(run), raw=True)
+
+
+class _OverrideHook(ast.NodeTransformer):
+    """Registered in ``shell.ast_transformers``; acts once, on the tracked cell being run."""
+
+    def __init__(self, tracker: CellTracker) -> None:
+        self.tracker = tracker
+
+    def visit(self, node: ast.AST) -> ast.AST:
+        frame = self.tracker.active()
+        if frame is None or frame.applied or not frame.plan.options.overrides:
+            return node
+        frame.applied = True
+        try:
+            return ast.fix_missing_locations(OverrideParams(frame.plan.options.overrides).visit(node))
+        except Exception as e:
+            warn(f"could not apply -p overrides: {e}")
+            return node

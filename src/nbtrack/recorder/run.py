@@ -1,0 +1,361 @@
+"""One run's lifecycle: start, log, finish, written to the spool at each step.
+
+A run is written when it starts (status ``running``) and again when it ends,
+so a process that dies mid-run leaves a ``running`` record that the next
+import marks ``crashed``. Everything a run writes passes through secrets.py.
+"""
+from __future__ import annotations
+
+import atexit
+import hashlib
+import os
+import queue
+import resource
+import sys
+import threading
+import time
+import traceback
+import uuid
+from typing import Any
+
+import pyarrow as pa
+
+from ..errors import NoActiveRunError
+from ..store import Store
+from ..store.importer import process_start
+from ..store.records import POINTS_SCHEMA, encode_value, to_json
+from . import environment, secrets
+from .capture import safe_fingerprint
+
+CHUNK_POINTS = 500_000
+DISPLAY_ITEM_CAP = 2 << 20
+DISPLAY_RUN_CAP = 16 << 20
+_TEXT_MIMES = ("text/", "application/json", "application/javascript", "image/svg+xml")
+_PID = os.getpid()
+_PROC_START = process_start(_PID)
+SESSION_ID = uuid.uuid4().hex
+
+_stack: list["ActiveRun"] = []
+
+
+def current() -> "ActiveRun | None":
+    return _stack[-1] if _stack else None
+
+
+def warn(message: str) -> None:
+    """nbtrack's one line on stderr: never an exception in the user's cell."""
+    line = " ".join(str(message).split())
+    try:
+        print(f"nbtrack warning: {line}", file=sys.__stderr__ if sys.stderr is None else sys.stderr)
+    except Exception:
+        pass
+
+
+class _Syncer:
+    """Imports spools into their DuckDB files off the cell's path, one store at a time."""
+
+    def __init__(self) -> None:
+        self._queue: queue.Queue[Store | None] = queue.Queue()
+        self._queued: set[str] = set()
+        self._thread: threading.Thread | None = None
+        self._guard = threading.Lock()
+        self.errors: list[str] = []
+
+    def request(self, store: Store) -> None:
+        with self._guard:
+            if str(store.path) in self._queued:
+                return
+            self._queued.add(str(store.path))
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._loop, name="nbtrack-sync", daemon=True)
+                self._thread.start()
+        self._queue.put(store)
+
+    def _loop(self) -> None:
+        while True:
+            store = self._queue.get()
+            try:
+                with self._guard:
+                    self._queued.discard(str(store.path))
+                store.sync(blocking=False)
+            except Exception as e:  # reported by the next cell, in one line
+                self.errors.append(str(e))
+            finally:
+                self._queue.task_done()
+
+    def flush(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            self._queue.join()
+
+    def pop_error(self) -> str | None:
+        if not self.errors:
+            return None
+        error, self.errors[:] = self.errors[-1], []
+        return error
+
+
+syncer = _Syncer()
+
+
+def _float(key: str, value: Any) -> float:
+    try:
+        if hasattr(value, "item") and not isinstance(value, (int, float)):
+            value = value.item()  # numpy scalars, 0-d arrays, one-element tensors
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise TypeError
+        return float(value)
+    except Exception:
+        msg = f"nbtrack.log: {key}={value!r:.60} is not a number; log numbers only (values go in variables)"
+        raise TypeError(msg) from None
+
+
+class ActiveRun:
+    """A run in progress. Cells and ``nbtrack.run`` scripts both go through this class."""
+
+    def __init__(self, store: Store, *, name: str, experiment: str, kind: str, tags: list[str] | None = None,
+                 command: str | None = None, cell_id: str | None = None, execution_count: int | None = None,
+                 notebook: str | None = None, source: str | None = None, source_path: str | None = None,
+                 secret_values: set[str] | None = None, git_dir: str | None = None) -> None:
+        self.store = store
+        self.run_id = uuid.uuid4().hex
+        self.name, self.experiment, self.kind = name, experiment, kind
+        self.tags = list(tags or [])
+        self.command, self.cell_id, self.execution_count = command, cell_id, execution_count
+        self.notebook, self.source, self.source_path = notebook, source, source_path
+        self.git_dir = git_dir or os.getcwd()
+        self.status = "running"
+        self.params: dict[str, tuple[Any, str]] = {}
+        self.values: dict[str, Any] = {}
+        self.metrics: dict[str, tuple[float, int | None, str]] = {}
+        self.inputs: dict[str, dict[str, Any]] = {}
+        self.outputs: dict[str, tuple[str, dict[str, Any]]] = {}
+        self.displays: list[tuple[str, dict[str, Any]]] = []
+        self.streams: dict[str, tuple[str, bool]] = {}
+        self.secret_values: set[str] = set(secret_values or ())
+        self.redacted: set[str] = set()
+        self.error: dict[str, str] | None = None
+        self._seq = 0
+        self._series: dict[str, tuple[list[int], list[float]]] = {}
+        self._last_points: dict[str, tuple[int, float]] = {}
+        self._n_points = 0
+        self._next_step = 0
+        self._chunk = 0
+        self.started_at = time.time()
+        self._t0 = time.perf_counter()
+        self._cpu0 = time.process_time()
+        self.ended_at: float | None = None
+
+    # -- lifecycle ------------------------------------------------------------
+    def start(self) -> "ActiveRun":
+        _stack.append(self)
+        self._write()
+        return self
+
+    def finish(self, status: str = "finished", exc: BaseException | None = None) -> None:
+        """End the run: ``finished``, ``failed`` or ``interrupted`` (from ``exc``), and write it."""
+        if self in _stack:
+            _stack.remove(self)
+        self.ended_at = time.time()
+        self._duration = time.perf_counter() - self._t0
+        self._cpu = time.process_time() - self._cpu0
+        if exc is not None:
+            status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+            self.error = {"error_type": type(exc).__name__, "error_message": str(exc),
+                          "traceback": "".join(_user_traceback(exc))}
+        self.status = status
+        try:
+            self._flush_points()
+        finally:
+            self._write()
+            syncer.request(self.store)
+
+    # -- logging --------------------------------------------------------------
+    def log(self, step: int | None = None, **metrics: Any) -> None:
+        if step is None:
+            step = self._next_step
+        elif type(step) is not int:
+            try:
+                step = int(step)
+            except Exception:
+                raise TypeError(f"nbtrack.log: step={step!r} is not an integer") from None
+        self._next_step = step + 1
+        series = self._series
+        for key, value in metrics.items():
+            if type(value) is not float:
+                value = _float(key, value)
+            s = series.get(key)
+            if s is None:
+                s = series[key] = ([], [])
+            s[0].append(step)
+            s[1].append(value)
+        self._n_points += len(metrics)
+        if self._n_points >= CHUNK_POINTS:
+            self._flush_points()
+
+    def _flush_points(self) -> None:
+        if not self._n_points:
+            return
+        keys, steps, values = [], [], []
+        for i, (key, (s, v)) in enumerate(self._series.items()):
+            keys.append(pa.DictionaryArray.from_arrays(pa.array([0] * len(s), pa.int32()),
+                                                       pa.array([key])).cast(pa.string()))
+            steps.append(pa.array(s, pa.int64()))
+            values.append(pa.array(v, pa.float64()))
+            self._last_points[key] = (s[-1], v[-1])
+        table = pa.Table.from_arrays(
+            [pa.concat_arrays(keys), pa.concat_arrays(steps), pa.concat_arrays(values)], schema=POINTS_SCHEMA)
+        self._series = {}
+        self._n_points = 0
+        self.store.spool.write_points(self.run_id, self._chunk, table)
+        self._chunk += 1
+
+    # -- the record -----------------------------------------------------------
+    def _known_secrets(self) -> set[str]:
+        known = set(self.secret_values)
+        for name, value in os.environ.items():
+            if len(value) >= 8 and secrets.is_secret_name(name):
+                known.add(value)
+        return known
+
+    def _scalar_rows(self, items: dict[str, Any], prefix: str, known: set[str]) -> list[dict[str, Any]]:
+        rows = []
+        for key, value in items.items():
+            if secrets.is_secret_name(key) or (isinstance(value, str) and (
+                    secrets.looks_like_token(value) or any(k in value for k in known if len(k) >= 4))):
+                if isinstance(value, str) and value:
+                    known.add(value)
+                value = secrets.REDACTED
+                self.redacted.add(f"{prefix}.{key}")
+            rows.append({"key": key, **encode_value(value)})
+        return rows
+
+    def _fingerprint_rows(self, items: dict[str, dict[str, Any]], prefix: str) -> list[dict[str, Any]]:
+        rows = []
+        for name, fp in items.items():
+            if secrets.is_secret_name(name):
+                fp = {"type": fp.get("type"), "hash": None, "hash_method": "redacted", "summary": {}}
+                self.redacted.add(f"{prefix}.{name}")
+            rows.append({"name": name, "type": fp.get("type"), "hash": fp.get("hash"),
+                         "hash_method": fp.get("hash_method"),
+                         "shape": None if fp.get("shape") is None else to_json(fp["shape"]),
+                         "length": fp.get("length"), "dtype": fp.get("dtype"),
+                         "summary": to_json(fp.get("summary") or {})})
+        return rows
+
+    def _display_rows(self, known: set[str]) -> list[dict[str, Any]]:
+        rows, budget = [], DISPLAY_RUN_CAP
+        items: list[tuple[str, dict[str, Any]]] = list(self.displays)
+        for stream, (text, _cut) in self.streams.items():
+            if text:
+                items.append((stream, {"text/plain": text}))
+        for seq, (kind, bundle) in enumerate(items):
+            for mime, data in bundle.items():
+                if isinstance(data, bytes):
+                    raw = data
+                elif isinstance(data, str):
+                    raw = data.encode("utf-8", "replace")
+                else:
+                    raw = to_json(data).encode()
+                truncated = kind in self.streams and self.streams[kind][1]
+                if mime.startswith(_TEXT_MIMES):
+                    text, changed = secrets.scrub(raw.decode("utf-8", "replace"), known)
+                    if changed:
+                        self.redacted.add(f"displays.{kind}")
+                        raw = text.encode()
+                size = len(raw)
+                digest = None
+                if size > DISPLAY_ITEM_CAP and mime.startswith("text/"):
+                    raw, truncated = raw[:DISPLAY_ITEM_CAP], True
+                if len(raw) <= min(DISPLAY_ITEM_CAP, budget):
+                    budget -= len(raw)
+                    digest = hashlib.sha256(raw).hexdigest()
+                    self.store.spool.write_blob(digest, raw)
+                else:
+                    truncated = True
+                rows.append({"seq": seq, "kind": kind, "mime": mime, "artifact": digest, "size": size,
+                             "truncated": truncated})
+        return rows
+
+    def _record(self) -> dict[str, Any]:
+        known = self._known_secrets()
+        params = self._scalar_rows({k: v for k, (v, _) in self.params.items()}, "params", known)
+        for row in params:
+            row["kind"] = self.params[row["key"]][1]
+        values = self._scalar_rows(self.values, "values", known)
+        source = None
+        if self.source is not None:
+            text, changed = secrets.scrub(self.source, known)
+            if changed or "source" in self.redacted:
+                self.redacted.add("source")
+            source = {"hash": hashlib.sha256(text.encode()).hexdigest(), "text": text}
+        error = dict(self.error or {})
+        for key in error:
+            error[key], changed = secrets.scrub(error[key], known)
+            if changed:
+                self.redacted.add(key)
+        env = environment.environment()
+        git = environment.git_state(self.git_dir)
+        ended = self.ended_at
+        run = {
+            "run_id": self.run_id, "experiment": self.experiment, "name": self.name, "status": self.status,
+            "kind": self.kind, "started_at": self.started_at, "ended_at": ended,
+            "duration_s": getattr(self, "_duration", None), "cpu_s": getattr(self, "_cpu", None),
+            "peak_rss_mb": _peak_rss_mb() if ended else None, "tags": self.tags,
+            "command": secrets.scrub(self.command or "", known)[0] or None, "cell_id": self.cell_id,
+            "execution_count": self.execution_count, "source_hash": source and source["hash"],
+            "source_path": self.source_path, "notebook": self.notebook, "env_id": env["env_id"],
+            **git, "session_id": SESSION_ID, "kernel_id": environment.kernel_id(),
+            "host": environment.HOST, "user": environment.user(), "pid": _PID, "proc_start": _PROC_START,
+            **error,
+        }
+        metrics = [{"key": k, "value": v, "step": s, "source": "log"}
+                   for k, (s, v) in self._last_points.items() if k not in self.metrics]
+        metrics += [{"key": k, "value": v, "step": s, "source": src} for k, (v, s, src) in self.metrics.items()]
+        record = {
+            "run": run, "params": params, "values": values, "metrics": metrics,
+            "inputs": self._fingerprint_rows(self.inputs, "inputs"),
+            "outputs": [{**row, "change": self.outputs[row["name"]][0]} for row in
+                        self._fingerprint_rows({k: fp for k, (_, fp) in self.outputs.items()}, "outputs")],
+            "displays": self._display_rows(known) if ended else [],
+            "source": source, "env": env,
+        }
+        run["redacted"] = sorted(self.redacted)
+        return record
+
+    def _write(self) -> None:
+        self.store.spool.write_record(self.run_id, self._seq, self._record())
+        self._seq += 1
+
+
+def _peak_rss_mb() -> float | None:
+    try:
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    except Exception:
+        return None
+    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+
+
+def _user_traceback(exc: BaseException) -> list[str]:
+    """The traceback from the user's own first frame on: no IPython or nbtrack frames."""
+    tb = exc.__traceback__
+    internal = (os.sep + "IPython" + os.sep, os.sep + "ipykernel" + os.sep, os.sep + "nbtrack" + os.sep,
+                os.sep + "asyncio" + os.sep)
+    while tb is not None and any(p in tb.tb_frame.f_code.co_filename for p in internal):
+        tb = tb.tb_next
+    return traceback.format_exception(type(exc), exc, tb)
+
+
+def require_active() -> ActiveRun:
+    run = current()
+    if run is None:
+        msg = ("nbtrack.log() was called outside a tracked run: put %%track on the cell "
+               "(after %load_ext nbtrack), or wrap the code in `with nbtrack.run('name') as run:`")
+        raise NoActiveRunError(msg)
+    return run
+
+
+def fingerprints(namespace: dict[str, Any], names: list[str]) -> dict[str, dict[str, Any]]:
+    return {name: safe_fingerprint(namespace[name]) for name in names if name in namespace}
+
+
+atexit.register(syncer.flush)

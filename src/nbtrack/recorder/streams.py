@@ -1,0 +1,126 @@
+"""Copy what a cell prints and displays, without changing what the user sees.
+
+stdout/stderr are teed (every write still goes to the original stream) and
+capped, keeping the head and the tail; rich displays are copied from the
+display publisher and the display hook as MIME bundles.
+"""
+from __future__ import annotations
+
+import sys
+from collections import deque
+from typing import Any
+
+STREAM_CAP = 64 << 10      # per stream: first 32 KiB and last 32 KiB are kept
+
+
+class CappedText:
+    def __init__(self, cap: int = STREAM_CAP) -> None:
+        self.half = cap // 2
+        self.head: list[str] = []
+        self.head_len = 0
+        self.tail: deque[str] = deque()
+        self.tail_len = 0
+        self.total = 0
+
+    def add(self, text: str) -> None:
+        self.total += len(text)
+        if self.head_len < self.half:
+            room = self.half - self.head_len
+            self.head.append(text[:room])
+            self.head_len += min(len(text), room)
+            text = text[room:]
+            if not text:
+                return
+        self.tail.append(text)
+        self.tail_len += len(text)
+        while self.tail_len - len(self.tail[0]) >= self.half:
+            self.tail_len -= len(self.tail.popleft())
+
+    def value(self) -> tuple[str, bool]:
+        head = "".join(self.head)
+        tail = "".join(self.tail)
+        kept = len(head) + len(tail)
+        if kept >= self.total:
+            return head + tail, False
+        tail = tail[-self.half:]
+        skipped = self.total - len(head) - len(tail)
+        return f"{head}\n... [{skipped} characters not recorded] ...\n{tail}", True
+
+
+class _Tee:
+    """Stands in for sys.stdout/sys.stderr: writes go through, a copy is kept."""
+
+    def __init__(self, target: Any, sink: CappedText) -> None:
+        self._nbtrack_target = target
+        self._nbtrack_sink = sink
+
+    def write(self, text: Any) -> Any:
+        n = self._nbtrack_target.write(text)
+        if isinstance(text, str):
+            self._nbtrack_sink.add(text)
+        return n
+
+    def writelines(self, lines: Any) -> None:
+        for line in lines:
+            self.write(line)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._nbtrack_target, name)
+
+
+class OutputCapture:
+    """Installed for the duration of one tracked cell."""
+
+    def __init__(self, shell: Any | None) -> None:
+        self.shell = shell
+        self.stdout = CappedText()
+        self.stderr = CappedText()
+        self.displays: list[tuple[str, dict[str, Any]]] = []
+        self._saved: dict[str, Any] = {}
+
+    def install(self) -> None:
+        self._saved["stdout"], self._saved["stderr"] = sys.stdout, sys.stderr
+        sys.stdout = _Tee(sys.stdout, self.stdout)
+        sys.stderr = _Tee(sys.stderr, self.stderr)
+        shell = self.shell
+        if shell is None:
+            return
+        pub = getattr(shell, "display_pub", None)
+        if pub is not None:
+            original = pub.publish
+
+            def publish(data: Any, *args: Any, **kwargs: Any) -> Any:
+                if isinstance(data, dict):
+                    self.displays.append(("display", data))
+                return original(data, *args, **kwargs)
+
+            self._saved["pub"] = (pub, pub.__dict__.get("publish"))
+            pub.publish = publish
+        hook = getattr(shell, "displayhook", None)
+        if hook is not None and hasattr(hook, "write_format_data"):
+            original_write = hook.write_format_data
+
+            def write_format_data(format_dict: Any, *args: Any, **kwargs: Any) -> Any:
+                if isinstance(format_dict, dict):
+                    self.displays.append(("result", format_dict))
+                return original_write(format_dict, *args, **kwargs)
+
+            self._saved["hook"] = (hook, hook.__dict__.get("write_format_data"))
+            hook.write_format_data = write_format_data
+
+    def uninstall(self) -> None:
+        for name in ("stdout", "stderr"):
+            current = getattr(sys, name)
+            # restore only our own tee: a cell that replaced the stream for good keeps its choice
+            if isinstance(current, _Tee) and current._nbtrack_sink is getattr(self, name):
+                setattr(sys, name, self._saved[name])
+        for key, attr in (("pub", "publish"), ("hook", "write_format_data")):
+            saved = self._saved.get(key)
+            if saved is None:
+                continue
+            obj, previous = saved
+            if previous is not None:
+                setattr(obj, attr, previous)
+            else:
+                obj.__dict__.pop(attr, None)
+        self._saved.clear()

@@ -1,0 +1,41 @@
+"""The one-line summary shown after a tracked cell."""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from . import secrets
+from .run import ActiveRun
+
+MIME = "application/vnd.nbtrack.run+json"
+_SHOWN = 4
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    text = repr(value)
+    return text if len(text) <= 24 else text[:21] + "..."
+
+
+def summary_bundle(run: ActiveRun) -> dict[str, Any]:
+    params = {k: (secrets.REDACTED if f"params.{k}" in run.redacted or secrets.is_secret_name(k) else v)
+              for k, (v, kind) in run.params.items() if kind != "input"}
+    metrics = {k: v for k, (v, _, _) in run.metrics.items()}
+    metrics.update({k: v for k, (_, v) in run._last_points.items() if k not in metrics})
+    duration = getattr(run, "_duration", None) or 0.0
+    parts = [f"nbtrack: run {run.run_id[:8]}", run.name]
+    if run.status != "finished":
+        parts.append(run.status + (f" ({run.error['error_type']})" if run.error else ""))
+    shown_p = ", ".join(f"{k}={_fmt(v)}" for k, v in list(params.items())[:_SHOWN])
+    shown_m = ", ".join(f"{k}={_fmt(v)}" for k, v in list(metrics.items())[:_SHOWN])
+    if shown_p or shown_m:
+        parts.append(f"{shown_p}{' -> ' if shown_m else ''}{shown_m}".strip())
+    parts.append(f"{duration:.2f} s")
+    data = {
+        "run_id": run.run_id, "name": run.name, "experiment": run.experiment, "status": run.status,
+        "params": {k: v for k, v in params.items() if isinstance(v, (int, float, str, bool, type(None)))},
+        "metrics": {k: (v if math.isfinite(v) else None) for k, v in metrics.items()},
+        "duration_s": duration, "store": str(run.store.path),
+    }
+    return {MIME: data, "text/plain": " · ".join(parts)}

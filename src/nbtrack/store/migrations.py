@@ -1,0 +1,52 @@
+"""Named, recorded forward migrations, applied in one transaction when a store opens."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import duckdb
+
+from .. import __version__
+from ..errors import NotAStoreError, StoreVersionError
+from . import schema
+
+MIGRATIONS: list[tuple[str, str]] = [
+    ("0001_initial", schema.INITIAL),
+]
+KNOWN = {name for name, _ in MIGRATIONS}
+
+
+def check(con: duckdb.DuckDBPyConnection, path: str) -> list[str]:
+    """Raise when the file is not a store or is newer than this code; return pending migrations."""
+    tables = {r[0] for r in con.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'").fetchall()}
+    if "schema_migrations" not in tables:
+        if tables:
+            msg = (f"{path} is a DuckDB file but not an nbtrack store (it has no schema_migrations "
+                   "table); point NBTRACK_STORE or --store at another path")
+            raise NotAStoreError(msg)
+        return [name for name, _ in MIGRATIONS]
+    names = [r[0] for r in con.execute("SELECT name FROM schema_migrations").fetchall()]
+    unknown = sorted(n for n in names if n not in KNOWN)
+    if unknown:
+        msg = (f"{path} was written by a newer nbtrack (migration {unknown[-1]} is unknown to "
+               f"nbtrack {__version__}); upgrade with: pip install -U nbtrack")
+        raise StoreVersionError(msg)
+    return [name for name, _ in MIGRATIONS if name not in names]
+
+
+def migrate(con: duckdb.DuckDBPyConnection, path: str) -> None:
+    """Apply pending migrations; a store that is already current costs one catalog query."""
+    pending = check(con, path)
+    if not pending:
+        return
+    now = datetime.now(timezone.utc)
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for name, ddl in MIGRATIONS:
+            if name in pending:
+                con.execute(ddl)
+                con.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)", [name, now, __version__])
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise

@@ -1,0 +1,169 @@
+"""Read queries: the long tables in, pandas frames and plain dicts out."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from ..errors import RunNotFoundError
+from .filters import compile_filter
+from .records import decode_value
+
+BASE_COLUMNS = ["run_id", "experiment", "name", "status", "started_at", "ended_at", "duration_s", "tags"]
+
+
+def _selection(experiment: str | None, where: str | None, limit: int | None) -> tuple[str, list[Any]]:
+    conds, args = [], []
+    if experiment is not None:
+        conds.append("r.experiment = ?")
+        args.append(experiment)
+    if where:
+        sql, params = compile_filter(where)
+        conds.append(sql)
+        args.extend(params)
+    query = "SELECT r.run_id, r.started_at FROM runs r"
+    if conds:
+        query += " WHERE " + " AND ".join(conds)
+    if limit is not None:
+        query += f" ORDER BY r.started_at DESC, r.run_id DESC LIMIT {int(limit)}"
+    return query, args
+
+
+def _typed_column(group: pd.DataFrame) -> pd.Series:
+    vtypes = set(group["vtype"])
+    index = group["run_id"].to_numpy()
+    if vtypes <= {"int", "float"}:
+        values = group["value_num"].to_numpy()
+        series = pd.Series(values, index=index)
+        if vtypes == {"int"}:
+            series = series.astype("int64")
+        return series
+    if vtypes == {"str"}:
+        return pd.Series(group["value_text"].to_numpy(dtype=object), index=index, dtype=object)
+    decoded = [decode_value(t, j, n, s) for t, j, n, s in zip(
+        group["vtype"], group["value_json"], group["value_num"], group["value_text"])]
+    return pd.Series(decoded, index=index, dtype=object)
+
+
+def _wide(long: pd.DataFrame, prefix: str, run_ids: pd.Index) -> dict[str, pd.Series]:
+    columns: dict[str, pd.Series] = {}
+    if long.empty:
+        return columns
+    for key, group in long.groupby("key", sort=True):
+        series = _typed_column(group)
+        if len(series) != len(run_ids):
+            reindexed = series.reindex(run_ids)
+            if series.dtype == "int64":  # missing ints become NaN, as pandas does everywhere
+                reindexed = series.astype("float64").reindex(run_ids)
+            series = reindexed
+        else:
+            series = series.reindex(run_ids)
+        columns[f"{prefix}.{key}"] = series
+    return columns
+
+
+def runs_frame(con: duckdb.DuckDBPyConnection, experiment: str | None = None, where: str | None = None,
+               limit: int | None = None) -> pd.DataFrame:
+    """One row per run: base columns, then params.*, metrics.*, values.*."""
+    query, args = _selection(experiment, where, limit)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE nbt_sel AS {query}", args)
+    base = con.execute(
+        "SELECT r.run_id, r.experiment, r.name, r.status, r.started_at, r.ended_at, r.duration_s, r.tags "
+        "FROM runs r JOIN nbt_sel USING (run_id) ORDER BY r.started_at, r.run_id").df()
+    base["tags"] = [list(t) if t is not None else [] for t in base["tags"]]
+    run_ids = pd.Index(base["run_id"])
+    cols = ("run_id, key, vtype, value_json, value_num, value_text")
+    params = con.execute(f"SELECT {cols} FROM params JOIN nbt_sel USING (run_id)").df()
+    values = con.execute(f'SELECT {cols} FROM "values" JOIN nbt_sel USING (run_id)').df()
+    metrics = con.execute("SELECT run_id, key, value FROM metrics JOIN nbt_sel USING (run_id)").df()
+    con.execute("DROP TABLE nbt_sel")
+    wide: dict[str, pd.Series] = {}
+    wide.update(_wide(params, "params", run_ids))
+    if not metrics.empty:
+        pivot = metrics.pivot(index="run_id", columns="key", values="value").reindex(run_ids)
+        wide.update({f"metrics.{k}": pivot[k] for k in sorted(pivot.columns)})
+    wide.update(_wide(values, "values", run_ids))
+    if wide:
+        extra = pd.DataFrame(wide, index=run_ids).reset_index(drop=True)
+        base = pd.concat([base, extra], axis=1)
+    return base
+
+
+def resolve_run_id(con: duckdb.DuckDBPyConnection, ref: str, store_path: str) -> str:
+    """A full run id from an id or a unique prefix of one, like git."""
+    ref = ref.strip()
+    if not ref:
+        raise RunNotFoundError("empty run id; list runs with: nbtrack runs")
+    rows = con.execute("SELECT run_id FROM runs WHERE starts_with(run_id, ?) ORDER BY started_at LIMIT 5",
+                       [ref]).fetchall()
+    if not rows:
+        raise RunNotFoundError(f"no run matches {ref!r} in {store_path}; list runs with: nbtrack runs")
+    if len(rows) > 1:
+        ids = ", ".join(r[0][:12] for r in rows)
+        raise RunNotFoundError(f"run id prefix {ref!r} is ambiguous ({ids}{', ...' if len(rows) == 5 else ''}); "
+                               "give more characters")
+    return rows[0][0]
+
+
+def _kv(con: duckdb.DuckDBPyConnection, table: str, run_id: str) -> dict[str, Any]:
+    rows = con.execute(f'SELECT key, vtype, value_json, value_num, value_text FROM "{table}" '
+                       "WHERE run_id = ? ORDER BY key", [run_id]).fetchall()
+    return {k: decode_value(t, j, n, s) for k, t, j, n, s in rows}
+
+
+def _fingerprints(con: duckdb.DuckDBPyConnection, table: str, run_id: str) -> dict[str, dict[str, Any]]:
+    cur = con.execute(f"SELECT * FROM {table} WHERE run_id = ? ORDER BY name", [run_id])
+    names = [d[0] for d in cur.description]
+    out = {}
+    for row in cur.fetchall():
+        item = {k: v for k, v in zip(names, row) if k not in ("run_id", "name") and v is not None}
+        if "summary" in item:
+            item["summary"] = json.loads(item["summary"])
+        if "shape" in item:
+            item["shape"] = tuple(json.loads(item["shape"]))
+        out[row[names.index("name")]] = item
+    return out
+
+
+def run_detail(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, Any]:
+    """Everything recorded about one run, as plain Python values."""
+    cur = con.execute("SELECT * FROM runs WHERE run_id = ?", [run_id])
+    names = [d[0] for d in cur.description]
+    row = dict(zip(names, cur.fetchall()[0]))
+    row["tags"] = list(row["tags"] or [])
+    row["redacted"] = list(row["redacted"] or [])
+    detail: dict[str, Any] = {"run": row}
+    detail["params"] = _kv(con, "params", run_id)
+    detail["param_kinds"] = dict(con.execute(
+        "SELECT key, kind FROM params WHERE run_id = ?", [run_id]).fetchall())
+    detail["values"] = _kv(con, "values", run_id)
+    detail["metrics"] = dict(con.execute(
+        "SELECT key, value FROM metrics WHERE run_id = ? ORDER BY key", [run_id]).fetchall())
+    detail["inputs"] = _fingerprints(con, "inputs", run_id)
+    detail["outputs"] = _fingerprints(con, "outputs", run_id)
+    src = con.execute("SELECT text FROM sources WHERE hash = ?", [row["source_hash"]]).fetchall()
+    detail["source"] = src[0][0] if src else None
+    env = con.execute("SELECT * FROM environments WHERE env_id = ?", [row["env_id"]])
+    env_names = [d[0] for d in env.description]
+    env_rows = env.fetchall()
+    detail["env"] = dict(zip(env_names, env_rows[0])) if env_rows else {}
+    if detail["env"].get("packages"):
+        detail["env"]["packages"] = json.loads(detail["env"]["packages"])
+    detail["displays"] = [
+        {"kind": k, "mime": m, "size": s, "truncated": t, "data": d}
+        for k, m, s, t, d in con.execute(
+            "SELECT d.kind, d.mime, d.size, d.truncated, a.data FROM displays d "
+            "LEFT JOIN artifacts a ON a.hash = d.artifact WHERE d.run_id = ? ORDER BY d.seq, d.mime",
+            [run_id]).fetchall()]
+    return detail
+
+
+def history(con: duckdb.DuckDBPyConnection, run_id: str, key: str | None = None) -> pd.DataFrame:
+    query = "SELECT step, key, value FROM metric_history WHERE run_id = ?"
+    args: list[Any] = [run_id]
+    if key is not None:
+        query += " AND key = ?"
+        args.append(key)
+    return con.execute(query + " ORDER BY key, step, chunk", args).df()
