@@ -81,6 +81,7 @@ class Run:
     duration_s: float | None
     tags: list[str]
     params: dict[str, Any]
+    param_kinds: dict[str, str]
     metrics: dict[str, float]
     values: dict[str, Any]
     inputs: dict[str, dict[str, Any]]
@@ -113,7 +114,7 @@ def _to_run(detail: dict[str, Any], store: Store) -> Run:
                                     "session_id", "kernel_id", "pid")})
     return Run(run_id=row["run_id"], name=row["name"], experiment=row["experiment"], status=row["status"],
                started_at=row["started_at"], ended_at=row["ended_at"], duration_s=row["duration_s"],
-               tags=row["tags"], params=detail["params"], metrics=detail["metrics"], values=detail["values"],
+               tags=row["tags"], params=detail["params"], param_kinds=detail["param_kinds"], metrics=detail["metrics"], values=detail["values"],
                inputs=detail["inputs"], outputs=detail["outputs"], source=detail["source"], env=env,
                error=error, displays=detail["displays"], info=row, store=store)
 

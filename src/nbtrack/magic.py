@@ -74,7 +74,9 @@ class TrackMagics(Magics):
         if frame.empty:
             print("no runs yet: put %%track on a cell")
             return
-        cols = ["run_id", "name", "status", "duration_s"] + [c for c in frame.columns if c.startswith("metrics.")][:4]
+        cols = ["run_id", "name", "status", "duration_s"]
+        cols += [c for c in frame.columns if c.startswith("params.")][:3]
+        cols += [c for c in frame.columns if c.startswith("metrics.")][:4]
         view = frame[cols].copy()
         view["run_id"] = view["run_id"].str[:8]
         print(view.to_string(index=False))

@@ -208,7 +208,7 @@ def _fp_polars_frame(df: Any) -> Fingerprint:
     schema = {k: str(v) for k, v in df.schema.items()}
     h.update(json.dumps([list(df.shape), list(schema.items())]).encode())
     if df.height and df.width:
-        hash_ndarray(h, df.hash_rows(seed=0, seed_1=1, seed_2=2, seed_3=3).to_numpy())
+        hash_ndarray(h, df.hash_rows(seed=0).to_numpy())
     return _fp(df, h.hexdigest(), "polars.hash_rows+xxh3_128", tuple(df.shape), df.height, None,
                schema=dict(list(schema.items())[:50]), n_columns=df.width)
 
@@ -217,7 +217,7 @@ def _fp_polars_series(s: Any) -> Fingerprint:
     h = xxhash.xxh3_128()
     h.update(json.dumps([len(s), str(s.dtype), s.name]).encode())
     if len(s):
-        hash_ndarray(h, s.hash(seed=0, seed_1=1, seed_2=2, seed_3=3).to_numpy())
+        hash_ndarray(h, s.hash(seed=0).to_numpy())
     return _fp(s, h.hexdigest(), "polars.hash+xxh3_128", (len(s),), len(s), str(s.dtype), name=s.name)
 
 
@@ -348,16 +348,19 @@ def _is_iterator(value: Any) -> bool:
         hasattr(t, "__next__") and hasattr(t, "__iter__"))
 
 
-for _name, _fn in [
-    ("numpy.ndarray", _fp_ndarray),
-    ("pandas.core.frame.DataFrame", _fp_pandas_frame),
-    ("pandas.core.series.Series", _fp_pandas_series),
-    ("polars.dataframe.frame.DataFrame", _fp_polars_frame),
-    ("polars.series.series.Series", _fp_polars_series),
-    ("polars.lazyframe.frame.LazyFrame", _fp_polars_lazy),
-    ("pyarrow.lib.Table", _fp_arrow_table),
+# libraries move classes between modules and re-export them (pandas 3 reports ``pandas.DataFrame``),
+# so each type is known by every name it has been seen under
+for _names, _fn in [
+    (("numpy.ndarray",), _fp_ndarray),
+    (("pandas.DataFrame", "pandas.core.frame.DataFrame"), _fp_pandas_frame),
+    (("pandas.Series", "pandas.core.series.Series"), _fp_pandas_series),
+    (("polars.DataFrame", "polars.dataframe.frame.DataFrame"), _fp_polars_frame),
+    (("polars.Series", "polars.series.series.Series"), _fp_polars_series),
+    (("polars.LazyFrame", "polars.lazyframe.frame.LazyFrame"), _fp_polars_lazy),
+    (("pyarrow.Table", "pyarrow.lib.Table"), _fp_arrow_table),
 ]:
-    registry.register(_name, _fn)
+    for _name in _names:
+        registry.register(_name, _fn)
 for _t in (list, tuple, dict, set, frozenset):
     registry.register(_t, _fp_container)
 for _t in (str, bytes, bytearray):

@@ -37,10 +37,10 @@ class CappedText:
             self.tail_len -= len(self.tail.popleft())
 
     def value(self) -> tuple[str, bool]:
+        """The text kept, and whether some of it was left out."""
         head = "".join(self.head)
         tail = "".join(self.tail)
-        kept = len(head) + len(tail)
-        if kept >= self.total:
+        if self.total <= 2 * self.half:
             return head + tail, False
         tail = tail[-self.half:]
         skipped = self.total - len(head) - len(tail)

@@ -30,7 +30,7 @@ def summary_bundle(run: ActiveRun) -> dict[str, Any]:
     shown_p = ", ".join(f"{k}={_fmt(v)}" for k, v in list(params.items())[:_SHOWN])
     shown_m = ", ".join(f"{k}={_fmt(v)}" for k, v in list(metrics.items())[:_SHOWN])
     if shown_p or shown_m:
-        parts.append(f"{shown_p}{' -> ' if shown_m else ''}{shown_m}".strip())
+        parts.append(" -> ".join(p for p in (shown_p, shown_m) if p))
     parts.append(f"{duration:.2f} s")
     data = {
         "run_id": run.run_id, "name": run.name, "experiment": run.experiment, "status": run.status,
