@@ -38,8 +38,11 @@ def ip(_shell, store_path: Path, tmp_path: Path, monkeypatch):
     tracker.enabled = True
     tracker.summary = True
     tracker._frames.clear()
+    tracker._store_checked = None
+    from nbtrack.recorder.run import syncer
+    syncer.flush()
+    syncer.errors.clear()
     yield _shell
-    api.runs  # keep the store consistent for the next test
     tracker._frames.clear()
 
 

@@ -226,9 +226,7 @@ class _Analyzer:
                     self.bind((a.asname or a.name).split(".")[0])
         elif isinstance(s, ast.Delete):
             for t in s.targets:
-                if isinstance(t, ast.Name):
-                    if t.id not in self.bound:
-                        self.free.setdefault(t.id)
+                if isinstance(t, ast.Name):  # removing a name does not read its value
                     self.bound.discard(t.id)
                     self.deleted.add(t.id)
                     self.binds[t.id] = self.binds.get(t.id, 0) + 1

@@ -183,10 +183,11 @@ class CellTracker:
         self._store_checked = str(self.store.path)
 
     def _start(self, plan: Plan, info: Any) -> _Frame:
+        problem = None
         try:
             self._check_store()
         except NbtrackError as e:
-            warn(f"{e} (this run is kept in {self.store.spool.dir} until the store can be written)")
+            problem = str(e)
         shell, ns, opts, analysis = self.shell, self.shell.user_ns, plan.options, plan.analysis
         excluded = set(opts.exclude)
         notebook = environment.notebook_path(ns)
@@ -198,6 +199,7 @@ class CellTracker:
                         command=f"%%track {opts.line}".strip(), cell_id=cell_id,
                         execution_count=getattr(shell, "execution_count", None), notebook=notebook,
                         source=plan.source, secret_values=plan.secrets, git_dir=git_dir)
+        run.sync_after = problem is None
         for key, value in analysis.params.items():
             if key not in excluded:
                 if key in opts.overrides:
@@ -220,7 +222,12 @@ class CellTracker:
         capture = None if opts.no_outputs else OutputCapture(shell)
         environment.prefetch_git(git_dir)
         frame = _Frame(run, plan, set(ns), before, capture)
-        run.start()
+        try:
+            run.start()
+        except NbtrackError as e:
+            raise NbtrackError(problem or str(e)) from None  # one line says it all
+        if problem:
+            warn(f"{problem} (this run is kept in {self.store.spool.dir} until the store can be written)")
         if capture is not None:
             capture.install()
         return frame
@@ -274,8 +281,8 @@ class CellTracker:
             run.streams = {"stdout": frame.capture.stdout.value(), "stderr": frame.capture.stderr.value()}
         run.finish(exc=exc)
         self.last_run_id = run.run_id
-        error = syncer.pop_error()
-        if error:
+        error = syncer.pop_error(run.store)
+        if error and run.sync_after:  # otherwise this cell has already said what is wrong
             warn(error)
         if self.summary:
             self._show_summary(run)

@@ -59,7 +59,7 @@ class _Syncer:
         self._queued: set[str] = set()
         self._thread: threading.Thread | None = None
         self._guard = threading.Lock()
-        self.errors: list[str] = []
+        self.errors: dict[str, str] = {}
 
     def request(self, store: Store) -> None:
         with self._guard:
@@ -79,7 +79,7 @@ class _Syncer:
                     self._queued.discard(str(store.path))
                 store.sync(blocking=False)
             except Exception as e:  # reported by the next cell, in one line
-                self.errors.append(str(e))
+                self.errors[str(store.path)] = str(e)
             finally:
                 self._queue.task_done()
 
@@ -87,11 +87,8 @@ class _Syncer:
         if self._thread is not None and self._thread.is_alive():
             self._queue.join()
 
-    def pop_error(self) -> str | None:
-        if not self.errors:
-            return None
-        error, self.errors[:] = self.errors[-1], []
-        return error
+    def pop_error(self, store: Store) -> str | None:
+        return self.errors.pop(str(store.path), None)
 
 
 syncer = _Syncer()
@@ -144,6 +141,7 @@ class ActiveRun:
         self._t0 = time.perf_counter()
         self._cpu0 = time.process_time()
         self.ended_at: float | None = None
+        self.sync_after = True   # False when the store is known to be unwritable: keep the spool
 
     # -- lifecycle ------------------------------------------------------------
     def start(self) -> "ActiveRun":
@@ -167,7 +165,8 @@ class ActiveRun:
             self._flush_points()
         finally:
             self._write()
-            syncer.request(self.store)
+            if self.sync_after:
+                syncer.request(self.store)
 
     # -- logging --------------------------------------------------------------
     def log(self, step: int | None = None, **metrics: Any) -> None:

@@ -50,9 +50,13 @@ def _explain(exc: BaseException, path: Path) -> StoreError:
     if "newer version" in low or "version number" in low or "storage version" in low:
         return StoreVersionError(f"{path} was written by a newer DuckDB ({text}); "
                                  "upgrade with: pip install -U nbtrack duckdb")
+    if isinstance(exc, OSError) and exc.errno is not None:
+        from .spool import _os_message
+
+        return StoreError(_os_message(exc, path))
     if "no space left" in low:
-        return StoreError(f"the disk holding {path} is full; free space or move the store "
-                          "with NBTRACK_STORE")
+        return StoreError(f"the disk is full: cannot write {path}; free space or set NBTRACK_STORE "
+                          "to another disk")
     if "permission denied" in low or "read-only file system" in low:
         return StoreError(f"cannot write {path}: permission denied; point NBTRACK_STORE at a "
                           "writable path")

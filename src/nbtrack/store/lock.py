@@ -37,10 +37,10 @@ class FileLock:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        except PermissionError:
-            try:  # a read-only folder: readers still queue on an existing lock file
+        except OSError:
+            try:  # a read-only folder or a full disk: readers still queue on an existing lock file
                 fd = os.open(self.path, os.O_RDONLY)
-            except OSError:
+            except OSError:  # nothing to lock; opening the store itself will say what is wrong
                 self._depth = 1
                 return True
         deadline = time.monotonic() + timeout

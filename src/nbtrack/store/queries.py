@@ -118,11 +118,9 @@ def _fingerprints(con: duckdb.DuckDBPyConnection, table: str, run_id: str) -> di
     names = [d[0] for d in cur.description]
     out = {}
     for row in cur.fetchall():
-        item = {k: v for k, v in zip(names, row) if k not in ("run_id", "name") and v is not None}
-        if "summary" in item:
-            item["summary"] = json.loads(item["summary"])
-        if "shape" in item:
-            item["shape"] = tuple(json.loads(item["shape"]))
+        item = {k: v for k, v in zip(names, row) if k not in ("run_id", "name")}
+        item["summary"] = json.loads(item["summary"]) if item.get("summary") else {}
+        item["shape"] = tuple(json.loads(item["shape"])) if item.get("shape") else None
         out[row[names.index("name")]] = item
     return out
 

@@ -18,6 +18,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.ipc as ipc
 
+from ..errors import StoreError
 from .records import POINTS_SCHEMA, to_json
 
 RECORD_PREFIX, POINTS_PREFIX, BLOB_PREFIX = "run.", "pts.", "blob."
@@ -36,17 +37,19 @@ class Spool:
             self._ready = True
 
     def _atomic_write(self, name: str, data: bytes) -> None:
-        self._ensure()
         tmp = self.dir / f".tmp.{uuid.uuid4().hex}"
         try:
+            self._ensure()
             with open(tmp, "wb") as f:
                 f.write(data)
             os.replace(tmp, self.dir / name)
-        except BaseException:
+        except BaseException as e:
             try:
                 tmp.unlink()
             except OSError:
                 pass
+            if isinstance(e, OSError):
+                raise StoreError(_os_message(e, self.dir)) from None
             raise
 
     def write_record(self, run_id: str, seq: int, record: dict[str, Any]) -> None:
@@ -86,3 +89,14 @@ def parse_name(path: Path) -> tuple[str, str, int]:
     if parts[0] + "." == BLOB_PREFIX:
         return BLOB_PREFIX, parts[1], 0
     return parts[0] + ".", parts[1], int(parts[2])
+
+
+def _os_message(e: OSError, where: Path) -> str:
+    import errno
+
+    if e.errno == errno.ENOSPC:
+        return f"the disk is full: cannot write {where}; free space or set NBTRACK_STORE to another disk"
+    if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return (f"cannot write {where}: {e.strerror.lower()}; make the folder writable or set NBTRACK_STORE "
+                "to a writable path")
+    return f"cannot write {where}: {e.strerror or e}"

@@ -1,0 +1,177 @@
+"""The store file: broken, newer, read-only, full; crash recovery and idempotent imports."""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+from click.testing import CliRunner
+
+import nbtrack
+from nbtrack.cli import main
+from nbtrack.errors import NotAStoreError, StoreVersionError
+from nbtrack.store import Store
+
+from conftest import run_py
+
+
+def _warning_lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.startswith("nbtrack warning:")]
+
+
+def test_a_file_that_is_not_a_store_warns_once_and_the_cell_still_runs(ip, tmp_path, capsys):
+    bad = tmp_path / "notes.duckdb"
+    bad.write_text("these are my notes, not a database")
+    nbtrack.connect(bad)
+    result = ip.run_cell("%%track\nx = 41 + 1\nx")
+    out = capsys.readouterr()
+    assert result.success and result.result == 42 and ip.user_ns["x"] == 42
+    lines = _warning_lines(out.err)
+    assert len(lines) == 1 and str(bad) in lines[0] and "not an nbtrack store" in lines[0]
+    cli = CliRunner().invoke(main, ["runs", "--store", str(bad)])
+    assert cli.exit_code == 1 and "not an nbtrack store" in cli.output and str(bad) in cli.output
+    assert bad.read_text() == "these are my notes, not a database"
+
+
+def test_a_duckdb_file_of_another_application(ip, tmp_path, capsys):
+    other = tmp_path / "other.duckdb"
+    con = duckdb.connect(str(other))
+    con.execute("CREATE TABLE sales (x INT)")
+    con.close()
+    nbtrack.connect(other)
+    assert ip.run_cell("%%track\ny = 2").success
+    lines = _warning_lines(capsys.readouterr().err)
+    assert len(lines) == 1 and "no schema_migrations table" in lines[0]
+    with pytest.raises(NotAStoreError):
+        nbtrack.runs(store=other)
+
+
+def test_a_store_from_a_newer_nbtrack(ip, store_path, capsys):
+    ip.run_cell("%%track\nx = 1")
+    con = duckdb.connect(str(store_path))
+    con.execute("INSERT INTO schema_migrations VALUES ('0099_from_the_future', now(), '9.0')")
+    con.close()
+    api = nbtrack.api
+    api._tracker._store_checked = None
+    assert ip.run_cell("%%track\nx = 2").success
+    lines = _warning_lines(capsys.readouterr().err)
+    assert len(lines) == 1 and "newer nbtrack" in lines[0] and "pip install -U nbtrack" in lines[0]
+    with pytest.raises(StoreVersionError, match="0099_from_the_future"):
+        nbtrack.runs(store=store_path)
+    cli = CliRunner().invoke(main, ["runs", "--store", str(store_path)])
+    assert cli.exit_code == 1 and "newer nbtrack" in cli.output
+
+
+def _mount(*args: str) -> bool:
+    return subprocess.run(["mount", *args], capture_output=True).returncode == 0
+
+
+def test_a_read_only_folder(ip, capsys):
+    src, ro = Path(tempfile.mkdtemp(prefix="nbtrack-src-")), Path(tempfile.mkdtemp(prefix="nbtrack-ro-"))
+    if not _mount("--bind", "-o", "ro", str(src), str(ro)):
+        pytest.skip("cannot make a read-only bind mount here")
+    try:
+        nbtrack.connect(ro / "store" / "runs.duckdb")
+        result = ip.run_cell("%%track\nz = 6 * 7\nz")
+        assert result.success and result.result == 42
+        lines = _warning_lines(capsys.readouterr().err)
+        assert len(lines) == 1 and "read-only file system" in lines[0] and str(ro) in lines[0]
+        cli = CliRunner().invoke(main, ["runs", "--store", str(ro / "store" / "runs.duckdb")])
+        assert cli.exit_code == 1
+    finally:
+        subprocess.run(["umount", str(ro)])
+        ro.rmdir()
+        shutil.rmtree(src)
+
+
+def test_a_full_disk(ip, capsys):
+    mnt = Path(tempfile.mkdtemp(prefix="nbtrack-full-"))
+    if not _mount("-t", "tmpfs", "-o", "size=512k", "tmpfs", str(mnt)):
+        pytest.skip("cannot mount a small tmpfs here")
+    try:
+        with open(mnt / "filler", "wb", buffering=0) as f:
+            try:
+                while True:
+                    f.write(b"\0" * 4096)
+                    f.flush()
+            except OSError:
+                pass
+        nbtrack.connect(mnt / "runs.duckdb")
+        result = ip.run_cell("%%track\nw = sum(range(10))\nw")
+        assert result.success and result.result == 45
+        lines = _warning_lines(capsys.readouterr().err)
+        assert len(lines) == 1 and "disk is full" in lines[0] and str(mnt) in lines[0]
+    finally:
+        subprocess.run(["umount", str(mnt)])
+        mnt.rmdir()
+
+
+def test_killed_process_leaves_a_running_run_that_is_later_marked_crashed(tmp_path, store_path):
+    code = textwrap.dedent(f"""
+        import os, signal, nbtrack
+        with nbtrack.run("done", store={str(store_path)!r}) as r:
+            r.log(loss=1.0)
+        with nbtrack.run("doomed", store={str(store_path)!r}) as r:
+            r.log(loss=0.5)
+            os.kill(os.getpid(), signal.SIGKILL)
+    """)
+    proc = run_py(code, tmp_path)
+    assert proc.returncode == -signal.SIGKILL
+    frame = nbtrack.runs(store=store_path)
+    statuses = dict(zip(frame["name"], frame["status"]))
+    assert statuses == {"done": "finished", "doomed": "crashed"}
+    doomed = nbtrack.get(frame.run_id[frame["name"] == "doomed"].iloc[0], store=store_path)
+    assert "ended before the run finished" in doomed.error["message"]
+
+
+def test_import_is_idempotent_after_a_kill_between_commit_and_cleanup(tmp_path, store_path):
+    code = textwrap.dedent(f"""
+        import nbtrack
+        for i in range(3):
+            with nbtrack.run(f"r{{i}}", params={{"i": i}}, store={str(store_path)!r}) as r:
+                r.log(loss=float(i))
+    """)
+    store = Store(store_path)
+    # hold the lock so the writer cannot import its own spool, then keep a copy of the spool
+    # as if the importer had died after COMMIT and before deleting the files
+    from nbtrack.store.lock import FileLock
+    lock = FileLock(store.lock_path)
+    lock.acquire()
+    try:
+        assert run_py(code, tmp_path).returncode == 0
+    finally:
+        lock.release()
+    saved = tmp_path / "saved"
+    shutil.copytree(store.spool.dir, saved)
+    assert len(nbtrack.runs(store=store_path)) == 3
+    shutil.rmtree(store.spool.dir)
+    shutil.copytree(saved, store.spool.dir)
+    frame = nbtrack.runs(store=store_path)
+    assert len(frame) == 3 and frame["params.i"].tolist() == [0, 1, 2]
+    with store.connect() as con:
+        assert con.execute("SELECT count(*) FROM metric_history").fetchall() == [(3,)]
+        assert con.execute("SELECT count(*) FROM params").fetchall() == [(3,)]
+
+
+def test_a_foreign_duckdb_client_holding_the_file_is_waited_for(tmp_path, store_path):
+    nbtrack.run("one", store=store_path).__enter__().__exit__(None, None, None)
+    assert len(nbtrack.runs(store=store_path)) == 1
+    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import duckdb, time, sys
+        con = duckdb.connect({str(store_path)!r})
+        print("held", flush=True)
+        time.sleep(1.5)
+        con.close()
+    """)], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "held"
+    frame = nbtrack.runs(store=store_path)
+    assert len(frame) == 1
+    holder.wait()
