@@ -138,3 +138,9 @@ def test_run_cell_magic_called_directly(ip):
     ip.run_cell("get_ipython().run_cell_magic('track', 'direct', 'q = 3')")
     assert ip.user_ns["q"] == 3
     assert nbtrack.last().name == "direct"
+
+
+def test_empty_tracked_cell(ip):
+    assert ip.run_cell("%%track\n").success
+    assert ip.run_cell("%%track empty").success
+    assert nbtrack.last().status == "finished" and nbtrack.last().name == "empty"
