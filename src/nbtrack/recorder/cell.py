@@ -200,6 +200,8 @@ class CellTracker:
                         execution_count=getattr(shell, "execution_count", None), notebook=notebook,
                         source=plan.source, secret_values=plan.secrets, git_dir=git_dir)
         run.sync_after = problem is None
+        if plan.source != plan.body:
+            run.redacted.add("source")
         for key, value in analysis.params.items():
             if key not in excluded:
                 if key in opts.overrides:

@@ -216,17 +216,20 @@ class ActiveRun:
                 known.add(value)
         return known
 
-    def _scalar_rows(self, items: dict[str, Any], prefix: str, known: set[str]) -> list[dict[str, Any]]:
-        rows = []
+    def public(self, items: dict[str, Any], prefix: str, known: set[str] | None = None) -> dict[str, Any]:
+        """Params or values as they may be written or shown: secrets replaced by "***"."""
+        known = self._known_secrets() if known is None else known
+        out = {}
         for key, value in items.items():
-            if secrets.is_secret_name(key) or (isinstance(value, str) and (
-                    secrets.looks_like_token(value) or any(k in value for k in known if len(k) >= 4))):
-                if isinstance(value, str) and value:
-                    known.add(value)
-                value = secrets.REDACTED
+            if isinstance(value, str) and secrets.is_secret_name(key) and value:
+                known.add(value)
+            out[key], changed = secrets.redact_value(value, known, key)
+            if changed:
                 self.redacted.add(f"{prefix}.{key}")
-            rows.append({"key": key, **encode_value(value)})
-        return rows
+        return out
+
+    def _scalar_rows(self, items: dict[str, Any], prefix: str, known: set[str]) -> list[dict[str, Any]]:
+        return [{"key": k, **encode_value(v)} for k, v in self.public(items, prefix, known).items()]
 
     def _fingerprint_rows(self, items: dict[str, dict[str, Any]], prefix: str) -> list[dict[str, Any]]:
         rows = []

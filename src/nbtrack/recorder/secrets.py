@@ -8,6 +8,7 @@ from __future__ import annotations
 import ast
 import re
 from collections.abc import Iterable
+from typing import Any
 
 REDACTED = "***"
 
@@ -60,6 +61,28 @@ def scrub(text: str, known: Iterable[str] = ()) -> tuple[str, bool]:
         out = pattern.sub(REDACTED, out)
     out = _URL_PASSWORD.sub(lambda m: m["pre"] + REDACTED + m["at"], out)
     return out, out != text
+
+
+def redact_value(value: Any, known: Iterable[str] = (), name: str = "") -> tuple[Any, bool]:
+    """A copy of a param/value with secrets replaced: secret-named keys, token shapes, known values."""
+    if name and is_secret_name(name):
+        return REDACTED, True
+    if isinstance(value, str):
+        if looks_like_token(value) or any(k and len(k) >= 4 and k in value for k in known):
+            return REDACTED, True
+        return value, False
+    if isinstance(value, dict):
+        changed = False
+        out = {}
+        for k, v in value.items():
+            out[k], c = redact_value(v, known, k if isinstance(k, str) else "")
+            changed |= c
+        return out, changed
+    if isinstance(value, (list, tuple, set, frozenset)):
+        items = [redact_value(v, known) for v in value]
+        return type(value)(v for v, _ in items) if not isinstance(value, list) else [v for v, _ in items], \
+            any(c for _, c in items)
+    return value, False
 
 
 def secret_literals(tree: ast.AST | None) -> list[tuple[ast.Constant, str]]:

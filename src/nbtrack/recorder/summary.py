@@ -4,7 +4,6 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from . import secrets
 from .run import ActiveRun
 
 MIME = "application/vnd.nbtrack.run+json"
@@ -19,8 +18,7 @@ def _fmt(value: Any) -> str:
 
 
 def summary_bundle(run: ActiveRun) -> dict[str, Any]:
-    params = {k: (secrets.REDACTED if f"params.{k}" in run.redacted or secrets.is_secret_name(k) else v)
-              for k, (v, kind) in run.params.items() if kind != "input"}
+    params = run.public({k: v for k, (v, kind) in run.params.items() if kind != "input"}, "params")
     metrics = {k: v for k, (v, _, _) in run.metrics.items()}
     metrics.update({k: v for k, (_, v) in run._last_points.items() if k not in metrics})
     duration = getattr(run, "_duration", None) or 0.0

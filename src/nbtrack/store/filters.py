@@ -79,7 +79,7 @@ class _Parser:
     def take(self, kind: str | None = None, text: str | None = None) -> Tok:
         tok = self.peek()
         if (kind and tok.kind != kind) or (text and tok.text != text):
-            want = text or {"word": "a field name", "end": "the end of the filter"}.get(kind or "", kind)
+            want = repr(text) if text else {"word": "a field name", "end": "the end of the filter"}.get(kind or "", kind)
             got = repr(tok.text) if tok.text else "the end"
             raise _error(self.text, tok.pos, f"expected {want}, found {got}")
         self.i += 1

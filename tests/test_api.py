@@ -1,0 +1,106 @@
+"""The Python API on a real store: runs(), where filters, get() by prefix, last()."""
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+import nbtrack
+from nbtrack.errors import FilterSyntaxError, RunNotFoundError
+from nbtrack.store.filters import compile_filter
+
+
+@pytest.fixture
+def three_runs(ip):
+    for model, depth in [("rf", 4), ("rf", 8), ("gb", 8)]:
+        ip.run_cell(f"%%track fit -e demo -t {model}\nmodel = {model!r}\ndepth = {depth}\n"
+                    f"acc = round(0.5 + depth / 20 + (model == 'gb') * 0.05, 4)\nnote = model.upper()")
+    return nbtrack.runs()
+
+
+def test_runs_frame_columns_and_types(three_runs):
+    df = three_runs
+    assert list(df.columns[:8]) == ["run_id", "experiment", "name", "status", "started_at", "ended_at",
+                                    "duration_s", "tags"]
+    assert {"params.model", "params.depth", "metrics.acc", "values.note"} <= set(df.columns)
+    assert df["params.depth"].dtype == "int64" and df["metrics.acc"].dtype == "float64"
+    assert df["params.model"].tolist() == ["rf", "rf", "gb"] and df["tags"].tolist() == [["rf"], ["rf"], ["gb"]]
+    assert df["values.note"].tolist() == ["RF", "RF", "GB"]
+    assert isinstance(df["started_at"].dtype, pd.DatetimeTZDtype) and df["started_at"].is_monotonic_increasing
+
+
+@pytest.mark.parametrize("where, expected", [
+    ("metrics.acc > 0.8", [0.9, 0.95]),
+    ("metrics.acc > 0.8 and params.model = 'rf'", [0.9]),
+    ("params.model = 'gb' or params.depth < 5", [0.7, 0.95]),
+    ("not (params.model = 'rf')", [0.95]),
+    ("params.depth in (4, 8) and params.model != 'gb'", [0.7, 0.9]),
+    ("params.model like 'r%'", [0.7, 0.9]),
+    ("tags = 'gb'", [0.95]),
+    ("status = 'finished' and metrics.acc >= 0.95", [0.95]),
+    ("params.missing is null and values.note = \"GB\"", [0.95]),
+    ("metrics.acc is not null", [0.7, 0.9, 0.95]),
+    ("params.model = 'x''; DROP TABLE runs; --'", []),
+])
+def test_where_filters(three_runs, where, expected):
+    frame = nbtrack.runs(where=where)
+    assert (frame["metrics.acc"].tolist() if "metrics.acc" in frame else []) == expected
+    assert len(nbtrack.runs()) == 3
+
+
+@pytest.mark.parametrize("bad, fragment", [
+    ("metrics.acc >", "expected a value"),
+    ("metrics.acc > 0.9 and", "expected a field name"),
+    ("acc > 0.9", "unknown field 'acc'"),
+    ("metrics.acc ~ 3", "unexpected character '~'"),
+    ("(status = 'failed'", "expected ')'"),
+    ("metrics.acc > 'high'", "compare it with a number"),
+])
+def test_bad_filters_get_clear_errors(three_runs, bad, fragment):
+    with pytest.raises(FilterSyntaxError) as info:
+        nbtrack.runs(where=bad)
+    assert fragment in str(info.value)
+
+
+def test_filters_never_paste_values_into_sql():
+    sql, params = compile_filter("params.model = 'rf'' OR 1=1 --' and metrics.acc > 1e-3")
+    assert "rf" not in sql and "1=1" not in sql and "acc" not in sql
+    assert params == ["model", "rf' OR 1=1 --", "acc", 1e-3]
+
+
+def test_get_by_prefix_last_and_experiment_filter(three_runs):
+    run_id = three_runs.run_id.iloc[1]
+    run = nbtrack.get(run_id[:7])
+    assert run.run_id == run_id and run.params == {"model": "rf", "depth": 8}
+    assert nbtrack.last().run_id == three_runs.run_id.iloc[2]
+    assert len(nbtrack.runs(experiment="demo")) == 3 and nbtrack.runs(experiment="other").empty
+    with pytest.raises(RunNotFoundError, match="no run matches 'zzzz'"):
+        nbtrack.get("zzzz")
+    assert "<Run" in repr(run) and "depth=8" in repr(run)
+
+
+def test_ambiguous_prefix(store_path):
+    from nbtrack.recorder.run import ActiveRun
+    from nbtrack.store import Store
+    for run_id in ("abc123", "abc456"):
+        active = ActiveRun(Store(store_path), name="x", experiment="e", kind="script")
+        active.run_id = run_id
+        active.start().finish()
+    assert nbtrack.get("abc1", store=store_path).run_id == "abc123"
+    with pytest.raises(RunNotFoundError, match="prefix 'abc' is ambiguous"):
+        nbtrack.get("abc", store=store_path)
+
+
+def test_runs_on_a_store_that_does_not_exist_yet(tmp_path):
+    assert list(nbtrack.runs(store=tmp_path / "none.duckdb").columns) == [
+        "run_id", "experiment", "name", "status", "started_at", "ended_at", "duration_s", "tags"]
+    with pytest.raises(FilterSyntaxError):
+        nbtrack.runs(store=tmp_path / "none.duckdb", where="metrics.x >")
+
+
+def test_ten_thousand_names_and_the_wide_view(three_runs, store_path):
+    import duckdb
+    nbtrack.runs()
+    con = duckdb.connect(str(store_path), read_only=True)
+    rows = con.execute("SELECT name, params['model'], metrics['acc'] FROM runs_wide ORDER BY started_at").fetchall()
+    con.close()
+    assert rows == [("fit", '"rf"', 0.7), ("fit", '"rf"', 0.9), ("fit", '"gb"', 0.95)]
