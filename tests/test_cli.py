@@ -71,7 +71,9 @@ def test_export(store, tmp_path, fmt):
 def test_missing_store_and_console_script(tmp_path, store):
     code, out = _cli("runs", "--store", str(tmp_path / "nope.duckdb"))
     assert code == 1 and "no nbtrack store at" in out
-    exe = shutil.which("nbtrack")
+    import sys
+    from pathlib import Path
+    exe = shutil.which("nbtrack", path=str(Path(sys.executable).parent))
     assert exe, "the console script is installed"
     proc = subprocess.run([exe, "runs", "--json"], capture_output=True, text=True,
                           env={"PATH": "/usr/bin:/bin", "NBTRACK_STORE": str(store)})

@@ -70,6 +70,9 @@ def import_spool(con: duckdb.DuckDBPyConnection, spool: Spool) -> int:
         elif prefix == RECORD_PREFIX and seq >= latest.get(key, (-1, path))[0]:
             latest[key] = (seq, path)
 
+    if not files:  # nothing to import: only look for runs whose process died
+        _mark_crashed(con)
+        return 0
     con.execute("BEGIN TRANSACTION")
     try:
         n = _import(con, blobs, points, latest)
@@ -162,11 +165,12 @@ def _import(con, blobs, points, latest) -> int:
 
 def _mark_crashed(con: duckdb.DuckDBPyConnection) -> None:
     host = socket.gethostname()
-    rows = con.execute("SELECT run_id, pid, proc_start FROM runs WHERE status = 'running' AND host = ?",
+    rows = con.execute("SELECT DISTINCT pid, proc_start FROM runs WHERE status = 'running' AND host = ?",
                        [host]).fetchall()
-    for run_id, pid, started in rows:
+    for pid, started in rows:
         if not process_alive(pid, started):
             con.execute(
                 "UPDATE runs SET status = 'crashed', error_type = 'Crashed', error_message = ? "
-                "WHERE run_id = ? AND status = 'running'",
-                [f"the process that ran it (pid {pid} on {host}) ended before the run finished", run_id])
+                "WHERE status = 'running' AND host = ? AND pid = ? AND proc_start IS NOT DISTINCT FROM ?",
+                [f"the process that ran it (pid {pid} on {host}) ended before the run finished", host, pid,
+                 started])

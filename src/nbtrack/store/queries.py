@@ -31,64 +31,62 @@ def _selection(experiment: str | None, where: str | None, limit: int | None) -> 
     return query, args
 
 
-def _typed_column(group: pd.DataFrame) -> pd.Series:
-    vtypes = set(group["vtype"])
-    index = group["run_id"].to_numpy()
-    if vtypes <= {"int", "float"}:
-        values = group["value_num"].to_numpy()
-        series = pd.Series(values, index=index)
-        if vtypes == {"int"}:
-            series = series.astype("int64")
-        return series
-    if vtypes == {"str"}:
-        return pd.Series(group["value_text"].to_numpy(dtype=object), index=index, dtype=object)
-    decoded = [decode_value(t, j, n, s) for t, j, n, s in zip(
-        group["vtype"], group["value_json"], group["value_num"], group["value_text"])]
-    return pd.Series(decoded, index=index, dtype=object)
-
-
-def _wide(long: pd.DataFrame, prefix: str, run_ids: pd.Index) -> dict[str, pd.Series]:
-    columns: dict[str, pd.Series] = {}
-    if long.empty:
-        return columns
-    for key, group in long.groupby("key", sort=True):
-        series = _typed_column(group)
-        if len(series) != len(run_ids):
-            reindexed = series.reindex(run_ids)
-            if series.dtype == "int64":  # missing ints become NaN, as pandas does everywhere
-                reindexed = series.astype("float64").reindex(run_ids)
-            series = reindexed
-        else:
-            series = series.reindex(run_ids)
-        columns[f"{prefix}.{key}"] = series
-    return columns
+def _pivot_columns(con: duckdb.DuckDBPyConnection, table: str, prefix: str,
+                   args: list[Any]) -> tuple[str, list[Any], list[tuple[str, str]]]:
+    """One aggregate per key, typed by the key's vtypes; keys are bound parameters, never SQL text."""
+    if table == "metrics":
+        keys = [(k, "float") for (k,) in con.execute(
+            "SELECT DISTINCT key FROM metrics JOIN nbt_sel USING (run_id) ORDER BY key").fetchall()]
+    else:
+        keys = [(k, ",".join(sorted(v))) for k, v in con.execute(
+            f'SELECT key, list(DISTINCT vtype) FROM "{table}" JOIN nbt_sel USING (run_id) '
+            "GROUP BY key ORDER BY key").fetchall()]
+    exprs, params, columns = [], [], []
+    for i, (key, vtypes) in enumerate(keys):
+        if table == "metrics":
+            expr = "first(value) FILTER (WHERE key = ?)"
+        elif vtypes in ("int", "bool", "float", "float,int"):
+            cast = {"int": "BIGINT", "bool": "BOOLEAN"}.get(vtypes, "DOUBLE")
+            expr = f"CAST(first(value_num) FILTER (WHERE key = ?) AS {cast})"
+        elif vtypes == "str":
+            expr = "first(value_text) FILTER (WHERE key = ?)"
+        else:  # containers, None and mixed types: decoded in Python
+            expr = "first(value_json) FILTER (WHERE key = ?)"
+            vtypes = "json"
+        exprs.append(f"{expr} AS c{i}")
+        params.append(key)
+        columns.append((f"{prefix}.{key}", "json" if vtypes == "json" else ""))
+    if not exprs:
+        return "", [], []
+    sql = f'SELECT run_id, {", ".join(exprs)} FROM "{table}" JOIN nbt_sel USING (run_id) GROUP BY run_id'
+    return sql, params, columns
 
 
 def runs_frame(con: duckdb.DuckDBPyConnection, experiment: str | None = None, where: str | None = None,
                limit: int | None = None) -> pd.DataFrame:
-    """One row per run: base columns, then params.*, metrics.*, values.*."""
+    """One row per run: base columns, then params.*, metrics.*, values.* (pivoted inside DuckDB)."""
     query, args = _selection(experiment, where, limit)
     con.execute(f"CREATE OR REPLACE TEMP TABLE nbt_sel AS {query}", args)
-    base = con.execute(
-        "SELECT r.run_id, r.experiment, r.name, r.status, r.started_at, r.ended_at, r.duration_s, r.tags "
-        "FROM runs r JOIN nbt_sel USING (run_id) ORDER BY r.started_at, r.run_id").df()
-    base["tags"] = [list(t) if t is not None else [] for t in base["tags"]]
-    run_ids = pd.Index(base["run_id"])
-    cols = ("run_id, key, vtype, value_json, value_num, value_text")
-    params = con.execute(f"SELECT {cols} FROM params JOIN nbt_sel USING (run_id)").df()
-    values = con.execute(f'SELECT {cols} FROM "values" JOIN nbt_sel USING (run_id)').df()
-    metrics = con.execute("SELECT run_id, key, value FROM metrics JOIN nbt_sel USING (run_id)").df()
+    select = ["r.run_id, r.experiment, r.name, r.status, r.started_at, r.ended_at, r.duration_s, r.tags"]
+    joins, params, columns = [], [], []
+    for n, (table, prefix) in enumerate([("params", "params"), ("metrics", "metrics"), ("values", "values")]):
+        sql, p, cols = _pivot_columns(con, table, prefix, args)
+        if sql:
+            alias = f"t{n}"
+            joins.append(f"LEFT JOIN ({sql}) {alias} USING (run_id)")
+            select.append(", ".join(f"{alias}.c{i} AS {alias}_c{i}" for i in range(len(cols))))
+            params.extend(p)
+            columns.extend(cols)
+    frame = con.execute(
+        f"SELECT {', '.join(select)} FROM runs r JOIN nbt_sel USING (run_id) {' '.join(joins)} "
+        "ORDER BY r.started_at, r.run_id", params).df()
     con.execute("DROP TABLE nbt_sel")
-    wide: dict[str, pd.Series] = {}
-    wide.update(_wide(params, "params", run_ids))
-    if not metrics.empty:
-        pivot = metrics.pivot(index="run_id", columns="key", values="value").reindex(run_ids)
-        wide.update({f"metrics.{k}": pivot[k] for k in sorted(pivot.columns)})
-    wide.update(_wide(values, "values", run_ids))
-    if wide:
-        extra = pd.DataFrame(wide, index=run_ids).reset_index(drop=True)
-        base = pd.concat([base, extra], axis=1)
-    return base
+    frame.columns = BASE_COLUMNS + [name for name, _ in columns]
+    frame["tags"] = [list(t) if t is not None else [] for t in frame["tags"]]
+    for name, kind in columns:
+        if kind == "json":
+            frame[name] = [json.loads(v) if isinstance(v, str) else None for v in frame[name]]
+    return frame
 
 
 def resolve_run_id(con: duckdb.DuckDBPyConnection, ref: str, store_path: str) -> str:

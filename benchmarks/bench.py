@@ -1,0 +1,186 @@
+"""nbtrack's speed, each figure against a baseline measured in the same run.
+
+    python benchmarks/bench.py [--quick]
+
+Prints: %%track overhead on a trivial cell vs the same cell untracked; nbtrack.log
+throughput with the flush to the store included, vs one Arrow insert of the same
+points into DuckDB (the floor); nbtrack.runs() over 10,000 runs with 30
+params/metrics each; bytes on disk per logged point; fingerprint time of a
+10^8-element array vs reading it once (numpy sum).
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+import nbtrack
+from nbtrack.recorder.capture import fingerprint
+from nbtrack.recorder.run import ActiveRun, syncer
+from nbtrack.store import Store
+
+
+def _median_ms(samples: list[float]) -> float:
+    return statistics.median(samples) * 1e3
+
+
+def bench_overhead(root: Path, n: int) -> dict[str, float]:
+    from IPython.testing.globalipapp import start_ipython
+
+    ip = start_ipython()
+    ip.run_cell("%load_ext nbtrack")
+    nbtrack.connect(root / "overhead.duckdb")
+    cell = "x = 1\ny = x + 1"
+    plain, tracked = [], []
+    with contextlib.redirect_stdout(io.StringIO()):
+        for _ in range(20):  # warm both paths (first run scans package metadata, git)
+            ip.run_cell(cell)
+            ip.run_cell("%%track\n" + cell)
+        for _ in range(n):
+            t = time.perf_counter()
+            ip.run_cell(cell)
+            plain.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            ip.run_cell("%%track\n" + cell)
+            tracked.append(time.perf_counter() - t)
+    syncer.flush()
+    return {"untracked_ms": _median_ms(plain), "tracked_ms": _median_ms(tracked),
+            "added_ms": _median_ms(tracked) - _median_ms(plain)}
+
+
+def bench_log(root: Path, n: int, per_call: int) -> dict[str, float]:
+    store = Store(root / f"log{per_call}.duckdb")
+    store.sync()
+    names = [f"m{i}" for i in range(per_call)]
+    values = {k: 0.5 for k in names}
+    run = ActiveRun(store, name="log", experiment="bench", kind="script")
+    run.start()
+    calls = n // per_call
+    t0 = time.perf_counter()
+    log = run.log
+    if per_call == 1:
+        for i in range(calls):
+            log(loss=i * 1e-6)
+    else:
+        for i in range(calls):
+            log(**values)
+    t_log = time.perf_counter() - t0
+    run.finish()
+    syncer.flush()
+    t_spool = time.perf_counter() - t0
+    store.sync()
+    t_total = time.perf_counter() - t0
+    points = calls * per_call
+
+    # the floor: the same points as one Arrow table, inserted into DuckDB in one statement
+    floor_db = root / f"floor{per_call}.duckdb"
+    t0 = time.perf_counter()
+    keys = np.repeat(np.array(names if per_call > 1 else ["loss"]), calls) if per_call > 1 else \
+        np.full(calls, "loss")
+    points_table = pa.table({"run_id": pa.array(["r"] * points), "key": pa.array(keys), "step": np.arange(points),
+                      "value": np.full(points, 0.5)})
+    con = duckdb.connect(str(floor_db))
+    con.execute("CREATE TABLE h (run_id VARCHAR, key VARCHAR, step BIGINT, value DOUBLE)")
+    con.register("points_table", points_table)
+    con.execute("INSERT INTO h SELECT * FROM points_table")
+    con.close()
+    t_floor = time.perf_counter() - t0
+
+    with store.connect() as con:
+        con.execute("CHECKPOINT")
+    size = store.path.stat().st_size
+    empty = root / "empty.duckdb"
+    Store(empty).sync()
+    with Store(empty).connect() as con:
+        con.execute("CHECKPOINT")
+    bytes_per_point = (size - empty.stat().st_size) / points
+    return {"points": points, "log_only_per_s": points / t_log, "with_flush_per_s": points / t_total,
+            "spool_per_s": points / t_spool, "floor_per_s": points / t_floor,
+            "ratio_to_floor": t_total / t_floor, "bytes_per_point": bytes_per_point}
+
+
+def bench_runs(root: Path, n_runs: int) -> dict[str, float]:
+    store = Store(root / "many.duckdb")
+    store.sync()
+    for i in range(n_runs):
+        run = ActiveRun(store, name=f"r{i % 50}", experiment="bench", kind="script")
+        for k in range(15):
+            run.params[f"p{k}"] = (i * k % 97, "given")
+        run.metrics.update({f"m{k}": (i / (k + 1), None, "cell") for k in range(15)})
+        run.ended_at, run.status = run.started_at, "finished"
+        run._write()
+    t0 = time.perf_counter()
+    store.sync()
+    t_import = time.perf_counter() - t0
+    samples = []
+    for _ in range(5):
+        t0 = time.perf_counter()
+        frame = nbtrack.runs(store=store)
+        samples.append(time.perf_counter() - t0)
+    assert len(frame) == n_runs and frame.shape[1] == 8 + 30
+
+    # baseline: the same query result read straight from DuckDB with no pivot
+    con = duckdb.connect(str(store.path), read_only=True)
+    t0 = time.perf_counter()
+    con.execute("SELECT * FROM params").df()
+    con.execute("SELECT * FROM metrics").df()
+    t_raw = time.perf_counter() - t0
+    con.close()
+    return {"runs": n_runs, "runs_ms": _median_ms(samples), "raw_read_ms": t_raw * 1e3,
+            "import_ms": t_import * 1e3}
+
+
+def bench_fingerprint() -> dict[str, float]:
+    big = np.random.default_rng(0).random(10**8)
+    t0 = time.perf_counter()
+    float(big.sum())
+    t_sum = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    fingerprint(big)
+    t_fp = time.perf_counter() - t0
+    return {"fingerprint_ms": t_fp * 1e3, "numpy_sum_ms": t_sum * 1e3, "ratio_to_sum": t_fp / t_sum}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
+    args = parser.parse_args()
+    q = args.quick
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        here = os.getcwd()
+        os.chdir(root)
+        print(f"nbtrack {nbtrack.__version__}, duckdb {duckdb.__version__}, Python {sys.version.split()[0]}, "
+              f"{os.cpu_count()} cores\n")
+        o = bench_overhead(root, 50 if q else 400)
+        print(f"%%track overhead, trivial cell: untracked {o['untracked_ms']:.3f} ms, tracked "
+              f"{o['tracked_ms']:.3f} ms -> added {o['added_ms']:.3f} ms (median; target <= 2 ms)")
+        for per_call in (1, 10):
+            lg = bench_log(root, 100_000 if q else 1_000_000, per_call)
+            print(f"nbtrack.log, {lg['points']:,} points, {per_call} metric(s) per call: "
+                  f"{lg['log_only_per_s']:,.0f} points/s logging, {lg['with_flush_per_s']:,.0f} points/s with "
+                  f"flush + import (target >= 1,000,000); Arrow insert floor {lg['floor_per_s']:,.0f}/s, "
+                  f"ratio {lg['ratio_to_floor']:.1f}x; {lg['bytes_per_point']:.2f} bytes/point on disk")
+        r = bench_runs(root, 1_000 if q else 10_000)
+        print(f"nbtrack.runs() over {r['runs']:,} runs x 30 params/metrics: {r['runs_ms']:.0f} ms (median of 5; "
+              f"target < 300 ms); raw read of the long tables {r['raw_read_ms']:.0f} ms; "
+              f"spool import {r['import_ms']:.0f} ms")
+        if not q:
+            f = bench_fingerprint()
+            print(f"fingerprint of a 10^8-element float64 array: {f['fingerprint_ms']:.0f} ms "
+                  f"({f['ratio_to_sum']:.1f}x one numpy sum over it, {f['numpy_sum_ms']:.0f} ms)")
+        os.chdir(here)
+
+
+if __name__ == "__main__":
+    main()
