@@ -225,7 +225,7 @@ class CellTracker:
         environment.prefetch_git(git_dir)
         frame = _Frame(run, plan, set(ns), before, capture)
         try:
-            run.start()
+            run.start(background=problem is None)
         except NbtrackError as e:
             raise NbtrackError(problem or str(e)) from None  # one line says it all
         if problem:

@@ -28,7 +28,7 @@ from .secrets import scrub
 _lock = threading.Lock()
 _dists: dict[str, list[str]] | None = None
 _versions: dict[str, str | None] = {}
-_env_cache: tuple[frozenset[str], dict[str, Any]] | None = None
+_env_cache: tuple[tuple[int, str | None], dict[str, Any]] | None = None
 _pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nbtrack-env")
 
 
@@ -70,20 +70,26 @@ _STATIC = static_info()
 HOST = socket.gethostname()
 
 
-def user() -> str | None:
+def _user() -> str | None:
     try:
         return getpass.getuser()
     except Exception:
         return None
 
 
+USER = _user()
+
+
 def environment() -> dict[str, Any]:
     """The current environment record with its content id; cheap when no new package was imported."""
     global _env_cache
-    tops = frozenset(name.partition(".")[0] for name in list(sys.modules))
+    # sys.modules only grows in practice, in insertion order: its size and newest key tell a new import
+    modules = sys.modules
+    signature = (len(modules), next(reversed(modules), None))
     cached = _env_cache
-    if cached is not None and cached[0] == tops:
+    if cached is not None and cached[0] == signature:
         return cached[1]
+    tops = {name.partition(".")[0] for name in list(modules)}
     dists = _distributions()
     packages: dict[str, str] = {}
     for top in tops:
@@ -95,7 +101,7 @@ def environment() -> dict[str, Any]:
     env = dict(_STATIC, packages=json.dumps(packages))
     env["env_id"] = hashlib.sha1(json.dumps(env, sort_keys=True).encode()).hexdigest()[:16]
     env["created_at"] = time.time()
-    _env_cache = (tops, env)
+    _env_cache = (signature, env)
     return env
 
 
@@ -184,3 +190,18 @@ def kernel_id() -> str | None:
 
 def clean_command(argv: list[str]) -> str:
     return scrub(" ".join(argv))[0]
+
+
+_env_secrets: tuple[int, frozenset[str]] | None = None
+
+
+def environ_secrets() -> frozenset[str]:
+    """Values of environment variables with secret names (``OPENAI_API_KEY``...), to scrub from text."""
+    global _env_secrets
+    signature = len(os.environ)  # a variable set during the session (%env KEY=...) changes it
+    if _env_secrets is None or _env_secrets[0] != signature:
+        from .secrets import is_secret_name
+
+        values = frozenset(v for k, v in os.environ.items() if len(v) >= 8 and is_secret_name(k))
+        _env_secrets = (signature, values)
+    return _env_secrets[1]

@@ -55,25 +55,44 @@ class _Syncer:
     """Imports spools into their DuckDB files off the cell's path, one store at a time."""
 
     def __init__(self) -> None:
-        self._queue: queue.Queue[Store | None] = queue.Queue()
+        self._queue: queue.Queue[Any] = queue.Queue()
         self._queued: set[str] = set()
         self._thread: threading.Thread | None = None
         self._guard = threading.Lock()
         self.errors: dict[str, str] = {}
+
+    def write_later(self, store: Store, run_id: str, seq: int, record: dict[str, Any]) -> None:
+        """Write a spool record from the background thread (a start record: only a crash needs it)."""
+        self._ensure_thread()
+        self._queue.put((store, run_id, seq, record))
+
+    def _ensure_thread(self) -> None:
+        with self._guard:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._loop, name="nbtrack-sync", daemon=True)
+                self._thread.start()
 
     def request(self, store: Store) -> None:
         with self._guard:
             if str(store.path) in self._queued:
                 return
             self._queued.add(str(store.path))
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._loop, name="nbtrack-sync", daemon=True)
-                self._thread.start()
+        self._ensure_thread()
         self._queue.put(store)
 
     def _loop(self) -> None:
         while True:
-            store = self._queue.get()
+            item = self._queue.get()
+            if isinstance(item, tuple):
+                store, run_id, seq, record = item
+                try:
+                    store.spool.write_record(run_id, seq, record)
+                except Exception as e:
+                    self.errors[str(store.path)] = str(e)
+                finally:
+                    self._queue.task_done()
+                continue
+            store = item
             try:
                 with self._guard:
                     self._queued.discard(str(store.path))
@@ -144,9 +163,15 @@ class ActiveRun:
         self.sync_after = True   # False when the store is known to be unwritable: keep the spool
 
     # -- lifecycle ------------------------------------------------------------
-    def start(self) -> "ActiveRun":
+    def start(self, background: bool = False) -> "ActiveRun":
+        """Mark the run as running; with ``background``, write that record from the sync thread."""
         _stack.append(self)
-        self._write()
+        if background:
+            record, seq = self._record(), self._seq
+            self._seq += 1
+            syncer.write_later(self.store, self.run_id, seq, record)
+        else:
+            self._write()
         return self
 
     def finish(self, status: str = "finished", exc: BaseException | None = None) -> None:
@@ -210,11 +235,7 @@ class ActiveRun:
 
     # -- the record -----------------------------------------------------------
     def _known_secrets(self) -> set[str]:
-        known = set(self.secret_values)
-        for name, value in os.environ.items():
-            if len(value) >= 8 and secrets.is_secret_name(name):
-                known.add(value)
-        return known
+        return set(self.secret_values) | environment.environ_secrets()
 
     def public(self, items: dict[str, Any], prefix: str, known: set[str] | None = None) -> dict[str, Any]:
         """Params or values as they may be written or shown: secrets replaced by "***"."""
@@ -307,7 +328,7 @@ class ActiveRun:
             "execution_count": self.execution_count, "source_hash": source and source["hash"],
             "source_path": self.source_path, "notebook": self.notebook, "env_id": env["env_id"],
             **git, "session_id": SESSION_ID, "kernel_id": environment.kernel_id(),
-            "host": environment.HOST, "user": environment.user(), "pid": _PID, "proc_start": _PROC_START,
+            "host": environment.HOST, "user": environment.USER, "pid": _PID, "proc_start": _PROC_START,
             **error,
         }
         metrics = [{"key": k, "value": v, "step": s, "source": "log"}

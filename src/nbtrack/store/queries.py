@@ -133,7 +133,7 @@ def run_detail(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, Any]:
     detail: dict[str, Any] = {"run": row}
     detail["params"] = _kv(con, "params", run_id)
     detail["param_kinds"] = dict(con.execute(
-        "SELECT key, kind FROM params WHERE run_id = ?", [run_id]).fetchall())
+        "SELECT key, kind FROM params WHERE run_id = ? ORDER BY key", [run_id]).fetchall())
     detail["values"] = _kv(con, "values", run_id)
     detail["metrics"] = dict(con.execute(
         "SELECT key, value FROM metrics WHERE run_id = ? ORDER BY key", [run_id]).fetchall())

@@ -1,0 +1,39 @@
+"""The README documents every command, option and public name."""
+from __future__ import annotations
+
+import re
+
+import click
+
+import nbtrack
+from nbtrack.cli import main
+from nbtrack.options import _parser
+
+from conftest import ROOT
+
+README = (ROOT / "README.md").read_text()
+
+
+def test_every_cli_command_and_option_is_in_the_readme():
+    for name, command in main.commands.items():
+        assert f"nbtrack {name}" in README, name
+        for param in command.params:
+            if isinstance(param, click.Option) and param.name != "store_path":
+                assert any(opt in README for opt in param.opts), (name, param.opts)
+
+
+def test_every_track_option_is_in_the_readme():
+    for action in _parser._actions:
+        for opt in action.option_strings or [action.dest.upper()]:
+            assert opt in README, opt
+
+
+def test_every_public_name_is_in_the_readme():
+    for name in nbtrack.__all__:
+        if name != "__version__":
+            assert f"{name}" in README, name
+
+
+def test_versions_agree():
+    version = re.search(r'^version = "([^"]+)"', (ROOT / "pyproject.toml").read_text(), re.M).group(1)
+    assert version == nbtrack.__version__
