@@ -72,7 +72,7 @@ def bench_log(root: Path, n: int, per_call: int) -> dict[str, float]:
         for i in range(calls):
             log(loss=i * 1e-6)
     else:
-        for i in range(calls):
+        for _ in range(calls):
             log(**values)
     t_log = time.perf_counter() - t0
     run.finish()

@@ -1,18 +1,12 @@
 """Shared fixtures: a real IPython shell with nbtrack loaded, a store in tmp_path."""
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 import nbtrack
 from nbtrack import api
-
-ROOT = Path(__file__).resolve().parents[1]
-
 
 @pytest.fixture(scope="session")
 def _shell():
@@ -44,9 +38,3 @@ def ip(_shell, store_path: Path, tmp_path: Path, monkeypatch):
     syncer.errors.clear()
     yield _shell
     tracker._frames.clear()
-
-
-def run_py(code: str, cwd: Path, env: dict | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
-    """Run Python code in a fresh interpreter (a real separate process)."""
-    return subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, **(env or {})})

@@ -148,7 +148,6 @@ def test_notebook_path_and_default_experiment_from_the_front_end(ip, tmp_path):
 
 
 def test_script_runs_record_status_source_and_params(tmp_path, store_path):
-    from conftest import run_py
 
     script = tmp_path / "train.py"
     script.write_text(

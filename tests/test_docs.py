@@ -9,7 +9,7 @@ import nbtrack
 from nbtrack.cli import main
 from nbtrack.options import _parser
 
-from conftest import ROOT
+from helpers import ROOT
 
 README = (ROOT / "README.md").read_text()
 

@@ -1,14 +1,12 @@
 """The store file: broken, newer, read-only, full; crash recovery and idempotent imports."""
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import textwrap
-import time
 from pathlib import Path
 
 import duckdb
@@ -20,7 +18,7 @@ from nbtrack.cli import main
 from nbtrack.errors import NotAStoreError, StoreVersionError
 from nbtrack.store import Store
 
-from conftest import run_py
+from helpers import run_py
 
 
 def _warning_lines(text: str) -> list[str]:

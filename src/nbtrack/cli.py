@@ -10,9 +10,9 @@ from typing import Any, Callable
 import click
 import pandas as pd
 
-from . import api
+from . import __version__, api
 from .diff import diff_runs
-from .errors import NbtrackError, StoreError
+from .errors import NbtrackError
 from .store import Store
 
 
@@ -49,7 +49,7 @@ def _jsonable(frame: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 @click.group()
-@click.version_option(api.__name__ and __import__("nbtrack").__version__, prog_name="nbtrack")
+@click.version_option(__version__, prog_name="nbtrack")
 def main() -> None:
     """Query the runs recorded by %%track and nbtrack.run."""
 

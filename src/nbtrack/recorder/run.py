@@ -220,7 +220,7 @@ class ActiveRun:
         if not self._n_points:
             return
         keys, steps, values = [], [], []
-        for i, (key, (s, v)) in enumerate(self._series.items()):
+        for key, (s, v) in self._series.items():
             keys.append(pa.DictionaryArray.from_arrays(pa.array([0] * len(s), pa.int32()),
                                                        pa.array([key])).cast(pa.string()))
             steps.append(pa.array(s, pa.int64()))

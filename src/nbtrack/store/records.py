@@ -7,7 +7,6 @@ retried import is exact. Encoding a Python value into the typed columns of
 from __future__ import annotations
 
 import json
-import math
 from typing import Any
 
 import pyarrow as pa
@@ -99,7 +98,3 @@ def decode_value(vtype: str, value_json: str | None, value_num: float | None, va
     if vtype == "str":
         return value_text
     return json.loads(value_json)
-
-
-def finite_or_none(x: float | None) -> float | None:
-    return None if x is None or (isinstance(x, float) and math.isnan(x)) else x
