@@ -140,6 +140,39 @@ def bench_runs(root: Path, n_runs: int) -> dict[str, float]:
             "import_ms": t_import * 1e3}
 
 
+def bench_write_options(root: Path, n: int) -> dict[str, float]:
+    """Per-run cost of the three ways a kernel could write a run (the store's design choice)."""
+    record = {"run_id": "x", "params": {f"p{i}": i for i in range(10)}, "metrics": {f"m{i}": 0.5 for i in range(20)}}
+    rows = pa.table({"run_id": ["x"] * 20, "key": [f"m{i}" for i in range(20)], "value": [0.5] * 20})
+    path = root / "options.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE m (run_id VARCHAR, key VARCHAR, value DOUBLE)")
+    held = []
+    for _ in range(n):
+        t = time.perf_counter()
+        con.execute("INSERT INTO m SELECT * FROM rows")
+        held.append(time.perf_counter() - t)
+    con.close()
+    reopen = []
+    for _ in range(n // 4):
+        t = time.perf_counter()
+        c = duckdb.connect(str(path))
+        c.execute("INSERT INTO m SELECT * FROM rows")
+        c.close()
+        reopen.append(time.perf_counter() - t)
+    store = Store(root / "spool-opt.duckdb")
+    spool = []
+    for i in range(n):
+        t = time.perf_counter()
+        store.spool.write_record(f"r{i}", 0, record)
+        spool.append(time.perf_counter() - t)
+    t = time.perf_counter()
+    store.sync()
+    t_import = time.perf_counter() - t
+    return {"held_ms": _median_ms(held), "reopen_ms": _median_ms(reopen), "spool_ms": _median_ms(spool),
+            "spool_p99_ms": sorted(spool)[int(len(spool) * 0.99)] * 1e3, "import_ms_per_run": t_import * 1e3 / n}
+
+
 def bench_fingerprint() -> dict[str, float]:
     big = np.random.default_rng(0).random(10**8)
     t0 = time.perf_counter()
@@ -162,6 +195,11 @@ def main() -> None:
         os.chdir(root)
         print(f"nbtrack {nbtrack.__version__}, duckdb {duckdb.__version__}, Python {sys.version.split()[0]}, "
               f"{os.cpu_count()} cores\n")
+        w = bench_write_options(root, 100 if q else 400)
+        print(f"writing one run (10 params, 20 metrics): held DuckDB connection {w['held_ms']:.2f} ms (locks "
+              f"every other process out), open-insert-close {w['reopen_ms']:.2f} ms, spool file "
+              f"{w['spool_ms']:.2f} ms (p99 {w['spool_p99_ms']:.2f} ms) + later import {w['import_ms_per_run']:.2f} "
+              "ms/run")
         o = bench_overhead(root, 50 if q else 400)
         print(f"%%track overhead, trivial cell: untracked {o['untracked_ms']:.3f} ms, tracked "
               f"{o['tracked_ms']:.3f} ms -> added {o['added_ms']:.3f} ms (median; target <= 2 ms)")

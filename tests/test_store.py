@@ -7,6 +7,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import time
 from pathlib import Path
 
 import duckdb
@@ -173,3 +174,28 @@ def test_a_foreign_duckdb_client_holding_the_file_is_waited_for(tmp_path, store_
     frame = nbtrack.runs(store=store_path)
     assert len(frame) == 1
     holder.wait()
+
+
+def test_kill_9_during_an_import_loses_nothing(tmp_path, store_path):
+    from nbtrack.store.lock import FileLock
+    code = textwrap.dedent(f"""
+        import nbtrack
+        for i in range(1500):
+            with nbtrack.run("r", params={{"i": i}}, store={str(store_path)!r}) as r:
+                r.log(loss=float(i))
+    """)
+    lock = FileLock(Store(store_path).lock_path)
+    lock.acquire()  # keep the writer from importing: the whole spool waits for the importer below
+    try:
+        assert run_py(code, tmp_path, timeout=300).returncode == 0
+    finally:
+        lock.release()
+    importer = subprocess.Popen([sys.executable, "-c", f"from nbtrack.store import Store; "
+                                 f"Store({str(store_path)!r}).sync()"])
+    time.sleep(0.8)
+    importer.send_signal(signal.SIGKILL)
+    importer.wait()
+    frame = nbtrack.runs(store=store_path)
+    assert len(frame) == 1500 and sorted(frame["params.i"]) == list(range(1500))
+    with Store(store_path).connect() as con:
+        assert con.execute("SELECT count(*) FROM metric_history").fetchall() == [(1500,)]

@@ -136,6 +136,10 @@ CREATE TABLE environments (
     created_at TIMESTAMPTZ
 );
 
+-- the newest applied migration, for tools that want one version string
+CREATE VIEW schema_version AS
+SELECT max(name) AS version, count(*) AS migrations FROM schema_migrations;
+
 CREATE VIEW runs_wide AS
 SELECT
     r.*,
