@@ -140,7 +140,10 @@ def last() -> Run:
 
 def log(step: int | None = None, **metrics: float) -> None:
     """Log metric points of the current run: ``nbtrack.log(loss=0.3, acc=0.9)`` (step auto-increments)."""
-    _run.require_active().log(step, **metrics)
+    stack = _run._stack
+    if not stack:
+        _run.require_active()  # raises with the explanation
+    stack[-1].log_dict(step, metrics)
 
 
 _last_script_run: str | None = None
@@ -179,7 +182,7 @@ class ScriptRun:
 
     def log(self, step: int | None = None, **metrics: float) -> None:
         """Log metric points of this run."""
-        self._active.log(step, **metrics)
+        self._active.log_dict(step, metrics)
 
     def __exit__(self, et: type[BaseException] | None, ev: BaseException | None,
                  tb: TracebackType | None) -> bool:

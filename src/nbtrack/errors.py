@@ -1,6 +1,8 @@
 """nbtrack's exceptions: each message names the problem and the fix."""
 from __future__ import annotations
 
+import sys
+
 
 class NbtrackError(Exception):
     """Base class of every error nbtrack raises on purpose."""
@@ -40,3 +42,12 @@ class UnhashableInputError(NbtrackError, TypeError):
 
 class ParamValueError(NbtrackError, ValueError):
     """A ``-p KEY=VALUE`` override is malformed."""
+
+
+def warn(message: str) -> None:
+    """nbtrack's one line on stderr, for problems that must not raise into the user's code."""
+    line = " ".join(str(message).split())
+    try:
+        print(f"nbtrack warning: {line}", file=sys.stderr if sys.stderr is not None else sys.__stderr__)
+    except Exception:
+        pass

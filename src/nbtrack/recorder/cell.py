@@ -20,13 +20,13 @@ from typing import Any
 
 from IPython.core.error import UsageError
 
-from ..errors import NbtrackError
+from ..errors import NbtrackError, warn
 from ..options import TrackOptions, parse_track_line
 from ..store import Store
 from . import environment, secrets
 from .analysis import CellAnalysis, OverrideParams, analyze
 from .capture import as_scalar, is_data, is_number, safe_fingerprint
-from .run import ActiveRun, syncer, warn
+from .run import ActiveRun, syncer
 from .streams import OutputCapture
 
 HIDDEN = {"In", "Out", "exit", "quit", "get_ipython"}

@@ -16,6 +16,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from ..errors import warn
 from .records import RUN_FIELDS, SCHEMAS
 from .spool import BLOB_PREFIX, POINTS_PREFIX, RECORD_PREFIX, Spool, parse_name, read_points, read_record
 
@@ -100,17 +101,11 @@ def _import(con, blobs, points, latest) -> int:
                     "WHERE hash NOT IN (SELECT hash FROM artifacts)")
         con.unregister("nbt_blobs")
 
-    if points:
-        tables = []
-        for run_id, chunk, path in points:
-            t = read_points(path)
-            tables.append(t.append_column("run_id", pa.array([run_id] * len(t), pa.string()))
-                           .append_column("chunk", pa.array([chunk] * len(t), pa.int32())))
-        con.register("nbt_points", pa.concat_tables(tables))
-        con.execute("DELETE FROM metric_history WHERE (run_id, chunk) IN "
-                    "(SELECT DISTINCT run_id, chunk FROM nbt_points)")
+    for run_id, chunk, path in points:  # one statement per file: run id and chunk are parameters
+        con.register("nbt_points", read_points(path))
+        con.execute("DELETE FROM metric_history WHERE run_id = ? AND chunk = ?", [run_id, chunk])
         con.execute("INSERT INTO metric_history (run_id, key, step, value, chunk) "
-                    "SELECT run_id, key, step, value, chunk FROM nbt_points")
+                    "SELECT ?, key, step, value, ? FROM nbt_points", [run_id, chunk])
         con.unregister("nbt_points")
 
     if not latest:
@@ -120,7 +115,14 @@ def _import(con, blobs, points, latest) -> int:
     records = []
     for run_id, (seq, path) in latest.items():
         if seq > known.get(run_id, -1):
-            records.append((seq, read_record(path)))
+            try:
+                record = read_record(path)
+                if record["run"]["run_id"] != run_id:
+                    raise ValueError("run id does not match the file name")
+            except (OSError, ValueError, KeyError, TypeError) as e:
+                _quarantine(path, e)
+                continue
+            records.append((seq, record))
     if not records:
         return 0
 
@@ -161,6 +163,16 @@ def _import(con, blobs, points, latest) -> int:
                     "FROM nbt_env WHERE env_id NOT IN (SELECT env_id FROM environments)")
         con.unregister("nbt_env")
     return len(records)
+
+
+def _quarantine(path: Path, error: BaseException) -> None:
+    """Set an unreadable spool file aside, say so, and go on importing the others."""
+    kept = path.with_name(f".unreadable.{path.name}")
+    try:
+        path.rename(kept)
+    except OSError:
+        kept = path
+    warn(f"skipped an unreadable spool file ({type(error).__name__}: {error}); it is kept as {kept}")
 
 
 def _mark_crashed(con: duckdb.DuckDBPyConnection) -> None:

@@ -43,7 +43,7 @@ SCHEMAS: dict[str, pa.Schema] = {
     "displays": pa.schema([("run_id", _S), ("seq", _I), ("kind", _S), ("mime", _S), ("artifact", _S),
                            ("size", _I), ("truncated", _B)]),
 }
-POINTS_SCHEMA = pa.schema([("key", _S), ("step", _I), ("value", _F)])
+POINTS_SCHEMA = pa.schema([("key", pa.dictionary(pa.int32(), _S)), ("step", _I), ("value", _F)])
 
 
 def _default(obj: Any) -> Any:
