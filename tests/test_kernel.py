@@ -74,9 +74,9 @@ def test_tracked_notebook_outputs_match_the_untracked_notebook(tmp_path):
     assert frame["metrics.acc"].dropna().tolist() == [0.7]
 
 
-def _kernel(cwd: Path) -> tuple[KernelManager, object]:
+def _kernel(cwd: Path, env: dict | None = None) -> tuple[KernelManager, object]:
     km = KernelManager(kernel_name="python3")
-    km.start_kernel(cwd=str(cwd))
+    km.start_kernel(cwd=str(cwd), env={**os.environ, **(env or {})})
     kc = km.client()
     kc.start_channels()
     kc.wait_for_ready(timeout=60)
@@ -127,3 +127,17 @@ def test_kill_9_mid_cell_keeps_finished_runs_and_marks_the_running_one_crashed(t
     frame = nbtrack.runs(store=tmp_path / ".nbtrack" / "runs.duckdb")
     assert dict(zip(frame["name"], frame["status"])) == {"before": "finished", "victim": "crashed"}
     assert frame.loc[frame["name"] == "before", "metrics.acc"].item() == 0.5
+
+
+def test_notebook_path_from_jupyter_server_names_the_experiment(tmp_path):
+    notebook = tmp_path / "churn_model.ipynb"
+    km, kc = _kernel(tmp_path, {"JPY_SESSION_NAME": str(notebook)})  # what jupyter-server sets
+    try:
+        kc.execute_interactive("%%track fit\nlr = 0.1", timeout=60)
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+    run = nbtrack.get(nbtrack.runs(store=tmp_path / ".nbtrack" / "runs.duckdb").run_id[0],
+                      store=tmp_path / ".nbtrack" / "runs.duckdb")
+    assert run.experiment == "churn_model" and run.env["notebook"] == str(notebook)
+    assert run.env["kernel_id"]

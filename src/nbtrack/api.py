@@ -131,8 +131,8 @@ def get(run_id: str, store: str | os.PathLike[str] | Store | None = None) -> Run
 
 
 def last() -> Run:
-    """This kernel's latest tracked run."""
-    run_id = _tracker.last_run_id if _tracker is not None else _last_script_run
+    """This kernel's (or script's) latest run."""
+    run_id = _run.last_run_id
     if run_id is None:
         raise RunNotFoundError("no run has been recorded in this kernel yet: put %%track on a cell")
     return get(run_id)
@@ -144,9 +144,6 @@ def log(step: int | None = None, **metrics: float) -> None:
     if not stack:
         _run.require_active()  # raises with the explanation
     stack[-1].log_dict(step, metrics)
-
-
-_last_script_run: str | None = None
 
 
 class ScriptRun:
@@ -186,9 +183,7 @@ class ScriptRun:
 
     def __exit__(self, et: type[BaseException] | None, ev: BaseException | None,
                  tb: TracebackType | None) -> bool:
-        global _last_script_run
         self._active.finish(exc=ev)
-        _last_script_run = self._active.run_id
         return False
 
 

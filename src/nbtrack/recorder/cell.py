@@ -73,7 +73,6 @@ class CellTracker:
         self.enabled = True
         self.summary = os.environ.get("NBTRACK_SUMMARY", "1").lower() not in ("0", "false", "off", "no")
         self.store = Store()
-        self.last_run_id: str | None = None
         self._plans: dict[tuple[str, str], Plan] = {}
         self._frames: list[_Frame | None] = []
         self._forced: Plan | None = None
@@ -282,7 +281,6 @@ class CellTracker:
             run.displays = frame.capture.displays
             run.streams = {"stdout": frame.capture.stdout.value(), "stderr": frame.capture.stderr.value()}
         run.finish(exc=exc)
-        self.last_run_id = run.run_id
         error = syncer.pop_error(run.store)
         if error and run.sync_after:  # otherwise this cell has already said what is wrong
             warn(error)

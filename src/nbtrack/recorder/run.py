@@ -37,6 +37,7 @@ _PROC_START = process_start(_PID)
 SESSION_ID = uuid.uuid4().hex
 
 _stack: list["ActiveRun"] = []
+last_run_id: str | None = None   # this process's latest finished run, cell or script
 
 
 def current() -> "ActiveRun | None":
@@ -169,6 +170,8 @@ class ActiveRun:
 
     def finish(self, status: str = "finished", exc: BaseException | None = None) -> None:
         """End the run: ``finished``, ``failed`` or ``interrupted`` (from ``exc``), and write it."""
+        global last_run_id
+        last_run_id = self.run_id
         if self in _stack:
             _stack.remove(self)
         self.ended_at = time.time()

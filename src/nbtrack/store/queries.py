@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from typing import Any
 
 import duckdb
@@ -10,6 +11,16 @@ import pandas as pd
 from ..errors import RunNotFoundError
 from .filters import compile_filter
 from .records import decode_value
+
+def fetch_df(cursor: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """``cursor.df()`` without the pandas deprecation warnings some DuckDB versions trigger inside it
+    (DuckDB 1.5 calls ``DataFrame.drop(inplace=True)``, deprecated in pandas 3.1): they are not the
+    user's to fix, and would be attributed to nbtrack."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", FutureWarning)
+        return cursor.df()
+
 
 BASE_COLUMNS = ["run_id", "experiment", "name", "status", "started_at", "ended_at", "duration_s", "tags"]
 
@@ -77,9 +88,9 @@ def runs_frame(con: duckdb.DuckDBPyConnection, experiment: str | None = None, wh
             select.append(", ".join(f"{alias}.c{i} AS {alias}_c{i}" for i in range(len(cols))))
             params.extend(p)
             columns.extend(cols)
-    frame = con.execute(
+    frame = fetch_df(con.execute(
         f"SELECT {', '.join(select)} FROM runs r JOIN nbt_sel USING (run_id) {' '.join(joins)} "
-        "ORDER BY r.started_at, r.run_id", params).df()
+        "ORDER BY r.started_at, r.run_id", params))
     con.execute("DROP TABLE nbt_sel")
     frame.columns = BASE_COLUMNS + [name for name, _ in columns]
     frame["tags"] = [list(t) if t is not None else [] for t in frame["tags"]]
@@ -162,4 +173,4 @@ def history(con: duckdb.DuckDBPyConnection, run_id: str, key: str | None = None)
     if key is not None:
         query += " AND key = ?"
         args.append(key)
-    return con.execute(query + " ORDER BY key, step, chunk", args).df()
+    return fetch_df(con.execute(query + " ORDER BY key, step, chunk", args))
