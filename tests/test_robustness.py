@@ -119,3 +119,38 @@ def test_random_cells_leave_identical_namespaces(ip, body, start):
         r = ip.run_cell(prefix + cell)
         results.append((_snapshot(ip.user_ns), type(r.error_in_exec).__name__, repr(r.result)))
     assert results[0] == results[1]
+
+
+def test_a_failure_inside_nbtrack_leaves_the_cell_alone(ip, capsys, monkeypatch):
+    from nbtrack.recorder.run import ActiveRun, _stack
+
+    def broken(self):
+        raise RuntimeError("simulated bug in nbtrack")
+
+    monkeypatch.setattr(ActiveRun, "_record", broken)
+    result = ip.run_cell("%%track\nimport nbtrack\nvalue = 6 * 7\nprint('visible')\nvalue")
+    out = capsys.readouterr()
+    assert result.success and result.result == 42 and ip.user_ns["value"] == 42
+    assert "visible" in out.out
+    lines = [line for line in out.err.splitlines() if line.startswith("nbtrack warning:")]
+    assert len(lines) == 1 and "simulated bug in nbtrack" in lines[0]
+    assert _stack == []
+    import sys
+    assert type(sys.stdout).__name__ != "_Tee"
+
+
+def test_a_failure_at_the_end_of_a_run_leaves_the_cell_alone(ip, capsys, monkeypatch):
+    from nbtrack.recorder.run import ActiveRun, _stack
+
+    def broken(self, *args, **kwargs):
+        raise OSError("simulated failure while finishing")
+
+    monkeypatch.setattr(ActiveRun, "finish", broken)
+    result = ip.run_cell("%%track\nvalue = 6 * 7\nvalue")
+    out = capsys.readouterr()
+    assert result.success and result.result == 42
+    lines = [line for line in out.err.splitlines() if line.startswith("nbtrack warning:")]
+    assert len(lines) == 1 and "simulated failure while finishing" in lines[0]
+    assert _stack == []
+    import sys
+    assert type(sys.stdout).__name__ != "_Tee"

@@ -27,6 +27,7 @@ from . import environment, secrets
 from .analysis import CellAnalysis, OverrideParams, analyze
 from .capture import as_scalar, is_data, is_number, safe_fingerprint
 from .run import ActiveRun, syncer
+from .run import _stack as run_stack
 from .streams import OutputCapture
 
 HIDDEN = {"In", "Out", "exit", "quit", "get_ipython"}
@@ -241,6 +242,11 @@ class CellTracker:
             self._finish(frame, result)
         except Exception as e:
             warn(f"could not record this run: {type(e).__name__}: {e}")
+        finally:
+            if frame.capture is not None:
+                frame.capture.uninstall()
+            if frame.run in run_stack:  # a failure before finish() must not leave the run active
+                run_stack.remove(frame.run)
 
     def _finish(self, frame: _Frame, result: Any) -> None:
         if frame.capture is not None:

@@ -159,13 +159,13 @@ class ActiveRun:
     # -- lifecycle ------------------------------------------------------------
     def start(self, background: bool = False) -> "ActiveRun":
         """Mark the run as running; with ``background``, write that record from the sync thread."""
-        _stack.append(self)
         if background:
             record, seq = self._record(), self._seq
             self._seq += 1
             syncer.write_later(self.store, self.run_id, seq, record)
         else:
             self._write()
+        _stack.append(self)  # only a run that could be written receives nbtrack.log points
         return self
 
     def finish(self, status: str = "finished", exc: BaseException | None = None) -> None:
