@@ -18,7 +18,7 @@ quickstart: $(STAMP)
 	cd notebooks && PATH="$(abspath $(BIN)):$$PATH" $(abspath $(BIN))/jupyter nbconvert --to notebook --execute \
 		quickstart.ipynb --output-dir ../build --output quickstart.ipynb
 	$(BIN)/nbtrack runs --store notebooks/.nbtrack-quickstart/runs.duckdb
-	@echo "executed notebook: build/quickstart.ipynb (open it with: $(BIN)/jupyter lab notebooks/quickstart.ipynb)"
+	@echo "executed notebook: build/quickstart.ipynb (to open it in JupyterLab: make lab)"
 
 test: $(STAMP)
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest --nbval --nbval-current-env \
