@@ -334,10 +334,12 @@ def _fp_pickled(value: Any) -> Fingerprint:
     try:
         pickle.Pickler(_HashWriter(h), protocol=5, buffer_callback=buffers).dump(value)
     except _TooBig:
-        msg = f"{type_name(value)} pickles to more than {PICKLE_HASH_LIMIT >> 20} MiB"
+        msg = (f"{type_name(value)} pickles to more than {PICKLE_HASH_LIMIT >> 20} MiB, too large to hash; "
+               "leave it out with %%track --exclude NAME")
         raise UnhashableInputError(msg) from None
     except Exception as e:
-        msg = f"{type_name(value)} cannot be hashed ({type(e).__name__}: {e})"[:300]
+        reason = f"{type(e).__name__}: {e}"[:200]
+        msg = f"{type_name(value)} cannot be hashed ({reason}); leave it out with %%track --exclude NAME"
         raise UnhashableInputError(msg) from None
     return _fp(value, h.hexdigest(), "pickle5+xxh3_128")
 
