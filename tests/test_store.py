@@ -54,7 +54,9 @@ def test_a_duckdb_file_of_another_application(ip, tmp_path, capsys):
 
 
 def test_a_store_from_a_newer_nbtrack(ip, store_path, capsys):
+    from nbtrack.recorder.run import syncer
     ip.run_cell("%%track\nx = 1")
+    syncer.flush()  # the kernel's own import of that run is done: the file is free
     con = duckdb.connect(str(store_path))
     con.execute("INSERT INTO schema_migrations VALUES ('0099_from_the_future', now(), '9.0')")
     con.close()
@@ -199,3 +201,16 @@ def test_kill_9_during_an_import_loses_nothing(tmp_path, store_path):
     assert len(frame) == 1500 and sorted(frame["params.i"]) == list(range(1500))
     with Store(store_path).connect() as con:
         assert con.execute("SELECT count(*) FROM metric_history").fetchall() == [(1500,)]
+
+
+def test_a_cell_never_waits_for_a_store_another_process_holds(ip, store_path):
+    from nbtrack.store.lock import FileLock
+    lock = FileLock(Store(store_path).lock_path)
+    lock.acquire()
+    try:
+        assert ip.run_cell("%%track held\nv = sum(range(5))").success
+        run_id = nbtrack.api._run.last_run_id
+        assert list(Store(store_path).spool.dir.glob(f"run.{run_id}.*"))  # recorded in the spool
+    finally:
+        lock.release()
+    assert nbtrack.last().name == "held" and nbtrack.last().metrics == {"v": 10.0}

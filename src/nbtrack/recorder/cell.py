@@ -177,10 +177,12 @@ class CellTracker:
             warn(f"this cell runs untracked: {e}")
 
     def _check_store(self) -> None:
+        """Open the store once per session to say early what is wrong with it; never wait for it:
+        when another process holds it, the run goes to the spool and the check is retried later."""
         if self._store_checked == str(self.store.path):
             return
-        self.store.sync()
-        self._store_checked = str(self.store.path)
+        if self.store.sync(blocking=False):
+            self._store_checked = str(self.store.path)
 
     def _start(self, plan: Plan, info: Any) -> _Frame:
         problem = None

@@ -32,14 +32,45 @@ _env_cache: tuple[tuple[int, str | None], dict[str, Any]] | None = None
 _pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nbtrack-env")
 
 
+def _top_level_names(dist: metadata.Distribution) -> set[str]:
+    """Import names a distribution provides: top_level.txt, else the first part of its files
+    (numpy and many wheels ship no top_level.txt; Python 3.10's packages_distributions misses them)."""
+    text = dist.read_text("top_level.txt")
+    if text:
+        return {line.strip() for line in text.splitlines() if line.strip()}
+    names = set()
+    for f in dist.files or ():
+        first = f.parts[0] if f.parts else ""
+        if not first or first.endswith((".dist-info", ".egg-info", ".data")) or first in ("..", "__pycache__"):
+            continue
+        if len(f.parts) == 1:
+            if first.endswith(".py"):
+                names.add(first[:-3])
+            elif first.endswith((".so", ".pyd")):
+                names.add(first.split(".")[0])
+        else:
+            names.add(first)
+    return names
+
+
 def _distributions() -> dict[str, list[str]]:
     global _dists
     with _lock:
         if _dists is None:
+            mapping: dict[str, list[str]] = {}
             try:
-                _dists = metadata.packages_distributions()
+                if sys.version_info >= (3, 11):  # reads RECORD files itself, and is faster than below
+                    _dists = metadata.packages_distributions()
+                    return _dists
+                for dist in metadata.distributions():
+                    name = dist.metadata["Name"]
+                    if not name:
+                        continue
+                    for top in _top_level_names(dist):
+                        mapping.setdefault(top, []).append(name)
             except Exception:
-                _dists = {}
+                pass
+            _dists = mapping
         return _dists
 
 
