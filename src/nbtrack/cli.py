@@ -14,7 +14,7 @@ from . import __version__, api
 from .diff import diff_runs
 from .errors import NbtrackError
 from .store import Store
-from .store.queries import fetch_df
+from .store.queries import user_sql
 
 
 def _store(path: str | None) -> Store:
@@ -157,7 +157,7 @@ def sql_cmd(store_path: str | None, query: str, as_json: bool) -> None:
     store.sync()
     with store.connect(read_only=True) as con:
         try:
-            frame = fetch_df(con.execute(query))
+            frame = user_sql(con, query)
         except duckdb.Error as e:
             raise click.ClickException(f"SQL error: {e}") from None
     if as_json:

@@ -174,3 +174,8 @@ def history(con: duckdb.DuckDBPyConnection, run_id: str, key: str | None = None)
         query += " AND key = ?"
         args.append(key)
     return fetch_df(con.execute(query + " ORDER BY key, step, chunk", args))
+
+
+def user_sql(con: duckdb.DuckDBPyConnection, query: str) -> pd.DataFrame:
+    """A user's own query (``nbtrack sql``), on the read-only connection it is given."""
+    return fetch_df(con.execute(query))
