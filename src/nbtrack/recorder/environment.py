@@ -23,7 +23,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from importlib import metadata
 from typing import Any
 
-from .secrets import scrub
 
 _lock = threading.Lock()
 _dists: dict[str, list[str]] | None = None
@@ -186,16 +185,6 @@ def prefetch_git(directory: str) -> None:
             _git_pending[directory] = _pool.submit(_git_refresh, directory)
 
 
-def wait_git(directory: str, timeout: float = 5.0) -> dict[str, Any]:
-    pending = _git_pending.get(directory)
-    if pending is not None and not pending.done():
-        try:
-            pending.result(timeout=timeout)
-        except Exception:
-            pass
-    return git_state(directory)
-
-
 # -- front end facts ----------------------------------------------------------
 def notebook_path(user_ns: dict[str, Any]) -> str | None:
     """The notebook's path where the front end tells it (JupyterLab/Notebook 7, VS Code)."""
@@ -217,10 +206,6 @@ def kernel_id() -> str | None:
     except Exception:
         pass
     return None
-
-
-def clean_command(argv: list[str]) -> str:
-    return scrub(" ".join(argv))[0]
 
 
 _env_secrets: tuple[int, frozenset[str]] | None = None

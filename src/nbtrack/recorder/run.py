@@ -26,7 +26,6 @@ from ..store import Store
 from ..store.importer import process_start
 from ..store.records import POINTS_SCHEMA, encode_value, to_json
 from . import environment, secrets
-from .capture import safe_fingerprint
 
 CHUNK_POINTS = 500_000
 DISPLAY_ITEM_CAP = 2 << 20
@@ -378,10 +377,6 @@ def require_active() -> ActiveRun:
                "(after %load_ext nbtrack), or wrap the code in `with nbtrack.run('name') as run:`")
         raise NoActiveRunError(msg)
     return run
-
-
-def fingerprints(namespace: dict[str, Any], names: list[str]) -> dict[str, dict[str, Any]]:
-    return {name: safe_fingerprint(namespace[name]) for name in names if name in namespace}
 
 
 atexit.register(syncer.flush)

@@ -20,19 +20,15 @@ except ImportError:  # pragma: no cover - Windows: DuckDB's own lock, retried, i
 
 
 class FileLock:
-    """Exclusive ``flock`` on a sidecar file; re-entrant within one object."""
+    """Exclusive ``flock`` on a sidecar file; one object per acquisition (flock is per open file)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._fd: int | None = None
-        self._depth = 0
 
     def acquire(self, timeout: float = 30.0, blocking: bool = True) -> bool:
-        if self._depth:
-            self._depth += 1
-            return True
+        """Take the lock; without ``blocking``, return False at once if another holder has it."""
         if fcntl is None:
-            self._depth = 1
             return True
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -41,7 +37,6 @@ class FileLock:
             try:  # a read-only folder or a full disk: readers still queue on an existing lock file
                 fd = os.open(self.path, os.O_RDONLY)
             except OSError:  # nothing to lock; opening the store itself will say what is wrong
-                self._depth = 1
                 return True
         deadline = time.monotonic() + timeout
         delay = 0.001
@@ -61,14 +56,9 @@ class FileLock:
                 time.sleep(delay)
                 delay = min(delay * 2, 0.05)
         self._fd = fd
-        self._depth = 1
         return True
 
     def release(self) -> None:
-        self._depth -= 1
-        if self._depth > 0:
-            return
-        self._depth = 0
         if self._fd is not None:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
