@@ -145,7 +145,7 @@ class ActiveRun:
         self._seq = 0
         self._series: dict[str, tuple[Any, Any]] = {}          # key -> (steps.append, values.append)
         self._lists: dict[str, tuple[array, array]] = {}
-        self._last_points: dict[str, tuple[int, float]] = {}
+        self.last_points: dict[str, tuple[int, float]] = {}   # key -> (step, value) of the last flush
         self._n_points = 0
         self._next_step = 0
         self._chunk = 0
@@ -153,6 +153,8 @@ class ActiveRun:
         self._t0 = time.perf_counter()
         self._cpu0 = time.process_time()
         self.ended_at: float | None = None
+        self.duration_s: float | None = None
+        self.cpu_s: float | None = None
         self.sync_after = True   # False when the store is known to be unwritable: keep the spool
 
     # -- lifecycle ------------------------------------------------------------
@@ -174,8 +176,8 @@ class ActiveRun:
         if self in _stack:
             _stack.remove(self)
         self.ended_at = time.time()
-        self._duration = time.perf_counter() - self._t0
-        self._cpu = time.process_time() - self._cpu0
+        self.duration_s = time.perf_counter() - self._t0
+        self.cpu_s = time.process_time() - self._cpu0
         if exc is not None:
             status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
             self.error = {"error_type": type(exc).__name__, "error_message": str(exc),
@@ -227,7 +229,7 @@ class ActiveRun:
             keys.append(pa.DictionaryArray.from_arrays(pa.repeat(pa.scalar(0, pa.int32()), n), pa.array([key])))
             steps.append(pa.Array.from_buffers(pa.int64(), n, [None, pa.py_buffer(s)]))
             values.append(pa.Array.from_buffers(pa.float64(), n, [None, pa.py_buffer(v)]))
-            self._last_points[key] = (s[-1], v[-1])
+            self.last_points[key] = (s[-1], v[-1])
         table = pa.Table.from_arrays(
             [pa.concat_arrays(keys), pa.concat_arrays(steps), pa.concat_arrays(values)], schema=POINTS_SCHEMA)
         self._series, self._lists = {}, {}
@@ -324,7 +326,7 @@ class ActiveRun:
         run = {
             "run_id": self.run_id, "experiment": self.experiment, "name": self.name, "status": self.status,
             "kind": self.kind, "started_at": self.started_at, "ended_at": ended,
-            "duration_s": getattr(self, "_duration", None), "cpu_s": getattr(self, "_cpu", None),
+            "duration_s": self.duration_s, "cpu_s": self.cpu_s,
             "peak_rss_mb": _peak_rss_mb() if ended else None, "tags": self.tags,
             "command": secrets.scrub(self.command or "", known)[0] or None, "cell_id": self.cell_id,
             "execution_count": self.execution_count, "source_hash": source and source["hash"],
@@ -334,7 +336,7 @@ class ActiveRun:
             **error,
         }
         metrics = [{"key": k, "value": v, "step": s, "source": "log"}
-                   for k, (s, v) in self._last_points.items() if k not in self.metrics]
+                   for k, (s, v) in self.last_points.items() if k not in self.metrics]
         metrics += [{"key": k, "value": v, "step": s, "source": src} for k, (v, s, src) in self.metrics.items()]
         record = {
             "run": run, "params": params, "values": values, "metrics": metrics,

@@ -20,8 +20,8 @@ def _fmt(value: Any) -> str:
 def summary_bundle(run: ActiveRun) -> dict[str, Any]:
     params = run.public({k: v for k, (v, kind) in run.params.items() if kind != "input"}, "params")
     metrics = {k: v for k, (v, _, _) in run.metrics.items()}
-    metrics.update({k: v for k, (_, v) in run._last_points.items() if k not in metrics})
-    duration = getattr(run, "_duration", None) or 0.0
+    metrics.update({k: v for k, (_, v) in run.last_points.items() if k not in metrics})
+    duration = run.duration_s or 0.0
     parts = [f"nbtrack: run {run.run_id[:8]}", run.name]
     if run.status != "finished":
         parts.append(run.status + (f" ({run.error['error_type']})" if run.error else ""))
