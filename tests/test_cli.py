@@ -78,3 +78,10 @@ def test_missing_store_and_console_script(tmp_path, store):
     proc = subprocess.run([exe, "runs", "--json"], capture_output=True, text=True,
                           env={"PATH": "/usr/bin:/bin", "NBTRACK_STORE": str(store)})
     assert proc.returncode == 0 and len(json.loads(proc.stdout)) == 2
+
+
+def test_python_dash_m_nbtrack(store):
+    import sys
+    proc = subprocess.run([sys.executable, "-m", "nbtrack", "runs", "--json", "--store", str(store)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0 and len(json.loads(proc.stdout)) == 2

@@ -144,3 +144,14 @@ def test_empty_tracked_cell(ip):
     assert ip.run_cell("%%track\n").success
     assert ip.run_cell("%%track empty").success
     assert nbtrack.last().status == "finished" and nbtrack.last().name == "empty"
+
+
+def test_summary_off_from_the_environment_and_a_bad_store_path(ip, tmp_path, monkeypatch, capsys):
+    from nbtrack.recorder.cell import CellTracker
+    monkeypatch.setenv("NBTRACK_SUMMARY", "0")
+    assert CellTracker(ip).summary is False
+    (tmp_path / "notes.txt").write_text("not a database")
+    ip.run_cell(f"%nbtrack store {tmp_path / 'notes.txt'}")
+    out = capsys.readouterr()
+    assert "UsageError" in out.out + out.err and "not an nbtrack store" in out.out + out.err
+    assert api._tracker.store.path != tmp_path / "notes.txt"

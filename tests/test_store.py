@@ -214,3 +214,18 @@ def test_a_cell_never_waits_for_a_store_another_process_holds(ip, store_path):
     finally:
         lock.release()
     assert nbtrack.last().name == "held" and nbtrack.last().metrics == {"v": 10.0}
+
+
+def test_an_unreadable_spool_file_is_set_aside_and_the_others_are_imported(tmp_path, store_path, capsys):
+    for name in ("good", "other"):
+        nbtrack.run(name, store=store_path).__enter__().__exit__(None, None, None)
+    nbtrack.runs(store=store_path)
+    spool = Store(store_path).spool
+    bad = spool.dir / ("run." + "f" * 32 + ".000001.json")
+    bad.write_text('{"run": {"run_id": "truncated by a dying disk"')
+    nbtrack.run("after", store=store_path).__enter__().__exit__(None, None, None)
+    frame = nbtrack.runs(store=store_path)
+    assert frame["name"].tolist() == ["good", "other", "after"]
+    lines = _warning_lines(capsys.readouterr().err)
+    assert len(lines) == 1 and "unreadable spool file" in lines[0] and ".unreadable." in lines[0]
+    assert not bad.exists() and (spool.dir / f".unreadable.{bad.name}").exists()
