@@ -15,7 +15,7 @@ setup: $(STAMP)
 
 quickstart: $(STAMP)
 	mkdir -p build
-	cd notebooks && PATH="$(abspath $(BIN)):$$PATH" $(abspath $(BIN))/jupyter nbconvert --to notebook --execute \
+	cd notebooks && PATH="$(abspath $(BIN)):$$PATH" $(abspath $(BIN))/jupyter nbconvert --to notebook --execute --ExecutePreprocessor.store_widget_state=False \
 		quickstart.ipynb --output-dir ../build --output quickstart.ipynb
 	$(BIN)/nbtrack runs --store notebooks/.nbtrack-quickstart/runs.duckdb
 	@echo "executed notebook: build/quickstart.ipynb (to open it in JupyterLab: make lab)"

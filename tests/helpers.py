@@ -13,3 +13,26 @@ def run_py(code: str, cwd: Path, env: dict | None = None, timeout: float = 120) 
     """Run Python code in a fresh interpreter (a real separate process)."""
     return subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True,
                           timeout=timeout, env={**os.environ, **(env or {})})
+
+
+def make_runs(path, n: int, n_params: int = 25, n_metrics: int = 25, curves: int = 0, steps: int = 0):
+    """A store of ``n`` finished runs written through the recorder (spool, then one import)."""
+    import math
+
+    from nbtrack.recorder.run import ActiveRun
+    from nbtrack.store import Store
+
+    store = Store(path)
+    for i in range(n):
+        run = ActiveRun(store, name=f"sweep-{i % 7}", experiment="many", kind="script", tags=["bulk"])
+        for k in range(n_params):
+            run.params[f"p{k}"] = ((i * (k + 3)) % 101 / 10 if k % 3 else f"opt{i % (k + 2)}", "given")
+        run.metrics.update({f"m{k}": (math.sin(i / (k + 1)), None, "cell") for k in range(n_metrics)})
+        if i < curves:
+            for s in range(steps):
+                run.log_dict(s, {"loss": 1 / (s + 1) + (i % 10) / 100})
+            run._flush_points()
+        run.ended_at, run.status = run.started_at, "finished"
+        run._write()
+    store.sync()
+    return store

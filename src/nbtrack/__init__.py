@@ -8,7 +8,21 @@ __version__ = "0.1.0"
 from .api import Run, connect, get, last, log, run, runs  # noqa: E402
 from .errors import NbtrackError  # noqa: E402
 
-__all__ = ["Run", "NbtrackError", "connect", "get", "last", "log", "run", "runs", "__version__"]
+__all__ = ["Run", "NbtrackError", "charts", "compare", "connect", "get", "last", "log", "run", "runs",
+           "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    # the panel and the charts import anywidget and Altair: only when first used, not on %load_ext
+    if name == "compare":
+        from .widgets import compare
+
+        return compare
+    if name == "charts":
+        import importlib
+
+        return importlib.import_module(".charts", __name__)
+    raise AttributeError(f"module 'nbtrack' has no attribute {name!r}")
 
 
 def load_ipython_extension(ipython: Any) -> None:

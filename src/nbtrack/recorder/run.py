@@ -25,6 +25,7 @@ from ..errors import NoActiveRunError
 from ..store import Store
 from ..store.importer import process_start
 from ..store.records import POINTS_SCHEMA, encode_value, to_json
+from ..store.spool import POINTS_PREFIX, parse_name, read_points
 from . import environment, secrets
 
 CHUNK_POINTS = 500_000
@@ -52,6 +53,7 @@ class _Syncer:
         self._thread: threading.Thread | None = None
         self._guard = threading.Lock()
         self.errors: dict[str, str] = {}
+        self.listeners: list[Any] = []   # called with each store after it was synced (open panels)
 
     def write_later(self, store: Store, run_id: str, seq: int, record: dict[str, Any]) -> None:
         """Write a spool record from the background thread (a start record: only a crash needs it)."""
@@ -93,6 +95,8 @@ class _Syncer:
                 self.errors[str(store.path)] = str(e)
             finally:
                 self._queue.task_done()
+            for listener in list(self.listeners):
+                listener(store)
 
     def flush(self) -> None:
         if self._thread is not None and self._thread.is_alive():
@@ -219,6 +223,30 @@ class ActiveRun:
         self._n_points += len(metrics)
         if self._n_points >= CHUNK_POINTS:
             self._flush_points()
+
+    def points_snapshot(self) -> pa.Table:
+        """Every point logged so far (``run_id, key, step, value``), for live curves while the run lasts.
+
+        Runs on another thread than ``log``: it copies the buffers, never touches them.
+        """
+        tables = []
+        for path in self.store.spool.pending():
+            try:
+                prefix, run_id, _ = parse_name(path)
+                if prefix == POINTS_PREFIX and run_id == self.run_id:
+                    tables.append(read_points(path).select(["key", "step", "value"]))
+            except (OSError, ValueError, IndexError, pa.ArrowException):
+                continue  # imported meanwhile; the store has these points
+        for key, (steps, values) in list(self._lists.items()):
+            n = min(len(steps), len(values))  # log appends the step first: one may be ahead
+            tables.append(pa.table({"key": pa.array([key] * n, pa.string()), "step": pa.array(steps[:n], pa.int64()),
+                                    "value": pa.array(values[:n], pa.float64())}))
+        if not tables:
+            return pa.table({"run_id": pa.array([], pa.string()), "key": pa.array([], pa.string()),
+                             "step": pa.array([], pa.int64()), "value": pa.array([], pa.float64())})
+        table = pa.concat_tables([t.cast(pa.schema([("key", pa.string()), ("step", pa.int64()),
+                                                    ("value", pa.float64())])) for t in tables])
+        return table.add_column(0, "run_id", pa.array([self.run_id] * table.num_rows, pa.string()))
 
     def _flush_points(self) -> None:
         if not self._n_points:

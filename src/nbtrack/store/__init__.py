@@ -17,6 +17,8 @@ can open it too.
 """
 from __future__ import annotations
 
+from typing import Any
+
 import os
 import time
 from collections.abc import Iterator
@@ -75,6 +77,15 @@ class Store:
 
     def exists(self) -> bool:
         return self.path.exists() or bool(self.spool.pending())
+
+    def signature(self) -> tuple[Any, ...]:
+        """Changes whenever a run is written here by anyone: the spool's files and the file's size and time."""
+        try:
+            st = self.path.stat()
+            stamp: tuple[int, int] | None = (st.st_mtime_ns, st.st_size)
+        except OSError:
+            stamp = None
+        return (tuple(p.name for p in self.spool.pending()), stamp)
 
     def _open(self, read_only: bool, timeout: float) -> duckdb.DuckDBPyConnection:
         if not read_only:

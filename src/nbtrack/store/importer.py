@@ -17,6 +17,7 @@ import duckdb
 import pyarrow as pa
 
 from ..errors import warn
+from . import queries
 from .records import RUN_FIELDS, SCHEMAS
 from .spool import BLOB_PREFIX, POINTS_PREFIX, RECORD_PREFIX, Spool, parse_name, read_points, read_record
 
@@ -107,6 +108,12 @@ def _import(con, blobs, points, latest) -> int:
         con.execute("INSERT INTO metric_history (run_id, key, step, value, chunk) "
                     "SELECT ?, key, step, value, ? FROM nbt_points", [run_id, chunk])
         con.unregister("nbt_points")
+    touched = sorted({run_id for run_id, _, _ in points})
+    if touched:  # a run's stored curves are recomputed from all its points, whichever chunk arrived
+        con.execute("DELETE FROM metric_curves WHERE run_id IN (SELECT unnest(?::VARCHAR[]))", [touched])
+        con.execute("INSERT INTO metric_curves " + queries.downsample_sql(
+            "SELECT run_id, key, step, value FROM metric_history "
+            "WHERE run_id IN (SELECT unnest($runs::VARCHAR[]))"), {"runs": touched})
 
     if not latest:
         return 0

@@ -7,10 +7,12 @@ import duckdb
 
 from .. import __version__
 from ..errors import NotAStoreError, StoreVersionError
-from . import schema
+from . import queries, schema
 
 MIGRATIONS: list[tuple[str, str]] = [
     ("0001_initial", schema.INITIAL),
+    ("0002_metric_curves", schema.CURVES.format(
+        backfill=queries.downsample_sql("SELECT run_id, key, step, value FROM metric_history"))),
 ]
 KNOWN = {name for name, _ in MIGRATIONS}
 

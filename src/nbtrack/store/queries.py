@@ -179,3 +179,95 @@ def history(con: duckdb.DuckDBPyConnection, run_id: str, key: str | None = None)
 def user_sql(con: duckdb.DuckDBPyConnection, query: str) -> pd.DataFrame:
     """A user's own query (``nbtrack sql``), on the read-only connection it is given."""
     return fetch_df(con.execute(query))
+
+
+def metric_key_counts(con: duckdb.DuckDBPyConnection, run_ids: list[str] | None = None) -> dict[str, dict[str, int]]:
+    """Per metric key: in how many runs it has a final value, and in how many it has logged points."""
+    sel = "" if run_ids is None else " WHERE run_id IN (SELECT unnest(?::VARCHAR[]))"
+    args = [] if run_ids is None else [run_ids]
+    finals = dict(con.execute(f"SELECT key, count(DISTINCT run_id) FROM metrics{sel} GROUP BY key", args).fetchall())
+    logged = dict(con.execute(
+        f"SELECT key, count(DISTINCT run_id) FROM metrics{sel}{' AND' if sel else ' WHERE'} source = 'log' "
+        "GROUP BY key", args).fetchall())
+    return {k: {"runs": n, "logged": logged.get(k, 0)} for k, n in finals.items()}
+
+
+# Min/max bucketing: each series keeps its first and last point and, per bucket of steps, the points
+# with the lowest and highest value, so a spike survives at any zoom. The importer stores every run's
+# curves at CURVE_POINTS (table metric_curves), so the panels read at most that many points per series
+# instead of bucketing millions of points on each query.
+CURVE_POINTS = 1000
+DOWNSAMPLE = """
+WITH h AS ({source}),
+s AS (
+    SELECT run_id, key, count(*) AS n, min(step) AS lo, max(step) AS hi FROM h GROUP BY run_id, key
+),
+b AS (
+    SELECT h.run_id, h.key, h.step, h.value, s.lo, s.hi,
+           CASE WHEN s.n <= {max} THEN h.step
+                ELSE (h.step - s.lo) * ({max} // 2) // (s.hi - s.lo + 1) END AS bucket
+    FROM h JOIN s USING (run_id, key)
+),
+agg AS (
+    SELECT run_id, key, bucket,
+           arg_min(step, value) AS s_lo, min(value) AS v_lo,
+           arg_max(step, value) AS s_hi, max(value) AS v_hi,
+           min(step) AS s_first, arg_min(value, step) AS v_first,
+           max(step) AS s_last, arg_max(value, step) AS v_last,
+           any_value(lo) AS lo, any_value(hi) AS hi
+    FROM b GROUP BY run_id, key, bucket
+)
+SELECT DISTINCT run_id, key, step, value FROM (
+    SELECT run_id, key, s_lo AS step, v_lo AS value FROM agg
+    UNION ALL SELECT run_id, key, s_hi, v_hi FROM agg
+    UNION ALL SELECT run_id, key, s_first, v_first FROM agg WHERE s_first = lo
+    UNION ALL SELECT run_id, key, s_last, v_last FROM agg WHERE s_last = hi
+)
+"""
+
+
+def downsample_sql(source: str, max_points: int = CURVE_POINTS) -> str:
+    """The bucketing query over ``source`` (a SELECT of ``run_id, key, step, value``)."""
+    return DOWNSAMPLE.format(source=source, max=int(max_points))
+
+
+def curves(con: duckdb.DuckDBPyConnection, run_ids: list[str], keys: list[str] | None = None,
+           max_points: int = CURVE_POINTS) -> pd.DataFrame:
+    """Logged points of these runs (``run_id, key, step, value``), at most about ``max_points`` per series."""
+    cond = "run_id IN (SELECT unnest($runs::VARCHAR[]))"
+    args: dict[str, Any] = {"runs": list(run_ids)}
+    if keys is not None:
+        cond += " AND key IN (SELECT unnest($keys::VARCHAR[]))"
+        args["keys"] = list(keys)
+    stored = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'metric_curves'").fetchall()
+    if max_points == CURVE_POINTS and stored[0][0]:  # a store opened read-only may predate the table
+        query = f"SELECT run_id, key, step, value FROM metric_curves WHERE {cond}"
+    else:
+        query = downsample_sql(f"SELECT run_id, key, step, value FROM metric_history WHERE {cond}", max_points)
+    return fetch_df(con.execute(query + " ORDER BY run_id, key, step", args))
+
+
+def downsample_points(points: Any, max_points: int = CURVE_POINTS) -> pd.DataFrame:
+    """The same bucketing over an in-memory Arrow table (a running run's points, not yet in the store)."""
+    con = duckdb.connect()
+    try:
+        con.register("live_points", points)
+        query = downsample_sql("SELECT run_id, key, step, value FROM live_points", max_points)
+        return fetch_df(con.execute(query + " ORDER BY run_id, key, step"))
+    finally:
+        con.close()
+
+
+def run_labels(con: duckdb.DuckDBPyConnection, run_ids: list[str]) -> dict[str, str]:
+    """``name · id8`` per run, as the charts label runs."""
+    rows = con.execute("SELECT run_id, name FROM runs WHERE run_id IN (SELECT unnest(?::VARCHAR[]))",
+                       [run_ids]).fetchall()
+    return {i: f"{n} · {i[:8]}" for i, n in rows}
+
+
+def logged_runs(con: duckdb.DuckDBPyConnection, run_ids: list[str]) -> list[str]:
+    """Those of these runs that logged points, newest first."""
+    return [r[0] for r in con.execute(
+        "SELECT r.run_id FROM runs r WHERE r.run_id IN (SELECT unnest(?::VARCHAR[])) "
+        "AND EXISTS (SELECT 1 FROM metrics m WHERE m.run_id = r.run_id AND m.source = 'log') "
+        "ORDER BY r.started_at DESC, r.run_id DESC", [run_ids]).fetchall()]

@@ -151,3 +151,15 @@ SELECT
        FROM "values" v WHERE v.run_id = r.run_id) AS "values"
 FROM runs r;
 """
+
+
+# Every run's logged curves, downsampled once at import (queries.DOWNSAMPLE), for the panels.
+CURVES = """
+CREATE TABLE metric_curves (
+    run_id VARCHAR NOT NULL,
+    key VARCHAR NOT NULL,
+    step BIGINT NOT NULL,
+    value DOUBLE
+);
+INSERT INTO metric_curves {backfill};
+"""

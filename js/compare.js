@@ -1,0 +1,424 @@
+// The compare panel: runs table, charts (Vega-Lite specs built by Altair in Python) and a diff,
+// linked by one selection that lives in the model ("selected": run ids) and so in Python too.
+// Every string from the store is set as textContent: never as HTML.
+import embed from "vega-embed";
+import {
+  brushSelect, clickSelect, constantColumns, formatValue, rowOrder, rowsFor, visibleColumns, windowRange,
+  FilterError,
+} from "./table.js";
+
+const ROW_H = 26;
+const TABLE_H = 286;
+const CANVAS_PAST = 3000; // marks; SVG below (crisp, accessible, testable), canvas above
+const TABS = [["scatter", "Scatter"], ["parallel", "Parallel"], ["curves", "Curves"], ["bars", "Bars"], ["diff", "Diff"]];
+
+function h(tag, cls, text) {
+  const el = document.createElement(tag);
+  if (cls) el.className = cls;
+  if (text !== undefined) el.textContent = text;
+  return el;
+}
+
+function select(options, value, onChange, label) {
+  const wrap = h("label", "nbt-pick");
+  wrap.append(h("span", null, label));
+  const sel = h("select");
+  for (const [v, text] of options) {
+    const o = h("option", null, text);
+    o.value = v;
+    if (v === value) o.selected = true;
+    sel.append(o);
+  }
+  sel.addEventListener("change", () => onChange(sel.value));
+  wrap.append(sel);
+  return wrap;
+}
+
+function render({ model, el }) {
+  const state = {
+    filter: "", sort: null, order: [], constant: new Set(), shown: new Set(), hidden: new Set(),
+    showConstant: false, tab: "scatter", anchor: null, result: null, drawnSpec: null, drawnTab: null,
+    filterError: "",
+  };
+  const root = h("div", "nbtrack-panel");
+  el.append(root);
+
+  // toolbar
+  const bar = h("div", "nbt-toolbar");
+  const status = h("span", "nbt-status");
+  const filter = h("input", "nbt-filter");
+  filter.type = "search";
+  filter.placeholder = "filter: lr>=0.01 status=finished rf";
+  filter.setAttribute("aria-label", "filter runs");
+  const filterError = h("span", "nbt-error");
+  const colButton = h("button", "nbt-button nbt-columns-button", "Columns");
+  const constToggle = h("button", "nbt-button nbt-constant");
+  const selInfo = h("span", "nbt-selinfo");
+  const clearSel = h("button", "nbt-button nbt-clear", "Clear selection");
+  bar.append(status, filter, filterError, colButton, constToggle, selInfo, clearSel);
+  const picker = h("div", "nbt-picker");
+  picker.hidden = true;
+
+  // table
+  const scroller = h("div", "nbt-table");
+  scroller.style.height = `${TABLE_H}px`;
+  scroller.setAttribute("role", "grid");
+  const header = h("div", "nbt-header");
+  const body = h("div", "nbt-body");
+  scroller.append(header, body);
+
+  // views
+  const tabs = h("div", "nbt-tabs");
+  tabs.setAttribute("role", "tablist");
+  const tabButtons = {};
+  for (const [key, label] of TABS) {
+    const b = h("button", "nbt-tab", label);
+    b.dataset.tab = key;
+    b.setAttribute("role", "tab");
+    b.addEventListener("click", () => { state.tab = key; drawView(); });
+    tabButtons[key] = b;
+    tabs.append(b);
+  }
+  const controls = h("div", "nbt-controls");
+  const chart = h("div", "nbt-chart");
+  const diffView = h("div", "nbt-diff");
+  root.append(bar, picker, scroller, tabs, controls, chart, diffView);
+
+  const table = () => model.get("table") || { columns: [], data: {}, n: 0 };
+  const selected = () => model.get("selected") || [];
+  const idsInOrder = () => { const ids = table().data.run_id || []; return state.order.map((i) => ids[i]); };
+
+  function setSelected(ids) {
+    model.set("selected", ids);
+    model.save_changes();
+    applySelection();
+  }
+
+  // -- table --------------------------------------------------------------------------------------
+  function recompute() {
+    const t = table();
+    try {
+      state.order = rowOrder(t, state.filter, state.sort);
+      state.filterError = "";
+    } catch (e) {
+      if (!(e instanceof FilterError)) throw e;
+      state.filterError = e.message;
+      state.order = rowOrder(t, "", state.sort);
+    }
+    state.constant = constantColumns(t, state.order);
+    filterError.textContent = state.filterError;
+    filter.classList.toggle("nbt-invalid", !!state.filterError);
+  }
+
+  function columns() {
+    return visibleColumns(table(), state.constant, state);
+  }
+
+  function widthOf(col) {
+    if (col.name === "name") return 170;
+    if (col.name === "run_id") return 84;
+    if (col.name === "started_at") return 150;
+    if (col.name === "status") return 86;
+    if (col.name === "tags") return 120;
+    return 104;
+  }
+
+  function drawHeader() {
+    const cols = columns();
+    const template = cols.map((c) => `${widthOf(c)}px`).join(" ");
+    header.replaceChildren();
+    header.style.gridTemplateColumns = template;
+    for (const col of cols) {
+      const cell = h("div", `nbt-hcell nbt-g-${col.group}`);
+      cell.title = `${col.name} (click to sort)`;
+      cell.setAttribute("role", "columnheader");
+      if (col.group !== "run") cell.append(h("span", "nbt-hgroup", col.group));
+      cell.append(h("span", "nbt-hkey", col.key));
+      if (state.sort && state.sort.column === col.name) cell.append(h("span", "nbt-sort", state.sort.desc ? " ▼" : " ▲"));
+      cell.addEventListener("click", () => {
+        const s = state.sort;
+        state.sort = !s || s.column !== col.name ? { column: col.name, desc: false }
+          : !s.desc ? { column: col.name, desc: true } : null;
+        refreshTable();
+      });
+      header.append(cell);
+    }
+    const total = cols.reduce((a, c) => a + widthOf(c), 0);
+    header.style.width = body.style.width = `${total}px`;
+    constToggle.textContent = state.showConstant ? `Hide constant columns`
+      : `${[...state.constant].filter((n) => !table().columns.find((c) => c.name === n).hidden).length} constant columns hidden`;
+  }
+
+  function drawRows() {
+    const cols = columns();
+    const template = cols.map((c) => `${widthOf(c)}px`).join(" ");
+    const t = table();
+    const ids = t.data.run_id || [];
+    const sel = new Set(selected());
+    body.style.height = `${state.order.length * ROW_H}px`;
+    const [start, end] = windowRange(scroller.scrollTop, TABLE_H, ROW_H, state.order.length);
+    const frag = document.createDocumentFragment();
+    for (let r = start; r < end; r++) {
+      const i = state.order[r];
+      const row = h("div", "nbt-row");
+      row.setAttribute("role", "row");
+      row.style.top = `${r * ROW_H}px`;
+      row.style.gridTemplateColumns = template;
+      row.dataset.runId = ids[i];
+      if (sel.has(ids[i])) row.classList.add("nbt-selected");
+      for (const col of cols) {
+        const v = t.data[col.name][i];
+        const text = col.name === "run_id" ? String(v).slice(0, 8) : formatValue(v, col.kind);
+        const cell = h("div", `nbt-cell nbt-k-${col.kind}`, text);
+        if (col.name === "status") cell.classList.add(`nbt-status-${v}`);
+        cell.title = v === null || v === undefined ? "" : String(v);
+        row.append(cell);
+      }
+      row.addEventListener("click", (ev) => {
+        const id = ids[i];
+        const next = clickSelect(selected(), idsInOrder(), id, {
+          ctrl: ev.ctrlKey || ev.metaKey, shift: ev.shiftKey, anchor: state.anchor,
+        });
+        state.anchor = id;
+        setSelected(next);
+      });
+      frag.append(row);
+    }
+    body.replaceChildren(frag);
+  }
+
+  let scrollPending = false;
+  scroller.addEventListener("scroll", () => {
+    if (scrollPending) return;
+    scrollPending = true;
+    requestAnimationFrame(() => { scrollPending = false; drawRows(); });
+  });
+
+  function drawPicker() {
+    picker.replaceChildren();
+    for (const group of ["run", "params", "metrics", "values"]) {
+      const cols = table().columns.filter((c) => c.group === group);
+      if (!cols.length) continue;
+      const box = h("fieldset", "nbt-pick-group");
+      box.append(h("legend", null, group));
+      const visible = new Set(columns().map((c) => c.name));
+      for (const col of cols) {
+        const label = h("label", "nbt-pick-col");
+        const check = h("input");
+        check.type = "checkbox";
+        check.checked = visible.has(col.name);
+        check.addEventListener("change", () => {
+          if (check.checked) { state.shown.add(col.name); state.hidden.delete(col.name); }
+          else { state.hidden.add(col.name); state.shown.delete(col.name); }
+          drawHeader(); drawRows();
+        });
+        label.append(check, h("span", null, col.key + (state.constant.has(col.name) ? " (constant)" : "")));
+        box.append(label);
+      }
+      picker.append(box);
+    }
+  }
+
+  function refreshTable() {
+    recompute();
+    drawHeader();
+    drawRows();
+    if (!picker.hidden) drawPicker();
+    status.textContent = `${model.get("status") || ""}${state.filter ? ` · ${state.order.length} shown` : ""}`;
+  }
+
+  filter.addEventListener("input", () => {
+    state.filter = filter.value;
+    refreshTable();
+    drawView();
+  });
+  colButton.addEventListener("click", () => { picker.hidden = !picker.hidden; if (!picker.hidden) drawPicker(); });
+  constToggle.addEventListener("click", () => { state.showConstant = !state.showConstant; refreshTable(); });
+  clearSel.addEventListener("click", () => setSelected([]));
+
+  // -- charts -------------------------------------------------------------------------------------
+  function finalize() {
+    if (state.result) { state.result.finalize(); state.result = null; }
+    state.drawnSpec = null;
+  }
+
+  function controlsFor(tab) {
+    controls.replaceChildren();
+    const cols = table().columns.filter((c) => !c.hidden);
+    const opts = cols.map((c) => [c.name, c.name]);
+    if (tab === "scatter") {
+      const pick = (name) => select(opts, model.get(name), (v) => { model.set(name, v); model.save_changes(); }, name);
+      controls.append(pick("x"), pick("y"), select([["", "(none)"], ...opts], model.get("color") || "",
+        (v) => { model.set("color", v || null); model.save_changes(); }, "color"));
+    } else if (tab === "curves") {
+      const keys = model.get("curve_keys") || [];
+      controls.append(select([...keys.map((k) => [k, k]), ["*", "(all)"]], model.get("curve_key"),
+        (v) => { model.set("curve_key", v); model.save_changes(); }, "metric"));
+      const n = (model.get("curve_runs") || []).length;
+      controls.append(h("span", "nbt-hint", selected().length ? `${n} selected runs`
+        : `latest ${n} runs with curves; select runs to compare theirs`));
+    } else if (tab === "bars") {
+      const spec = (model.get("specs") || {}).bars;
+      const current = spec && spec.usermeta ? spec.usermeta.nbtrack.group : "";
+      controls.append(select(opts, current, (v) => { model.set("group", v); model.save_changes(); }, "group by"));
+    }
+  }
+
+  function datasetFor(tab) {
+    if (tab === "curves") return model.get("curve_data") || [];
+    return rowsFor(table(), state.order);
+  }
+
+  function rendererFor(tab, rows) {
+    const r = model.get("renderer");
+    if (r && r !== "auto") return r;
+    if (tab === "curves") return (model.get("curve_runs") || []).length > 200 ? "canvas" : "svg";
+    const marks = tab === "parallel" ? rows.length : rows.length;
+    return marks > CANVAS_PAST ? "canvas" : "svg";
+  }
+
+  async function drawChart(tab) {
+    const spec = (model.get("specs") || {})[tab];
+    if (!spec) { finalize(); chart.replaceChildren(h("div", "nbt-hint", "no runs to chart yet")); return; }
+    const rows = datasetFor(tab);
+    const name = tab === "curves" ? "curves" : "runs";
+    if (state.result && state.drawnSpec === spec && state.drawnTab === tab) {
+      state.result.view.data(name, rows);
+      await state.result.view.signal("selected_ids", selected()).runAsync();
+      return;
+    }
+    finalize();
+    chart.replaceChildren();
+    const target = h("div", "nbt-vega");
+    chart.append(target);
+    const result = await embed(target, structuredClone(spec), {
+      renderer: rendererFor(tab, rows), actions: false, tooltip: true,
+    });
+    state.result = result;
+    state.drawnSpec = spec;
+    state.drawnTab = tab;
+    const view = result.view;
+    view.data(name, rows);
+    view.signal("selected_ids", selected());
+    view.addEventListener("click", (event, item) => onChartClick(tab, event, item));
+    if (tab === "scatter" && (spec.params || []).some((p) => p.name === "brush")) {
+      let timer = null;
+      view.addSignalListener("brush", (_n, value) => {
+        clearTimeout(timer);
+        timer = setTimeout(() => {
+          const ids = brushSelect(table(), state.order, value);
+          if (ids !== null) setSelected(ids);
+        }, 150);
+      });
+    }
+    await view.runAsync();
+    chart.dataset.rendered = tab;
+  }
+
+  function onChartClick(tab, event, item) {
+    const datum = item && item.datum;
+    const additive = event && (event.shiftKey || event.ctrlKey || event.metaKey);
+    if (!datum) { if (!additive && tab !== "scatter") setSelected([]); return; }
+    let ids = [];
+    if (datum.run_id) ids = [datum.run_id];
+    else if (tab === "bars") {
+      const group = ((model.get("specs") || {}).bars || {}).usermeta?.nbtrack?.group;
+      const t = table();
+      const values = group && t.data[group];
+      const value = group ? (datum[group] ?? datum[group.replace(/\./g, "\\.")]) : undefined;
+      if (values) ids = state.order.filter((i) => values[i] === value).map((i) => t.data.run_id[i]);
+    }
+    if (!ids.length) return;
+    if (ids.length === 1) {
+      setSelected(clickSelect(selected(), idsInOrder(), ids[0], { ctrl: additive }));
+    } else {
+      setSelected(additive ? [...new Set([...selected(), ...ids])] : ids);
+    }
+  }
+
+  function drawDiff() {
+    const d = model.get("diff") || {};
+    diffView.replaceChildren();
+    if (!d.runs) {
+      diffView.append(h("div", "nbt-hint", "select two or more runs (click, ctrl-click, shift-click or brush) to see what differs"));
+      return;
+    }
+    diffView.append(h("div", "nbt-diff-title", `What differs between ${d.runs.length} runs (the first is the reference)`));
+    if (!d.sections.length && !d.source.length) diffView.append(h("div", "nbt-hint", "nothing differs"));
+    for (const section of d.sections) {
+      const tbl = h("table", "nbt-diff-table");
+      const head = h("tr");
+      head.append(h("th", "nbt-diff-section", section.title));
+      for (const r of d.runs) head.append(h("th", null, r.label));
+      tbl.append(head);
+      for (const row of section.rows) {
+        const tr = h("tr");
+        tr.append(h("td", "nbt-diff-key", row.key));
+        row.values.forEach((v, i) => tr.append(h("td", i && v !== row.values[0] ? "nbt-changed" : null, v)));
+        tbl.append(tr);
+      }
+      diffView.append(tbl);
+    }
+    for (const src of d.source) {
+      const pre = h("pre", "nbt-diff-source");
+      for (const line of src.lines) {
+        const cls = line.startsWith("+") ? "nbt-add" : line.startsWith("-") ? "nbt-del" : line.startsWith("@@") ? "nbt-hunk" : null;
+        pre.append(h("span", cls, line + "\n"));
+      }
+      diffView.append(h("div", "nbt-diff-section", "source"), pre);
+    }
+  }
+
+  let drawing = Promise.resolve();
+  function drawView() {
+    for (const [key, b] of Object.entries(tabButtons)) {
+      b.classList.toggle("nbt-active", key === state.tab);
+      b.setAttribute("aria-selected", String(key === state.tab));
+    }
+    const n = selected().length;
+    tabButtons.diff.textContent = n >= 2 ? `Diff (${n})` : "Diff";
+    controlsFor(state.tab);
+    if (state.tab === "diff") {
+      finalize();
+      chart.replaceChildren();
+      chart.hidden = true;
+      diffView.hidden = false;
+      drawDiff();
+      return;
+    }
+    chart.hidden = false;
+    diffView.hidden = true;
+    const tab = state.tab;
+    drawing = drawing.then(() => drawChart(tab)).catch((e) => {
+      chart.replaceChildren(h("div", "nbt-error", `chart failed: ${e.message}`));
+      state.result = null;
+    });
+  }
+
+  function applySelection() {
+    const n = selected().length;
+    selInfo.textContent = n ? `${n} selected` : "";
+    clearSel.hidden = !n;
+    drawRows();
+    if (state.result) {
+      state.result.view.signal("selected_ids", selected()).runAsync().catch(() => {});
+    }
+    tabButtons.diff.textContent = n >= 2 ? `Diff (${n})` : "Diff";
+  }
+
+  model.on("change:table", () => { refreshTable(); drawView(); });
+  model.on("change:status", () => refreshTable());
+  model.on("change:selected", () => { applySelection(); if (state.tab === "diff") drawView(); });
+  model.on("change:specs", () => drawView());
+  model.on("change:curve_data", () => { if (state.tab === "curves") drawView(); });
+  model.on("change:curve_keys", () => { if (state.tab === "curves") controlsFor("curves"); });
+  model.on("change:diff", () => { if (state.tab === "diff") drawView(); });
+
+  refreshTable();
+  applySelection();
+  drawView();
+  root.dataset.ready = "true";
+  return () => finalize();
+}
+
+export default { render };

@@ -1,0 +1,200 @@
+// The runs table's logic, free of the DOM so node's test runner covers it (js/test/table.test.js).
+// The table arrives as columns: {columns: [{name, group, key, kind, hidden}], data: {name: [values]}, n}.
+
+export class FilterError extends Error {}
+
+const OPS = [">=", "<=", "!=", "=", ">", "<", "~"];
+const ALWAYS_SHOWN = new Set(["run_id", "name", "status", "started_at"]);
+
+// Split a filter on spaces, keeping "quoted values" whole.
+function tokens(text) {
+  const out = [];
+  const re = /(?:[^\s"]+|"[^"]*")+/g;
+  let m;
+  while ((m = re.exec(text)) !== null) out.push(m[0]);
+  if ((text.match(/"/g) || []).length % 2) throw new FilterError('unclosed quote: add the closing "');
+  return out;
+}
+
+// A column named by its full name ("params.lr") or, when unique, by its key ("lr").
+export function resolveColumn(name, columns) {
+  const exact = columns.find((c) => c.name === name);
+  if (exact) return exact;
+  const byKey = columns.filter((c) => c.key === name);
+  if (byKey.length === 1) return byKey[0];
+  if (byKey.length > 1) {
+    throw new FilterError(`"${name}" is ambiguous: write ${byKey.map((c) => c.name).join(" or ")}`);
+  }
+  const near = columns.filter((c) => c.name.includes(name)).map((c) => c.name).slice(0, 4);
+  throw new FilterError(`no column "${name}"${near.length ? `; did you mean ${near.join(", ")}?` : ""}`);
+}
+
+function unquote(v) {
+  return v.length >= 2 && v.startsWith('"') && v.endsWith('"') ? v.slice(1, -1) : v;
+}
+
+function compare(op, a, b) {
+  switch (op) {
+    case "=": return a === b;
+    case "!=": return a !== b;
+    case ">": return a > b;
+    case "<": return a < b;
+    case ">=": return a >= b;
+    case "<=": return a <= b;
+    default: return false;
+  }
+}
+
+// "lr>=0.01 status=finished rf" -> a predicate over row indices. Bare words match any text cell.
+export function parseFilter(text, table) {
+  const columns = table.columns;
+  const preds = [];
+  for (const tok of tokens(text.trim())) {
+    const op = OPS.map((o) => [o, tok.indexOf(o)]).filter(([, i]) => i > 0)
+      .sort((a, b) => a[1] - b[1] || b[0].length - a[0].length)[0];
+    if (!op) {
+      const word = unquote(tok).toLowerCase();
+      const textCols = columns.filter((c) => c.kind === "text" || c.kind === "bool");
+      preds.push((i) => textCols.some((c) => {
+        const v = table.data[c.name][i];
+        return v !== null && v !== undefined && String(v).toLowerCase().includes(word);
+      }));
+      continue;
+    }
+    const [symbol, at] = op;
+    const name = tok.slice(0, at);
+    const raw = unquote(tok.slice(at + symbol.length));
+    if (raw === "") throw new FilterError(`"${tok}" has no value after ${symbol}`);
+    const col = resolveColumn(name, columns);
+    const values = table.data[col.name];
+    if (symbol === "~") {
+      const needle = raw.toLowerCase();
+      preds.push((i) => values[i] !== null && String(values[i]).toLowerCase().includes(needle));
+      continue;
+    }
+    if (col.kind === "number") {
+      const num = Number(raw);
+      if (raw === "null") {
+        preds.push((i) => (symbol === "!=" ? values[i] !== null : values[i] === null));
+        continue;
+      }
+      if (Number.isNaN(num)) throw new FilterError(`${col.name} holds numbers: "${raw}" is not one`);
+      preds.push((i) => values[i] !== null && compare(symbol, values[i], num));
+    } else if (col.kind === "bool") {
+      const want = raw === "true" ? true : raw === "false" ? false : null;
+      if (want === null) throw new FilterError(`${col.name} is true or false, not "${raw}"`);
+      preds.push((i) => compare(symbol, values[i], want));
+    } else {
+      preds.push((i) => values[i] !== null && compare(symbol, String(values[i]), raw));
+    }
+  }
+  return (i) => preds.every((p) => p(i));
+}
+
+// Row indices that pass the filter, sorted; nulls last in either direction; stable.
+export function rowOrder(table, filterText = "", sort = null) {
+  const pred = filterText.trim() ? parseFilter(filterText, table) : null;
+  const order = [];
+  for (let i = 0; i < table.n; i++) if (!pred || pred(i)) order.push(i);
+  if (sort && table.data[sort.column]) {
+    const values = table.data[sort.column];
+    const dir = sort.desc ? -1 : 1;
+    order.sort((a, b) => {
+      const va = values[a], vb = values[b];
+      const na = va === null || va === undefined, nb = vb === null || vb === undefined;
+      if (na || nb) return na === nb ? a - b : na ? 1 : -1;
+      if (va < vb) return -dir;
+      if (va > vb) return dir;
+      return a - b;
+    });
+  }
+  return order;
+}
+
+// Columns whose value is the same in every shown row (collapsed by default: they tell nothing apart).
+export function constantColumns(table, order) {
+  const out = new Set();
+  if (order.length < 2) return out;
+  for (const col of table.columns) {
+    if (ALWAYS_SHOWN.has(col.name)) continue;
+    const values = table.data[col.name];
+    const first = values[order[0]];
+    if (order.every((i) => values[i] === first)) out.add(col.name);
+  }
+  return out;
+}
+
+// Which columns the table draws, given what the user chose.
+export function visibleColumns(table, constant, { shown = new Set(), hidden = new Set(), showConstant = false } = {}) {
+  return table.columns.filter((c) => {
+    if (hidden.has(c.name)) return false;
+    if (shown.has(c.name)) return true;
+    if (c.hidden) return false;
+    return showConstant || !constant.has(c.name);
+  });
+}
+
+// The slice of rows to put in the DOM for a scroll position: only what is visible, plus a margin.
+export function windowRange(scrollTop, viewport, rowHeight, n, overscan = 8) {
+  const start = Math.max(0, Math.floor(scrollTop / rowHeight) - overscan);
+  const end = Math.min(n, Math.ceil((scrollTop + viewport) / rowHeight) + overscan);
+  return [start, Math.max(start, end)];
+}
+
+// A click on a run: plain click selects it alone (or clears it if it was the only one),
+// ctrl/cmd toggles it, shift extends from the last clicked run along the shown order.
+export function clickSelect(selected, orderedIds, id, { ctrl = false, shift = false, anchor = null } = {}) {
+  if (shift && anchor !== null && orderedIds.includes(anchor)) {
+    const a = orderedIds.indexOf(anchor), b = orderedIds.indexOf(id);
+    const range = orderedIds.slice(Math.min(a, b), Math.max(a, b) + 1);
+    return [...new Set([...selected, ...range])];
+  }
+  if (ctrl || shift) {
+    return selected.includes(id) ? selected.filter((s) => s !== id) : [...selected, id];
+  }
+  return selected.length === 1 && selected[0] === id ? [] : [id];
+}
+
+// Runs inside a brush: {field: [lo, hi]} for numbers, {field: [a, b, c]} for categories.
+export function brushSelect(table, order, brush) {
+  const fields = Object.entries(brush || {});
+  if (!fields.length) return null;
+  // a click without a drag makes an empty brush: that is a click, not a selection of nothing
+  const flat = fields.every(([, r]) => r.length === 2 && typeof r[0] === "number" && r[0] === r[1]);
+  if (flat) return null;
+  const tests = fields.map(([field, range]) => {
+    const name = field.replace(/\\(.)/g, "$1");
+    const values = table.data[name];
+    if (!values) return () => false;
+    if (range.length === 2 && typeof range[0] === "number" && typeof range[1] === "number") {
+      const lo = Math.min(range[0], range[1]), hi = Math.max(range[0], range[1]);
+      return (i) => values[i] !== null && values[i] >= lo && values[i] <= hi;
+    }
+    const set = new Set(range);
+    return (i) => set.has(values[i]);
+  });
+  const ids = table.data.run_id;
+  return order.filter((i) => tests.every((t) => t(i))).map((i) => ids[i]);
+}
+
+export function formatValue(value, kind) {
+  if (value === null || value === undefined) return "";
+  if (kind === "number") {
+    if (Number.isInteger(value)) return String(value);
+    const abs = Math.abs(value);
+    if (abs !== 0 && (abs < 1e-3 || abs >= 1e6)) return value.toExponential(3);
+    return String(Number(value.toPrecision(5)));
+  }
+  if (kind === "time") return String(value).replace("T", " ").slice(0, 19);
+  return String(value);
+}
+
+// Row objects for Vega (the charts take rows, the table keeps columns).
+export function rowsFor(table, order) {
+  const names = table.columns.map((c) => c.name);
+  return order.map((i) => {
+    const row = {};
+    for (const name of names) row[name] = table.data[name][i];
+    return row;
+  });
+}

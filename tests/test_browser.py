@@ -1,0 +1,215 @@
+"""The compare panel in a real browser: JupyterLab on 127.0.0.1, Debian's headless Chromium driven by
+Playwright, notebooks/compare.ipynb executed from the page.
+
+Only this proves the front end works: nbval and nbclient never run the widget's JavaScript.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from helpers import ROOT, make_runs
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+if not Path(CHROMIUM).exists():
+    if os.environ.get("NBTRACK_REQUIRE_BROWSER"):
+        raise RuntimeError("chromium is not installed: apt-get install -y chromium (.ci/run does)")
+    pytest.skip("Debian's chromium is not installed (apt-get install -y chromium)", allow_module_level=True)
+
+from playwright.sync_api import expect, sync_playwright  # noqa: E402
+
+pytestmark = pytest.mark.slow
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        "--disable-dev-shm-usage"]
+TOKEN = "nbtrack-e2e"
+ARTIFACTS = Path(os.environ.get("NBTRACK_TEST_ARTIFACTS", ROOT / "build" / "test-artifacts"))
+KERNEL_READY = """() => { const k = window.jupyterapp?.shell?.currentWidget?.sessionContext?.session?.kernel;
+    return !!k && k.connectionStatus === 'connected' && k.status === 'idle'; }"""
+N_BIG = 10_000
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    root = tmp_path_factory.mktemp("lab")
+    for d in ("nb", "cfg", "ws", "settings"):
+        (root / d).mkdir()
+    (root / "settings" / "overrides.json").write_text(json.dumps(
+        {"@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": False}}))
+    nb = nbformat.read(ROOT / "notebooks" / "compare.ipynb", as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+    nbformat.write(nb, root / "nb" / "compare.ipynb")
+    make_runs(root / "big" / "runs.duckdb", N_BIG)
+    port = _free_port()
+    env = dict(os.environ, JUPYTER_CONFIG_DIR=str(root / "cfg"), NBTRACK_STORE=str(root / "unused.duckdb"))
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    log = open(root / "lab.log", "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", "--ip=127.0.0.1", f"--port={port}",
+         "--ServerApp.port_retries=0", f"--IdentityProvider.token={TOKEN}", f"--ServerApp.root_dir={root / 'nb'}",
+         f"--LabApp.workspaces_dir={root / 'ws'}", f"--LabApp.app_settings_dir={root / 'settings'}",
+         "--LabApp.expose_app_in_browser=True", "--LabApp.news_url=None",
+         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
+        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(400):
+            try:
+                urllib.request.urlopen(f"{url}/api/status?token={TOKEN}", timeout=1)
+                break
+            except Exception:
+                if proc.poll() is not None:
+                    raise RuntimeError((root / "lab.log").read_text()[-3000:])
+                time.sleep(0.25)
+        yield {"url": url, "root": root}
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)   # our own process group (start_new_session=True)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+        log.close()
+
+
+@pytest.fixture
+def page():
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        pg = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+        pg.errors, pg.dialogs = [], []
+        pg.on("pageerror", lambda e: pg.errors.append(str(e)))
+        pg.on("dialog", lambda d: (pg.dialogs.append(d.message), d.dismiss()))
+        yield pg
+        browser.close()
+
+
+def _run_in_new_cell(page, code: str) -> None:
+    """Type code into a new cell at the end of the notebook and run it."""
+    page.wait_for_function(KERNEL_READY, timeout=120_000)
+    cells = page.locator(".jp-Notebook .jp-Cell")
+    cells.last.locator(".jp-InputArea-editor").click()
+    page.keyboard.press("Escape")
+    page.keyboard.press("b")                    # new cell below, in command mode
+    page.keyboard.press("Enter")                # edit it
+    page.keyboard.insert_text(code)
+    page.keyboard.press("Shift+Enter")
+
+
+def _last_output(page):
+    return page.locator(".jp-Notebook .jp-Cell").nth(-2).locator(".jp-OutputArea-output")
+
+
+def test_panel_in_jupyterlab(lab, page):
+    try:
+        _check_panel(lab, page)
+    finally:   # the page as it was at the end (or at the failure), for whoever reads the CI log
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "jupyterlab-page.png"), full_page=True)
+
+
+def _check_panel(lab, page):
+    page.goto(f"{lab['url']}/lab/tree/compare.ipynb?token={TOKEN}&reset")
+    page.wait_for_function(KERNEL_READY, timeout=120_000)
+    page.get_by_role("menuitem", name="Run", exact=True).click()
+    page.get_by_role("menuitem", name=re.compile(r"^Run All Cells")).click()
+
+    panel = page.locator(".nbtrack-panel").first
+    rows = panel.locator(".nbt-row")
+    # 8 sweep runs, then the run tracked in a later cell appears in this already-open panel
+    expect(rows).to_have_count(9, timeout=90_000)
+    points = panel.locator(".nbt-chart svg .mark-symbol.role-mark path")
+    expect(points).to_have_count(9, timeout=30_000)
+    page.wait_for_function(KERNEL_READY, timeout=120_000)
+    # the notebook selected one run from Python: the row and the chart show it
+    expect(panel.locator(".nbt-row.nbt-selected")).to_have_count(1, timeout=20_000)
+
+    # a click on a point in the scatter selects that run in the table and in the kernel
+    panel.locator(".nbt-clear").click()
+    expect(panel.locator(".nbt-row.nbt-selected")).to_have_count(0)
+    points.nth(2).click()
+    expect(panel.locator(".nbt-row.nbt-selected")).to_have_count(1, timeout=10_000)
+    clicked = panel.locator(".nbt-row.nbt-selected").get_attribute("data-run-id")
+    _run_in_new_cell(page, "print('selected:', panel.selected)")
+    expect(_last_output(page)).to_contain_text(f"selected: ['{clicked}']", timeout=30_000)
+
+    # selecting table rows reaches the kernel too; ctrl-click adds a second run
+    rows.nth(0).click()
+    rows.nth(1).click(modifiers=["Control"])
+    expect(panel.locator(".nbt-row.nbt-selected")).to_have_count(2)
+    first, second = (rows.nth(i).get_attribute("data-run-id") for i in (0, 1))
+    _run_in_new_cell(page, "print('picked:', sorted(panel.selected), len(panel.selected_runs))")
+    expect(_last_output(page)).to_contain_text(f"picked: {sorted([first, second])} 2", timeout=30_000)
+
+    # Python -> page: setting the selection highlights it in the table
+    _run_in_new_cell(page, "panel.selected = list(panel.runs.run_id[-3:])")
+    expect(panel.locator(".nbt-row.nbt-selected")).to_have_count(3, timeout=30_000)
+
+    # every view draws: parallel coordinates, curves of the selected runs, bars, the diff
+    panel.locator(".nbt-tab[data-tab=parallel]").click()
+    expect(panel.locator(".nbt-chart svg .mark-line.role-mark path")).to_have_count(9, timeout=20_000)
+    panel.locator(".nbt-tab[data-tab=curves]").click()
+    expect(panel.locator(".nbt-chart[data-rendered=curves] svg .mark-line.role-mark path").first).to_be_visible(timeout=20_000)
+    panel.locator(".nbt-tab[data-tab=bars]").click()
+    expect(panel.locator(".nbt-chart[data-rendered=bars] svg .mark-rect.role-mark path").first).to_be_visible(timeout=20_000)
+    panel.locator(".nbt-tab[data-tab=diff]").click()
+    expect(panel.locator(".nbt-diff-table").first).to_contain_text("alpha", timeout=20_000)
+
+    # sorting and filtering the table
+    panel.locator(".nbt-filter").fill("loss=hinge")
+    expect(rows).to_have_count(4)
+    panel.locator(".nbt-filter").fill("alpha>=")
+    expect(panel.locator(".nbt-error")).to_contain_text("no value")
+    panel.locator(".nbt-filter").fill("")
+    expect(rows).to_have_count(9)
+
+    # a run tracked now, with a hostile name, appears in the open panel as text, never as HTML
+    evil = "<img src=x onerror=alert(1)>"
+    _run_in_new_cell(page, f"%%track {json.dumps(evil)} -e digits\nalpha = 0.5\nloss = 'hinge'\naccuracy = round(alpha * 1.5, 2)")
+    expect(rows).to_have_count(10, timeout=30_000)
+    expect(panel.locator(".nbt-table")).to_contain_text(evil)
+    assert panel.locator("img").count() == 0
+    panel.locator(".nbt-tab[data-tab=scatter]").click()
+    expect(points).to_have_count(10, timeout=20_000)
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    panel.screenshot(path=str(ARTIFACTS / "compare-panel.png"))
+
+    # 10,000 runs: time from executing nbtrack.compare() to the table and the chart painted
+    big = lab["root"] / "big" / "runs.duckdb"
+    before = page.locator(".nbtrack-panel").count()
+    t0 = time.perf_counter()
+    _run_in_new_cell(page, f"nbtrack.compare(store={str(big)!r})")
+    big_panel = page.locator(".nbtrack-panel").nth(before)
+    expect(big_panel.locator(".nbt-chart[data-rendered=scatter] canvas")).to_be_visible(timeout=60_000)
+    expect(big_panel.locator(".nbt-row").first).to_be_visible()
+    painted = time.perf_counter() - t0
+    n_dom_rows = big_panel.locator(".nbt-row").count()
+    print(f"\n10,000 runs: nbtrack.compare() to table and chart painted in {painted:.2f} s "
+          f"(target < 1.5 s); {n_dom_rows} rows in the DOM")
+    assert n_dom_rows < 100   # virtualised: only the visible rows exist
+    big_panel.locator(".nbt-table").evaluate("el => { el.scrollTop = el.scrollHeight; }")
+    expect(big_panel.locator(".nbt-row").last).to_be_visible()
+    big_panel.screenshot(path=str(ARTIFACTS / "compare-panel-10k.png"))
+
+    assert page.dialogs == [], "a string from the store ran as code"
+    assert page.errors == []
