@@ -4,7 +4,7 @@ PYTHON ?= python3
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml package.json
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[test]"
@@ -21,6 +21,7 @@ quickstart: $(STAMP)
 	@echo "executed notebook: build/quickstart.ipynb (to open it in JupyterLab: make lab)"
 
 test: $(STAMP)
+	npm test --silent
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest --nbval --nbval-current-env \
 		--nbval-sanitize-with notebooks/nbval-sanitize.cfg tests notebooks
 

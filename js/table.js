@@ -3,6 +3,25 @@
 
 export class FilterError extends Error {}
 
+// Number columns arrive as little-endian float64 buffers (DataView) with NaN for missing values;
+// everything else here wants plain arrays with null.
+export function decodeTable(table) {
+  const data = {};
+  for (const col of table.columns) {
+    const raw = table.data[col.name];
+    if (raw instanceof DataView || ArrayBuffer.isView(raw) || raw instanceof ArrayBuffer) {
+      const bytes = raw instanceof ArrayBuffer ? raw : raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength);
+      const f = new Float64Array(bytes);
+      const out = new Array(f.length);
+      for (let i = 0; i < f.length; i++) out[i] = Number.isNaN(f[i]) ? null : f[i];
+      data[col.name] = out;
+    } else {
+      data[col.name] = raw;
+    }
+  }
+  return { ...table, data };
+}
+
 const OPS = [">=", "<=", "!=", "=", ">", "<", "~"];
 const ALWAYS_SHOWN = new Set(["run_id", "name", "status", "started_at"]);
 
@@ -190,8 +209,8 @@ export function formatValue(value, kind) {
 }
 
 // Row objects for Vega (the charts take rows, the table keeps columns).
-export function rowsFor(table, order) {
-  const names = table.columns.map((c) => c.name);
+export function rowsFor(table, order, fields = null) {
+  const names = (fields || table.columns.map((c) => c.name)).filter((n) => table.data[n]);
   return order.map((i) => {
     const row = {};
     for (const name of names) row[name] = table.data[name][i];

@@ -140,6 +140,11 @@ def _when(channel: type, test: str, yes: Any, no: Any) -> Any:
     return channel(value=no, condition={"test": test, "value": yes})
 
 
+def _fields(*names: str | None) -> list[str]:
+    """The columns a chart reads: the panel sends the chart only these."""
+    return list(dict.fromkeys(["run_id", "label", *(n for n in names if n)]))
+
+
 def _selected_param() -> Any:
     return alt.param(name=SELECTED, value=[])
 
@@ -173,6 +178,7 @@ def scatter(runs: pd.DataFrame | None = None, x: str | None = None, y: str | Non
         chart = chart.add_params(alt.selection_interval(name="brush", encodings=brush_on))
     return chart.properties(width=420, height=280, title=f"{_title(y)} vs {_title(x)}",
                             usermeta={"nbtrack": {"chart": "scatter", "x": x, "y": y, "color": color,
+                                                  "fields": _fields(x, y, color, "status"),
                                                   "brush": brush_on}})
 
 
@@ -219,7 +225,8 @@ def parallel(runs: pd.DataFrame | None = None, params: list[str] | None = None, 
         enc["color"] = _enc(alt.Color, metric, frame)
     chart = chart.mark_line().encode(**enc).add_params(_selected_param())
     return chart.properties(width=560, height=280, title="params → " + (_title(metric) if metric else "runs"),
-                            usermeta={"nbtrack": {"chart": "parallel", "dims": dims, "metric": metric}})
+                            usermeta={"nbtrack": {"chart": "parallel", "dims": dims, "metric": metric,
+                                                  "fields": _fields(*dims)}})
 
 
 def bars(runs: pd.DataFrame | None = None, metric: str | None = None, group: str | None = None,
@@ -247,7 +254,8 @@ def bars(runs: pd.DataFrame | None = None, metric: str | None = None, group: str
     layers = [bar, spread, points] if repeats else [bar, points]
     return alt.layer(*layers).properties(
         width=420, height=280, title=f"{_title(metric)} per {_title(group)}",
-        usermeta={"nbtrack": {"chart": "bars", "metric": metric, "group": group, "repeats": repeats}})
+        usermeta={"nbtrack": {"chart": "bars", "metric": metric, "group": group, "repeats": repeats,
+                              "fields": _fields(group, metric)}})
 
 
 def curves(runs: pd.DataFrame | list[str] | None = None, keys: list[str] | None = None, *,

@@ -270,14 +270,12 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return [{k: _clean(v) for k, v in row.items()} for row in frame.to_dict("records")]
 
 
-def _column(series: pd.Series, kind: str) -> list[Any]:
-    """JSON-ready values: ``None`` for missing, NaN and infinities (JSON has none of them)."""
+def _column(series: pd.Series, kind: str) -> Any:
+    """Numbers as one binary float64 buffer (NaN for missing: no JSON to build or parse for the bulk
+    of the table); other values as a JSON list with ``None`` for missing."""
     if kind == "number":
         values = series.to_numpy(dtype="float64", na_value=np.nan)
-        ints = pd.api.types.is_integer_dtype(series)
-        masked = pa.array(np.where(np.isfinite(values), values, np.nan), from_pandas=True)
-        out = masked.to_pylist()
-        return [int(v) if v is not None else v for v in out] if ints else out
+        return memoryview(np.where(np.isfinite(values), values, np.nan).astype("<f8"))
     try:
         return pa.array(series, from_pandas=True).to_pylist()
     except (pa.ArrowException, TypeError, ValueError):  # mixed types: one value at a time
@@ -285,7 +283,7 @@ def _column(series: pd.Series, kind: str) -> list[Any]:
 
 
 def table_payload(frame: pd.DataFrame, store: Store) -> dict[str, Any]:
-    """The table as columns (one list per column: far smaller than one object per row)."""
+    """The table as columns (one list or buffer per column: far smaller than one object per row)."""
     columns, data = [], {}
     for name in frame.columns:
         group, _, key = name.partition(".")
