@@ -5,8 +5,12 @@
 Prints: %%track overhead on a trivial cell vs the same cell untracked; nbtrack.log
 throughput with the flush to the store included, vs one Arrow insert of the same
 points into DuckDB (the floor); nbtrack.runs() over 10,000 runs with 30
-params/metrics each; bytes on disk per logged point; fingerprint time of a
-10^8-element array vs reading it once (numpy sum).
+params/metrics each; bytes on disk per logged point; the compare panel's data over
+10,000 runs x 50 params/metrics vs nbtrack.runs() alone; curves of 500 runs x
+20,000 steps from the stored downsampled curves vs downsampling at query time;
+fingerprint time of a 10^8-element array vs reading it once (numpy sum).
+The browser side (nbtrack.compare() to painted, 10,000 runs) is printed by
+tests/test_browser.py.
 """
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ import statistics
 import sys
 import tempfile
 import time
+from array import array
 from pathlib import Path
 
 import duckdb
@@ -138,6 +143,72 @@ def bench_runs(root: Path, n_runs: int) -> dict[str, float]:
             "import_ms": t_import * 1e3}
 
 
+def bench_panel(root: Path, n_runs: int) -> dict[str, float]:
+    """The compare panel's data for n runs x 50 params/metrics: the store query, the table payload
+    and the chart specs, vs nbtrack.runs() alone (the query the panel cannot avoid)."""
+    from nbtrack.widgets import ComparePanel
+
+    store = Store(root / "panel.duckdb")
+    for i in range(n_runs):
+        run = ActiveRun(store, name=f"sweep-{i % 7}", experiment="bench", kind="script")
+        for k in range(25):
+            run.params[f"p{k}"] = ((i * (k + 3)) % 101 / 10 if k % 3 else f"opt{i % (k + 2)}", "given")
+        run.metrics.update({f"m{k}": (i / (k + 1), None, "cell") for k in range(25)})
+        run.ended_at, run.status = run.started_at, "finished"
+        run._write()
+    store.sync()
+    panel = ComparePanel(store=store)
+    build, query = [], []
+    for _ in range(5):
+        t0 = time.perf_counter()
+        panel.refresh()
+        build.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        nbtrack.runs(store=store)
+        query.append(time.perf_counter() - t0)
+    panel.close()
+    return {"runs": n_runs, "panel_ms": _median_ms(build), "runs_ms": _median_ms(query)}
+
+
+def bench_curves(root: Path, n_runs: int, steps: int) -> dict[str, float]:
+    """Curves of n runs x steps points, at most ~1,000 points per series, vs downsampling the raw
+    points at query time and vs reading every raw point."""
+    from nbtrack.store import queries
+
+    store = Store(root / "curves.duckdb")
+    steps_arr = np.arange(steps, dtype=np.int64)
+    ids = []
+    for i in range(n_runs):
+        run = ActiveRun(store, name="curve", experiment="bench", kind="script")
+        values = np.sin(steps_arr / 300.0) + i / n_runs
+        run._lists["loss"] = (array("q", steps_arr.tobytes()), array("d", values.tobytes()))
+        run._n_points = steps
+        run._flush_points()
+        run.ended_at, run.status = run.started_at, "finished"
+        run._write()
+        ids.append(run.run_id)
+        if i % 50 == 49:
+            store.sync()
+    t0 = time.perf_counter()
+    store.sync()
+    import_s = time.perf_counter() - t0
+    stored, on_the_fly, raw = [], [], []
+    with store.connect() as con:
+        for _ in range(5):
+            t0 = time.perf_counter()
+            pts = queries.curves(con, ids)
+            stored.append(time.perf_counter() - t0)
+        for _ in range(2):
+            t0 = time.perf_counter()
+            queries.curves(con, ids, max_points=queries.CURVE_POINTS + 1)
+            on_the_fly.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            con.execute("SELECT run_id, key, step, value FROM metric_history").to_arrow_table()
+            raw.append(time.perf_counter() - t0)
+    return {"runs": n_runs, "steps": steps, "points_out": len(pts), "stored_ms": _median_ms(stored),
+            "on_the_fly_ms": _median_ms(on_the_fly), "raw_ms": _median_ms(raw), "last_import_ms": import_s * 1e3}
+
+
 def bench_write_options(root: Path, n: int) -> dict[str, float]:
     """Per-run cost of the three ways a kernel could write a run (the store's design choice)."""
     rows = pa.table({"run_id": ["x"] * 20, "key": [f"m{i}" for i in range(20)], "value": [0.5] * 20})
@@ -216,6 +287,13 @@ def main() -> None:
         print(f"nbtrack.runs() over {r['runs']:,} runs x 30 params/metrics: {r['runs_ms']:.0f} ms (median of 5; "
               f"target < 300 ms); raw read of the long tables {r['raw_read_ms']:.0f} ms; "
               f"spool import {r['import_ms']:.0f} ms")
+        pn = bench_panel(root, 1_000 if q else 10_000)
+        print(f"compare panel data over {pn['runs']:,} runs x 50 params/metrics (query, table, chart specs): "
+              f"{pn['panel_ms']:.0f} ms (median of 5; target < 300 ms); nbtrack.runs() alone {pn['runs_ms']:.0f} ms")
+        cv = bench_curves(root, 50 if q else 500, 2_000 if q else 20_000)
+        print(f"curves of {cv['runs']} runs x {cv['steps']:,} steps: {cv['stored_ms']:.0f} ms for "
+              f"{cv['points_out']:,} points (target < 300 ms); downsampling the raw points at query time "
+              f"{cv['on_the_fly_ms']:.0f} ms; reading every raw point {cv['raw_ms']:.0f} ms")
         if not q:
             f = bench_fingerprint()
             print(f"fingerprint of a 10^8-element float64 array: {f['fingerprint_ms']:.0f} ms "

@@ -297,7 +297,11 @@ function render({ model, el }) {
     chart.replaceChildren();
     const target = h("div", "nbt-vega");
     chart.append(target);
-    const result = await embed(target, structuredClone(spec), {
+    const prepared = structuredClone(spec);
+    // the data arrives after the first layout: lay out again when it (or the selection) changes,
+    // or axis labels and legends keep the width they had with no data and are cut off
+    prepared.autosize = { type: "pad", ...(prepared.autosize || {}), resize: true };
+    const result = await embed(target, prepared, {
       renderer: rendererFor(tab, rows), actions: false, tooltip: true,
     });
     state.result = result;

@@ -99,6 +99,10 @@ export function parseFilter(text, table) {
       }
       if (Number.isNaN(num)) throw new FilterError(`${col.name} holds numbers: "${raw}" is not one`);
       preds.push((i) => values[i] !== null && compare(symbol, values[i], num));
+    } else if (col.kind === "time") {
+      const when = Date.parse(raw.length === 10 ? `${raw}T00:00:00` : raw);   // a date is local midnight
+      if (Number.isNaN(when)) throw new FilterError(`${col.name} is a time: write it as 2026-11-26 or 2026-11-26T14:30`);
+      preds.push((i) => values[i] !== null && compare(symbol, values[i], when));
     } else if (col.kind === "bool") {
       const want = raw === "true" ? true : raw === "false" ? false : null;
       if (want === null) throw new FilterError(`${col.name} is true or false, not "${raw}"`);
@@ -204,7 +208,11 @@ export function formatValue(value, kind) {
     if (abs !== 0 && (abs < 1e-3 || abs >= 1e6)) return value.toExponential(3);
     return String(Number(value.toPrecision(5)));
   }
-  if (kind === "time") return String(value).replace("T", " ").slice(0, 19);
+  if (kind === "time") {   // milliseconds since the epoch, shown in the viewer's time zone
+    const d = new Date(value);
+    const p = (n) => String(n).padStart(2, "0");
+    return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+  }
   return String(value);
 }
 

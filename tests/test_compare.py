@@ -164,6 +164,8 @@ def test_the_panel_takes_a_run_list_or_frame_and_a_where_filter(panel_runs):
     p.close()
     with pytest.raises(nbtrack.NbtrackError, match="filter"):
         nbtrack.compare(where="params.lr <")
+    with pytest.raises(KeyError, match=r"no column 'params.nope'.*params\.lr"):
+        nbtrack.compare(x="params.nope")
 
 
 def test_an_empty_store_gives_an_empty_panel(tmp_path):

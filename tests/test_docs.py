@@ -37,3 +37,15 @@ def test_every_public_name_is_in_the_readme():
 def test_versions_agree():
     version = re.search(r'^version = "([^"]+)"', (ROOT / "pyproject.toml").read_text(), re.M).group(1)
     assert version == nbtrack.__version__
+
+
+def test_every_chart_and_panel_member_is_in_the_readme():
+    from nbtrack import charts
+    from nbtrack.widgets import ComparePanel
+
+    for name in ("scatter", "parallel", "curves", "bars", "curve_points"):
+        assert name in charts.__all__ and f"charts.{name}(" in README, name
+    for name in ("selected", "selected_runs", "observe", "runs", "refresh", "close"):
+        assert hasattr(ComparePanel, name) and f"panel.{name}" in README, name
+    signature = "nbtrack.compare(runs=None, *, experiment=None, where=None, x=None, y=None, color=None, store=None)"
+    assert signature in README.replace("\n", " ").replace("`", "")

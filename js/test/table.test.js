@@ -1,4 +1,5 @@
 // The runs table's logic: filtering, sorting, constant columns, selection, brushing, virtual window.
+process.env.TZ = "UTC";   // times are shown in the viewer's zone: pin it
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
@@ -26,6 +27,7 @@ function sample() {
       { name: "params.acc", group: "params", key: "acc", kind: "number" },
       { name: "metrics.acc", group: "metrics", key: "acc", kind: "number" },
       { name: "metrics.done", group: "metrics", key: "done", kind: "bool" },
+      { name: "started_at", group: "run", key: "started_at", kind: "time" },
     ],
     data: {
       run_id: ["a1", "b2", "c3", "d4", "e5"],
@@ -38,6 +40,8 @@ function sample() {
       "params.acc": f64([1, 1, 1, 1, 1]),
       "metrics.acc": f64([0.9, 0.8, 0.95, null, 0.85]),
       "metrics.done": [true, false, true, true, false],
+      started_at: f64([Date.UTC(2026, 10, 25, 9), Date.UTC(2026, 10, 26, 9), Date.UTC(2026, 10, 26, 15),
+        Date.UTC(2026, 10, 27, 9), null]),
     },
   });
 }
@@ -67,6 +71,8 @@ test("filters: comparisons, names by key, bare words, quoted values", () => {
   assert.deepEqual(ids("metrics.acc=null"), ["d4"]);
   assert.deepEqual(ids("done=false"), ["b2", "e5"]);
   assert.deepEqual(ids("  "), ["a1", "b2", "c3", "d4", "e5"]);
+  assert.deepEqual(ids("started_at>=2026-11-26 started_at<2026-11-26T12:00"), ["b2"]);
+  assert.deepEqual(ids("started_at>=2026-11-26"), ["b2", "c3", "d4"]);
 });
 
 test("a bad filter says what is wrong and how to fix it", () => {
@@ -78,6 +84,7 @@ test("a bad filter says what is wrong and how to fix it", () => {
   assert.throws(() => parseFilter("lr>=", t), /no value after >=/);
   assert.throws(() => parseFilter('name="rf', t), /unclosed quote/);
   assert.throws(() => parseFilter("done=maybe", t), /true or false/);
+  assert.throws(() => parseFilter("started_at>yesterday", t), /is a time: write it as 2026-11-26/);
   assert.equal(resolveColumn("model", t.columns).name, "params.model");
 });
 
@@ -145,7 +152,7 @@ test("values are shown as text, compactly", () => {
   assert.equal(formatValue(0.123456789, "number"), "0.12346");
   assert.equal(formatValue(1e-5, "number"), "1.000e-5");
   assert.equal(formatValue(12345678.9, "number"), "1.235e+7");
-  assert.equal(formatValue("2026-11-26T21:53:41Z", "time"), "2026-11-26 21:53:41");
+  assert.equal(formatValue(Date.UTC(2026, 10, 26, 21, 53, 41, 500), "time"), "2026-11-26 21:53:41");
   assert.equal(formatValue("<b>x</b>", "text"), "<b>x</b>");
   assert.equal(formatValue(false, "bool"), "false");
 });

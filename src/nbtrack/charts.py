@@ -22,6 +22,7 @@ RUNS_DATA = "runs"
 CURVES_DATA = "curves"
 SELECTED = "selected_ids"
 GROUPS = ("params", "metrics", "values")
+TIME_COLUMNS = ("started_at", "ended_at")
 _ANY_SELECTED = f"length({SELECTED}) > 0"
 _IS_SELECTED = f"indexof({SELECTED}, datum.run_id) >= 0"
 _SHOWN = f"!({_ANY_SELECTED}) || {_IS_SELECTED}"
@@ -44,15 +45,15 @@ def _datum(name: str) -> str:
 # -- the data every chart and the panel's table share ---------------------------------------------
 def chart_frame(runs: pd.DataFrame) -> pd.DataFrame:
     """Runs as charts and the panel take them: a ``label`` per run, text for tags, lists and dicts,
-    ISO strings (UTC) for times, ``None`` for missing numbers."""
+    milliseconds since the epoch for times, ``None`` for missing values."""
     frame = runs.copy()
     ids = frame["run_id"].astype(str)
     frame.insert(1, "label", frame["name"].astype(str) + " · " + ids.str[:8])
     frame["tags"] = [", ".join(map(str, t)) if isinstance(t, (list, tuple)) else "" for t in frame["tags"]]
-    for col in ("started_at", "ended_at"):
+    for col in TIME_COLUMNS:   # milliseconds since the epoch: what Vega takes, and cheap to send
         if col in frame:
             times = pd.to_datetime(frame[col], utc=True)
-            frame[col] = times.dt.strftime("%Y-%m-%dT%H:%M:%SZ").astype(object).where(times.notna(), None)
+            frame[col] = (times - pd.Timestamp(0, tz="UTC")) / pd.Timedelta(milliseconds=1)
     for col in frame.columns:
         if frame[col].dtype == object and any(isinstance(v, (dict, list, tuple, float)) for v in frame[col]):
             frame[col] = [_plain(v) for v in frame[col]]
@@ -61,12 +62,12 @@ def chart_frame(runs: pd.DataFrame) -> pd.DataFrame:
 
 def column_kind(series: pd.Series) -> str:
     """The Vega-Lite type of a column: quantitative, nominal or temporal."""
+    if series.name in TIME_COLUMNS:
+        return "temporal"
     if pd.api.types.is_bool_dtype(series):
         return "nominal"
     if pd.api.types.is_numeric_dtype(series):
         return "quantitative"
-    if series.name in ("started_at", "ended_at"):
-        return "temporal"
     return "nominal"
 
 
@@ -268,7 +269,8 @@ def curves(runs: pd.DataFrame | list[str] | None = None, keys: list[str] | None 
     """
     if data is None:
         data = curve_points(runs, keys, store=store)
-    keys = keys or sorted(data["key"].unique()) if len(data) else (keys or [])
+    if not keys:
+        keys = sorted(data["key"].unique()) if len(data) else []
     chart = alt.Chart(alt.NamedData(name=CURVES_DATA) if named_data else data)
     chart = chart.mark_line(interpolate="linear", point=False, clip=True).encode(
         x=alt.X(field="step", type="quantitative"),

@@ -184,12 +184,9 @@ def user_sql(con: duckdb.DuckDBPyConnection, query: str) -> pd.DataFrame:
 def metric_key_counts(con: duckdb.DuckDBPyConnection, run_ids: list[str] | None = None) -> dict[str, dict[str, int]]:
     """Per metric key: in how many runs it has a final value, and in how many it has logged points."""
     sel = "" if run_ids is None else " WHERE run_id IN (SELECT unnest(?::VARCHAR[]))"
-    args = [] if run_ids is None else [run_ids]
-    finals = dict(con.execute(f"SELECT key, count(DISTINCT run_id) FROM metrics{sel} GROUP BY key", args).fetchall())
-    logged = dict(con.execute(
-        f"SELECT key, count(DISTINCT run_id) FROM metrics{sel}{' AND' if sel else ' WHERE'} source = 'log' "
-        "GROUP BY key", args).fetchall())
-    return {k: {"runs": n, "logged": logged.get(k, 0)} for k, n in finals.items()}
+    rows = con.execute(f"SELECT key, count(*), count(*) FILTER (WHERE source = 'log') FROM metrics{sel} "
+                       "GROUP BY key", [] if run_ids is None else [run_ids]).fetchall()
+    return {k: {"runs": n, "logged": logged} for k, n, logged in rows}
 
 
 # Min/max bucketing: each series keeps its first and last point and, per bucket of steps, the points
@@ -265,9 +262,10 @@ def run_labels(con: duckdb.DuckDBPyConnection, run_ids: list[str]) -> dict[str, 
     return {i: f"{n} · {i[:8]}" for i, n in rows}
 
 
-def logged_runs(con: duckdb.DuckDBPyConnection, run_ids: list[str]) -> list[str]:
-    """Those of these runs that logged points, newest first."""
+def logged_runs(con: duckdb.DuckDBPyConnection, run_ids: list[str] | None = None) -> list[str]:
+    """Those of these runs (default: all) that logged points, newest first."""
+    sel = "" if run_ids is None else "r.run_id IN (SELECT unnest(?::VARCHAR[])) AND "
     return [r[0] for r in con.execute(
-        "SELECT r.run_id FROM runs r WHERE r.run_id IN (SELECT unnest(?::VARCHAR[])) "
-        "AND EXISTS (SELECT 1 FROM metrics m WHERE m.run_id = r.run_id AND m.source = 'log') "
-        "ORDER BY r.started_at DESC, r.run_id DESC", [run_ids]).fetchall()]
+        f"SELECT r.run_id FROM runs r WHERE {sel}"
+        "EXISTS (SELECT 1 FROM metrics m WHERE m.run_id = r.run_id AND m.source = 'log') "
+        "ORDER BY r.started_at DESC, r.run_id DESC", [] if run_ids is None else [run_ids]).fetchall()]

@@ -75,8 +75,12 @@ class ComparePanel(anywidget.AnyWidget):
         self._last_live = 0.0
         self._live: set[str] = set()
         self._asked = {"x": x, "y": y, "color": color}
-        self.refresh()
-        self._check_axes(x, y, color)
+        try:
+            self.refresh()
+            self._check_axes(x, y, color)
+        except BaseException:   # a bad filter or column: no half-made widget left open
+            super().close()
+            raise
         with self.hold_trait_notifications():
             self.x, self.y, self.color = x or self.x, y or self.y, color if color is not None else self.color
         self.observe(self._on_axes, names=["x", "y", "color", "group"])
@@ -116,7 +120,8 @@ class ComparePanel(anywidget.AnyWidget):
                     raw = queries.runs_frame(con, self.experiment, self.where)
                     if self._ids is not None:
                         raw = raw[raw["run_id"].isin(self._ids)].reset_index(drop=True)
-                    ids = [str(i) for i in raw["run_id"]]
+                    everything = self._ids is None and self.experiment is None and not self.where
+                    ids = None if everything else [str(i) for i in raw["run_id"]]
                     self._key_counts = queries.metric_key_counts(con, ids)
                     self._logged = queries.logged_runs(con, ids)
             else:
@@ -273,7 +278,7 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
 def _column(series: pd.Series, kind: str) -> Any:
     """Numbers as one binary float64 buffer (NaN for missing: no JSON to build or parse for the bulk
     of the table); other values as a JSON list with ``None`` for missing."""
-    if kind == "number":
+    if kind in ("number", "time"):
         values = series.to_numpy(dtype="float64", na_value=np.nan)
         return memoryview(np.where(np.isfinite(values), values, np.nan).astype("<f8"))
     try:
@@ -290,12 +295,12 @@ def table_payload(frame: pd.DataFrame, store: Store) -> dict[str, Any]:
         if group not in charts.GROUPS:
             group, key = "run", name
         series = frame[name]
-        if pd.api.types.is_bool_dtype(series):
+        if name in charts.TIME_COLUMNS:
+            kind = "time"   # milliseconds since the epoch (chart_frame)
+        elif pd.api.types.is_bool_dtype(series):
             kind = "bool"
         elif pd.api.types.is_numeric_dtype(series):
             kind = "number"
-        elif name in ("started_at", "ended_at"):
-            kind = "time"
         else:
             kind = "text"
         columns.append({"name": name, "group": group, "key": key, "kind": kind, "hidden": name in HIDDEN})
