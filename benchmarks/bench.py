@@ -203,7 +203,7 @@ def bench_curves(root: Path, n_runs: int, steps: int) -> dict[str, float]:
             queries.curves(con, ids, max_points=queries.CURVE_POINTS + 1)
             on_the_fly.append(time.perf_counter() - t0)
             t0 = time.perf_counter()
-            con.execute("SELECT run_id, key, step, value FROM metric_history").to_arrow_table()
+            con.sql("SELECT run_id, key, step, value FROM metric_history").to_arrow_table()
             raw.append(time.perf_counter() - t0)
     return {"runs": n_runs, "steps": steps, "points_out": len(pts), "stored_ms": _median_ms(stored),
             "on_the_fly_ms": _median_ms(on_the_fly), "raw_ms": _median_ms(raw), "last_import_ms": import_s * 1e3}

@@ -105,6 +105,8 @@ def test_scatter_spec_defaults_fields_and_selection_params(sweep):
     # the metric most runs have, against the param that varies most (lr: 3 values; model, seed: 2)
     assert enc["y"]["field"] == "metrics\\.acc" and enc["y"]["title"] == "acc"
     assert enc["x"]["field"] == "params\\.lr" and enc["x"]["type"] == "quantitative"
+    assert enc["x"]["scale"] == {"type": "log"}          # lr spans two orders of magnitude
+    assert enc["y"]["scale"] == {"zero": False}
     assert enc["color"]["field"] in ("params\\.model", "params\\.seed")
     params = {p["name"]: p for p in spec["params"]}
     assert params["selected_ids"]["value"] == []

@@ -124,7 +124,10 @@ def _title(name: str) -> str:
 def _enc(channel: type, name: str, frame: pd.DataFrame, **kw: Any) -> Any:
     kind = column_kind(frame[name]) if name in frame else "nominal"
     if kind == "quantitative" and channel in (alt.X, alt.Y):
-        kw.setdefault("scale", alt.Scale(zero=False))
+        values = frame[name].dropna()
+        # a sweep over 1e-4 ... 1e-1 reads on a log axis; a linear one piles it into one corner
+        spread = len(values) > 1 and (values > 0).all() and values.max() / values.min() >= 100
+        kw.setdefault("scale", alt.Scale(type="log") if spread else alt.Scale(zero=False))
     return channel(field=field(name), type=kind, title=_title(name), **kw)
 
 
