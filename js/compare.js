@@ -262,10 +262,17 @@ function render({ model, el }) {
       const n = (model.get("curve_runs") || []).length;
       controls.append(h("span", "nbt-hint", selected().length ? `${n} selected runs`
         : `latest ${n} runs with curves; select runs to compare theirs`));
-    } else if (tab === "bars") {
-      const spec = (model.get("specs") || {}).bars;
-      const current = spec && spec.usermeta ? spec.usermeta.nbtrack.group : "";
-      controls.append(select(opts, current, (v) => { model.set("group", v); model.save_changes(); }, "group by"));
+    }
+    if (tab === "parallel" || tab === "bars") {
+      // the metric these charts end in is the scatter's y when that is a metric
+      const metrics = cols.filter((c) => c.group === "metrics").map((c) => [c.name, c.key]);
+      const meta = ((model.get("specs") || {})[tab] || {}).usermeta?.nbtrack || {};
+      if (metrics.length) {
+        controls.append(select(metrics, meta.metric, (v) => { model.set("y", v); model.save_changes(); }, "metric"));
+      }
+      if (tab === "bars") {
+        controls.append(select(opts, meta.group, (v) => { model.set("group", v); model.save_changes(); }, "group by"));
+      }
     }
   }
 

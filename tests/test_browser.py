@@ -175,7 +175,28 @@ def _check_panel(lab, page):
     panel.locator(".nbt-tab[data-tab=diff]").click()
     expect(panel.locator(".nbt-diff-table").first).to_contain_text("alpha", timeout=20_000)
 
-    # sorting and filtering the table
+    # sorting: ascending, descending, back to the run order
+    headers = panel.locator(".nbt-hcell")
+    alpha = [t.split(" ")[0] for t in headers.evaluate_all("els => els.map(e => e.title)")].index("params.alpha")
+    alpha_of_first_row = rows.nth(0).locator(".nbt-cell").nth(alpha)
+    headers.nth(alpha).click()
+    expect(alpha_of_first_row).to_have_text("1.000e-4")
+    headers.nth(alpha).click()
+    expect(alpha_of_first_row).to_have_text("0.1")
+    headers.nth(alpha).click()
+    # columns: constant ones (experiment) are collapsed, shown on request, or picked one by one
+    experiment = panel.locator(".nbt-hcell[title^='experiment ']")
+    expect(experiment).to_have_count(0)
+    panel.locator(".nbt-constant").click()
+    expect(experiment).to_have_count(1)
+    panel.locator(".nbt-constant").click()
+    expect(experiment).to_have_count(0)
+    panel.locator(".nbt-columns-button").click()
+    panel.locator(".nbt-pick-col", has_text="experiment").locator("input").check()
+    expect(experiment).to_have_count(1)
+    panel.locator(".nbt-columns-button").click()
+
+    # filtering
     panel.locator(".nbt-filter").fill("loss=hinge")
     expect(rows).to_have_count(4)
     panel.locator(".nbt-filter").fill("alpha>=")

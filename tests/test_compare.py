@@ -180,3 +180,17 @@ def test_the_bundle_is_self_contained():
         assert cdn not in bundle
     assert not re.search(r"""(import\(|from)\s*["']https?:""", bundle)   # nothing fetched at run time
     assert len(bundle) > 300_000   # vega, vega-lite and vega-embed are inside
+
+
+@pytest.mark.slow
+def test_the_wheel_ships_the_bundle(tmp_path):
+    import subprocess
+    import sys
+    import zipfile
+
+    result = subprocess.run([sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "-q", "-w", str(tmp_path)],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    (wheel,) = tmp_path.glob("nbtrack-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "nbtrack/static/compare.js" in names and "nbtrack/static/compare.css" in names
