@@ -8,12 +8,16 @@ __version__ = "0.1.0"
 from .api import Run, connect, get, last, log, run, runs  # noqa: E402
 from .errors import NbtrackError  # noqa: E402
 
-__all__ = ["Run", "NbtrackError", "charts", "compare", "connect", "get", "last", "log", "run", "runs",
-           "__version__"]
+__all__ = ["Run", "NbtrackError", "charts", "check", "compare", "connect", "get", "last", "last_check", "log",
+           "run", "runs", "__version__"]
 
 
 def __getattr__(name: str) -> Any:
     # the panel and the charts import anywidget and Altair: only when first used, not on %load_ext
+    if name in ("check", "last_check"):
+        from . import repro
+
+        return getattr(repro, name)
     if name == "compare":
         from .widgets import compare
 

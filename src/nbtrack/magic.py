@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import shlex
+import uuid
 from typing import Any
 
 from IPython.core.error import UsageError
@@ -32,8 +33,20 @@ class TrackMagics(Magics):
         this function only when the options are wrong (to report them) or when it is called directly.
         """
         plan = self.tracker.prepare(line, cell)  # raises UsageError naming the bad option
-        self.tracker.force(plan)
-        self.shell.run_cell(cell, store_history=False)
+        repeats = plan.options.repeat
+        if repeats == 1:
+            self.tracker.force(plan)
+            self.shell.run_cell(cell, store_history=False)
+            return
+        group = uuid.uuid4().hex
+        for index in range(repeats):
+            self.tracker.force(plan, (group, index))
+            result = self.shell.run_cell(cell, store_history=False)
+            if not result.success:
+                interrupted = isinstance(result.error_in_exec, KeyboardInterrupt)
+                print(f"nbtrack: --repeat stopped after {index + 1} of {repeats} runs "
+                      f"({'interrupted' if interrupted else 'the cell failed'})")
+                break
 
     @line_magic
     def nbtrack(self, line: str) -> None:

@@ -42,6 +42,11 @@ class TrackOptions:
     overrides: dict[str, Any] = field(default_factory=dict)
     no_outputs: bool = False
     exclude: list[str] = field(default_factory=list)
+    check: str | None = None          # "latest", or the run to compare with
+    rtol: float | None = None
+    atol: float | None = None
+    tolerances: dict[str, float] = field(default_factory=dict)
+    repeat: int = 1
     line: str = ""
 
 
@@ -51,7 +56,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 USAGE = ("%%track [NAME] [-e EXPERIMENT] [-t TAG]... [-p KEY=VALUE]... [--no-outputs] "
-         "[--exclude NAME]...")
+         "[--exclude NAME]... [--check [RUN]] [--rtol X] [--atol X] [--tol METRIC=RTOL]... [--repeat N]")
 _parser = _Parser(prog="%%track", add_help=False, allow_abbrev=False)
 _parser.add_argument("name", nargs="?")
 _parser.add_argument("-e", "--experiment")
@@ -59,6 +64,11 @@ _parser.add_argument("-t", "--tag", action="append", default=[])
 _parser.add_argument("-p", "--param", action="append", default=[])
 _parser.add_argument("--no-outputs", action="store_true")
 _parser.add_argument("--exclude", action="append", default=[])
+_parser.add_argument("--check", nargs="?", const="latest")
+_parser.add_argument("--rtol", type=float)
+_parser.add_argument("--atol", type=float)
+_parser.add_argument("--tol", action="append", default=[])
+_parser.add_argument("--repeat", type=int, default=1)
 
 
 def parse_track_line(line: str) -> TrackOptions:
@@ -72,5 +82,18 @@ def parse_track_line(line: str) -> TrackOptions:
     for name in args.exclude:
         if not _KEY.match(name):
             raise ParamValueError(f"%%track: --exclude {name!r} is not a Python name")
+    tolerances = {}
+    for text in args.tol:
+        key, value = parse_param(text)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            raise ParamValueError(f"%%track --tol {text!r}: give a metric and a relative tolerance, e.g. "
+                                  "--tol loss=0.01")
+        tolerances[key] = float(value)
+    if args.repeat < 1:
+        raise ParamValueError(f"%%track --repeat {args.repeat}: give a number of runs, 1 or more")
+    for flag in ("rtol", "atol"):
+        if getattr(args, flag) is not None and getattr(args, flag) < 0:
+            raise ParamValueError(f"%%track --{flag} {getattr(args, flag)}: a tolerance is 0 or more")
     return TrackOptions(name=args.name, experiment=args.experiment, tags=args.tag, overrides=overrides,
-                        no_outputs=args.no_outputs, exclude=args.exclude, line=line.strip())
+                        no_outputs=args.no_outputs, exclude=args.exclude, check=args.check, rtol=args.rtol,
+                        atol=args.atol, tolerances=tolerances, repeat=args.repeat, line=line.strip())

@@ -23,7 +23,7 @@ from IPython.core.error import UsageError
 from ..errors import NbtrackError, warn
 from ..options import TrackOptions, parse_track_line
 from ..store import Store
-from . import environment, secrets
+from . import environment, rng, secrets
 from .analysis import CellAnalysis, OverrideParams, analyze
 from .capture import as_scalar, is_data, is_number, safe_fingerprint
 from .run import ActiveRun, syncer
@@ -50,6 +50,7 @@ class _Frame:
     keys_before: set[str]
     before: dict[str, Any]
     capture: OutputCapture | None
+    rng_before: dict[str, str]
     applied: bool = False
 
 
@@ -77,8 +78,13 @@ class CellTracker:
         self._plans: dict[tuple[str, str], Plan] = {}
         self._frames: list[_Frame | None] = []
         self._forced: Plan | None = None
+        self._repeat: tuple[str, int] | None = None      # (group id, index) of the forced run
+        self._check_ref: str | None = None
         self._store_checked: str | None = None
         self._override_hook = _OverrideHook(self)
+        # name -> the cell that last bound it, for every cell run since the extension was loaded
+        self.producers: dict[str, dict[str, Any]] = {}
+        self._bound_cache: dict[str, set[str]] = {}
 
     # -- registration ---------------------------------------------------------
     def register(self) -> None:
@@ -142,17 +148,21 @@ class CellTracker:
             return lines
         if self.enabled:
             try:
-                self.prepare(split[0], "".join(lines[1:]))
+                plan = self.prepare(split[0], "".join(lines[1:]))
             except Exception:
                 return lines
+            if plan.options.repeat > 1:
+                return lines   # the track magic runs the body once per repeat
         rest = lines[1:]
         if rest and rest[0].startswith("%%"):
             return rest  # another cell magic below %%track must stay first
         return ["\n", *rest]
 
-    def force(self, plan: Plan) -> None:
-        """Track the next cell run with this plan (``run_cell_magic('track', ...)``)."""
+    def force(self, plan: Plan, repeat: tuple[str, int] | None = None) -> None:
+        """Track the next cell run with this plan (``run_cell_magic('track', ...)``), optionally as
+        repeat ``index`` of ``group``."""
         self._forced = plan
+        self._repeat = repeat
 
     # -- events ---------------------------------------------------------------
     def active(self) -> _Frame | None:
@@ -160,6 +170,7 @@ class CellTracker:
 
     def pre_run_cell(self, info: Any) -> None:
         plan, self._forced = self._forced, None
+        repeat, self._repeat = self._repeat, None
         if plan is None and self.enabled and not self.active():
             split = split_track(getattr(info, "raw_cell", "") or "")
             if split is not None:
@@ -167,11 +178,13 @@ class CellTracker:
                     plan = self.prepare(*split)
                 except Exception:
                     plan = None
+                if plan is not None and plan.options.repeat > 1:
+                    plan = None   # the magic's own runs record each repeat
         if plan is None or not self.enabled or self.active():
             self._frames.append(None)
             return
         try:
-            self._frames.append(self._start(plan, info))
+            self._frames.append(self._start(plan, info, repeat))
         except Exception as e:
             self._frames.append(None)
             warn(f"this cell runs untracked: {e}")
@@ -184,7 +197,7 @@ class CellTracker:
         if self.store.sync(blocking=False):
             self._store_checked = str(self.store.path)
 
-    def _start(self, plan: Plan, info: Any) -> _Frame:
+    def _start(self, plan: Plan, info: Any, repeat: tuple[str, int] | None = None) -> _Frame:
         problem = None
         try:
             self._check_store()
@@ -202,6 +215,8 @@ class CellTracker:
                         execution_count=getattr(shell, "execution_count", None), notebook=notebook,
                         source=plan.source, secret_values=plan.secrets, git_dir=git_dir)
         run.sync_after = problem is None
+        if repeat is not None:
+            run.repeat_group, run.repeat_index = repeat
         if plan.source != plan.body:
             run.redacted.add("source")
         for key, value in analysis.params.items():
@@ -221,11 +236,17 @@ class CellTracker:
                 run.params[name_] = (plain, "input")
             else:
                 run.inputs[name_] = safe_fingerprint(value)
+        for name_ in analysis.free:
+            if name_ in ns and not _hidden(name_) and name_ not in excluded and (
+                    name_ in run.inputs or run.params.get(name_, (None, ""))[1] == "input"):
+                run.provenance[name_] = self.producers.get(name_, {"cell_id": None})
+        if opts.check and problem is None:
+            run.checked_against = self._reference(run, opts.check, repeat)
         watched = analysis.bound | analysis.deleted
         before = {n: ns.get(n, _MISSING) for n in watched}
         capture = None if opts.no_outputs else OutputCapture(shell)
         environment.prefetch_git(git_dir)
-        frame = _Frame(run, plan, set(ns), before, capture)
+        frame = _Frame(run, plan, set(ns), before, capture, rng.snapshot())
         try:
             run.start(background=problem is None)
         except NbtrackError as e:
@@ -238,6 +259,10 @@ class CellTracker:
 
     def post_run_cell(self, result: Any) -> None:
         frame = self._frames.pop() if self._frames else None
+        try:
+            self._note_producer(result, frame)
+        except Exception:   # provenance is a nicety: never a warning for it
+            pass
         if frame is None:
             return
         try:
@@ -249,6 +274,71 @@ class CellTracker:
                 frame.capture.uninstall()
             if frame.run in run_stack:  # a failure before finish() must not leave the run active
                 run_stack.remove(frame.run)
+
+    def _reference(self, run: ActiveRun, wanted: str, repeat: tuple[str, int] | None) -> str | None:
+        """The run ``--check`` compares with; ``None`` (and one line saying so) when there is none."""
+        from .. import repro
+        from ..api import get
+
+        if repeat is not None and repeat[1] > 0:
+            return self._check_ref
+        self._check_ref = None
+        try:
+            if wanted != "latest":
+                self._check_ref = get(wanted, self.store).run_id
+            else:
+                params = {k: v for k, (v, _) in run.params.items()}
+                self._check_ref = repro.find_reference(self.store, run.name, params)
+                if self._check_ref is None:
+                    warn(f"--check: no earlier finished run of {run.name!r} with these params; this run "
+                         "is the reference for the next check")
+        except NbtrackError as e:
+            warn(f"--check: {e}")
+        return self._check_ref
+
+    def _report_check(self, frame: _Frame) -> None:
+        from IPython.display import display
+
+        from .. import repro
+
+        run, opts = frame.run, frame.plan.options
+        if not run.checked_against or (run.repeat_group and run.repeat_index != opts.repeat - 1):
+            return
+        try:
+            report = repro.check(run.checked_against, run.run_id, store=self.store,
+                                 rtol=repro.RTOL if opts.rtol is None else opts.rtol,
+                                 atol=repro.ATOL if opts.atol is None else opts.atol,
+                                 tolerances=opts.tolerances)
+        except Exception as e:
+            warn(f"--check could not compare the runs: {type(e).__name__}: {e}")
+            return
+        repro.remember(report)
+        display(report)
+
+    def _note_producer(self, result: Any, frame: _Frame | None) -> None:
+        """Remember which cell (and run) bound each name: checks use it to name hidden state."""
+        info = getattr(result, "info", None)
+        raw = getattr(info, "raw_cell", None)
+        if not raw or self.shell is None:
+            return
+        bound = self._bound_cache.get(raw)
+        if bound is None:
+            if frame is not None:
+                bound = set(frame.plan.analysis.bound)
+            else:
+                try:
+                    bound = analyze(self.shell.transform_cell(raw)).bound
+                except Exception:
+                    bound = set()
+            if len(self._bound_cache) > 256:
+                self._bound_cache.clear()
+            self._bound_cache[raw] = bound
+        producer = {"cell_id": getattr(info, "cell_id", None),
+                    "execution_count": getattr(result, "execution_count", None),
+                    "run_id": frame.run.run_id if frame is not None else None}
+        for name in bound:
+            if not _hidden(name):
+                self.producers[name] = producer
 
     def _finish(self, frame: _Frame, result: Any) -> None:
         if frame.capture is not None:
@@ -288,12 +378,15 @@ class CellTracker:
         if frame.capture is not None:
             run.displays = frame.capture.displays
             run.streams = {"stdout": frame.capture.stdout.value(), "stderr": frame.capture.stderr.value()}
+        run.rng = rng.pair(frame.rng_before, rng.snapshot())
         run.finish(exc=exc)
         error = syncer.pop_error(run.store)
         if error and run.sync_after:  # otherwise this cell has already said what is wrong
             warn(error)
         if self.summary:
             self._show_summary(run)
+        if plan.options.check:
+            self._report_check(frame)
 
     def _show_summary(self, run: ActiveRun) -> None:
         from IPython.display import display

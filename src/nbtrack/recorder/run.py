@@ -160,6 +160,11 @@ class ActiveRun:
         self.duration_s: float | None = None
         self.cpu_s: float | None = None
         self.sync_after = True   # False when the store is known to be unwritable: keep the spool
+        self.checked_against: str | None = None
+        self.repeat_group: str | None = None
+        self.repeat_index: int | None = None
+        self.rng: dict[str, list[str | None]] = {}          # generator -> [state hash before, after]
+        self.provenance: dict[str, dict[str, Any]] = {}     # name read -> the cell that bound it
 
     # -- lifecycle ------------------------------------------------------------
     def start(self, background: bool = False) -> "ActiveRun":
@@ -362,6 +367,9 @@ class ActiveRun:
             **git, "session_id": SESSION_ID, "kernel_id": environment.kernel_id(),
             "host": environment.HOST, "user": environment.USER, "pid": _PID, "proc_start": _PROC_START,
             **error,
+            "checked_against": self.checked_against, "repeat_group": self.repeat_group,
+            "repeat_index": self.repeat_index, "rng": to_json(self.rng) if self.rng else None,
+            "provenance": to_json(self.provenance) if self.provenance else None,
         }
         metrics = [{"key": k, "value": v, "step": s, "source": "log"}
                    for k, (s, v) in self.last_points.items() if k not in self.metrics]

@@ -13,6 +13,7 @@ MIGRATIONS: list[tuple[str, str]] = [
     ("0001_initial", schema.INITIAL),
     ("0002_metric_curves", schema.CURVES.format(
         backfill=queries.downsample_sql("SELECT run_id, key, step, value FROM metric_history"))),
+    ("0003_repro", schema.REPRO),
 ]
 KNOWN = {name for name, _ in MIGRATIONS}
 

@@ -269,3 +269,31 @@ def logged_runs(con: duckdb.DuckDBPyConnection, run_ids: list[str] | None = None
         f"SELECT r.run_id FROM runs r WHERE {sel}"
         "EXISTS (SELECT 1 FROM metrics m WHERE m.run_id = r.run_id AND m.source = 'log') "
         "ORDER BY r.started_at DESC, r.run_id DESC", [] if run_ids is None else [run_ids]).fetchall()]
+
+
+def producers(con: duckdb.DuckDBPyConnection, hashes: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """Per fingerprint: the runs that output it (``run_id, name, started_at``), oldest first."""
+    rows = con.execute(
+        "SELECT o.hash, o.run_id, o.name, r.started_at FROM outputs o JOIN runs r USING (run_id) "
+        "WHERE o.hash IN (SELECT unnest(?::VARCHAR[])) ORDER BY r.started_at, o.run_id", [hashes]).fetchall()
+    out: dict[str, list[dict[str, Any]]] = {}
+    for h, run_id, name, started in rows:
+        out.setdefault(h, []).append({"run_id": run_id, "name": name, "started_at": started})
+    return out
+
+
+def repeat_members(con: duckdb.DuckDBPyConnection, group: str) -> list[str]:
+    return [r[0] for r in con.execute(
+        "SELECT run_id FROM runs WHERE repeat_group = ? ORDER BY repeat_index, started_at", [group]).fetchall()]
+
+
+def reference_candidates(con: duckdb.DuckDBPyConnection, name: str, exclude: str | None,
+                         limit: int = 50) -> list[str]:
+    """Finished runs with this name, newest first: what ``%%track --check`` may compare against."""
+    return [r[0] for r in con.execute(
+        "SELECT run_id FROM runs WHERE name = ? AND status = 'finished' AND run_id IS DISTINCT FROM ? "
+        "ORDER BY started_at DESC, run_id DESC LIMIT ?", [name, exclude, limit]).fetchall()]
+
+
+def params_of(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, Any]:
+    return _kv(con, "params", run_id)

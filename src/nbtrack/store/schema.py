@@ -163,3 +163,14 @@ CREATE TABLE metric_curves (
 );
 INSERT INTO metric_curves {backfill};
 """
+
+
+# What reproducibility checks need: the run a check compared against, repeats of one cell,
+# RNG states around the run and where each name the run read came from.
+REPRO = """
+ALTER TABLE runs ADD COLUMN checked_against VARCHAR;
+ALTER TABLE runs ADD COLUMN repeat_group VARCHAR;
+ALTER TABLE runs ADD COLUMN repeat_index INTEGER;
+ALTER TABLE runs ADD COLUMN rng VARCHAR;          -- JSON: generator -> [state hash before, after]
+ALTER TABLE runs ADD COLUMN provenance VARCHAR;   -- JSON: name read -> the cell (and run) that bound it
+"""
