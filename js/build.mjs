@@ -6,7 +6,7 @@ import { gzipSync } from "node:zlib";
 import { readFileSync } from "node:fs";
 
 const out = "src/nbtrack/static";
-const widgets = ["compare"];
+const widgets = ["compare", "chart", "report"];
 const options = {
   entryPoints: widgets.map((w) => `js/${w}.js`),
   bundle: true, format: "esm", minify: true, outdir: out, target: "es2020", legalComments: "none",

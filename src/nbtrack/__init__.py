@@ -5,11 +5,11 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-from .api import Run, connect, get, last, log, run, runs  # noqa: E402
+from .api import Run, connect, fingerprint, get, last, log, run, runs  # noqa: E402
 from .errors import NbtrackError  # noqa: E402
 
-__all__ = ["Run", "NbtrackError", "charts", "check", "compare", "connect", "get", "last", "last_check", "log",
-           "run", "runs", "__version__"]
+__all__ = ["Run", "NbtrackError", "charts", "check", "compare", "connect", "export_script", "fingerprint", "get",
+           "last", "last_check", "lineage", "log", "reproduce", "run", "runs", "__version__"]
 
 
 def __getattr__(name: str) -> Any:
@@ -18,6 +18,14 @@ def __getattr__(name: str) -> Any:
         from . import repro
 
         return getattr(repro, name)
+    if name in ("export_script", "reproduce"):
+        from . import export
+
+        return getattr(export, name)
+    if name == "lineage":
+        from .lineage import lineage
+
+        return lineage
     if name == "compare":
         from .widgets import compare
 

@@ -199,3 +199,11 @@ def run(name: str, params: dict[str, Any] | None = None, tags: list[str] | None 
     the environment and git state are recorded as for a cell.
     """
     return ScriptRun(name, params, tags, experiment, store)
+
+
+def fingerprint(value: Any) -> str | None:
+    """The content fingerprint nbtrack records for an input or output (what lineage links by and what
+    exported scripts check); ``None`` when the object cannot be hashed."""
+    from .recorder.capture import safe_fingerprint
+
+    return safe_fingerprint(value).get("hash")

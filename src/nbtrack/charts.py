@@ -332,4 +332,57 @@ def _check(frame: pd.DataFrame, *names: str | None) -> None:
                        "(name params and metrics with their prefix, e.g. 'params.lr', 'metrics.acc')")
 
 
-__all__ = ["scatter", "parallel", "curves", "bars", "curve_points", "chart_frame", "defaults", "field"]
+__all__ = ["scatter", "parallel", "curves", "bars", "curve_points", "lineage_chart", "chart_frame", "defaults", "field",
+           "show"]
+
+
+def lineage_chart(graph: Any) -> alt.LayerChart:
+    """A lineage graph (``nbtrack.lineage(run)``): runs left to right by generation, links labelled
+    with the input they carry; the run asked about is drawn larger."""
+    depth: dict[str, int] = {}
+    order = sorted(graph.nodes, key=lambda i: (str(graph.nodes[i].get("started_at")), i))
+    for rid in order:   # producers start before their consumers, so one pass in time order suffices
+        parents = [p for p, c, _ in graph.edges if c == rid and p in depth]
+        depth[rid] = 1 + max((depth[p] for p in parents), default=-1)
+    rows: dict[int, int] = {}
+    nodes = []
+    for rid in order:
+        d = depth[rid]
+        rows[d] = rows.get(d, -1) + 1
+        node = graph.nodes[rid]
+        nodes.append({"run_id": rid, "label": f"{node['name']} · {rid[:8]}", "x": d, "y": rows[d],
+                      "status": node.get("status"), "focus": rid == graph.run_id})
+    pos = {n["run_id"]: n for n in nodes}
+    links = [{"x": pos[p]["x"], "y": pos[p]["y"], "x2": pos[c]["x"], "y2": pos[c]["y"], "input": name,
+              "mx": (pos[p]["x"] + pos[c]["x"]) / 2, "my": (pos[p]["y"] + pos[c]["y"]) / 2}
+             for p, c, name in graph.edges if p in pos and c in pos]
+    node_data = pd.DataFrame(nodes, columns=["run_id", "label", "x", "y", "status", "focus"])
+    link_data = pd.DataFrame(links, columns=["x", "y", "x2", "y2", "input", "mx", "my"])
+    xs = alt.X(field="x", type="quantitative", axis=None, scale=alt.Scale(padding=60))
+    ys = alt.Y(field="y", type="quantitative", axis=None, scale=alt.Scale(padding=30, reverse=True))
+    edges = alt.Chart(link_data).mark_rule(color="#999", strokeWidth=1.5).encode(
+        x=xs, y=ys, x2=alt.X2(field="x2"), y2=alt.Y2(field="y2"))
+    edge_labels = alt.Chart(link_data).mark_text(color="#666", dy=-6, fontSize=10).encode(
+        x=alt.X(field="mx", type="quantitative", axis=None, scale=alt.Scale(padding=60)),
+        y=alt.Y(field="my", type="quantitative", axis=None, scale=alt.Scale(padding=30, reverse=True)),
+        text=alt.Text(field="input", type="nominal"))
+    points = alt.Chart(node_data).mark_circle().encode(
+        x=xs, y=ys, size=alt.Size(field="focus", type="nominal", scale=alt.Scale(domain=[False, True],
+                                                                               range=[120, 400]), legend=None),
+        color=alt.Color(field="status", type="nominal", title="status"),
+        tooltip=[alt.Tooltip(field="label", type="nominal", title="run"),
+                 alt.Tooltip(field="status", type="nominal")])
+    labels = alt.Chart(node_data).mark_text(dy=16, fontSize=11).encode(
+        x=xs, y=ys, text=alt.Text(field="label", type="nominal"))
+    width = 160 * (max(depth.values(), default=0) + 1)
+    height = 60 * (max(rows.values(), default=0) + 1)
+    return alt.layer(edges, edge_labels, points, labels).properties(
+        width=width, height=height, title=f"lineage of {graph.run_id[:8]}")
+
+
+def show(chart: Any) -> Any:
+    """Draw any Altair chart (or Vega-Lite dict) in the notebook with nbtrack's bundled Vega, which
+    needs no internet (Altair's own renderers load Vega from a CDN)."""
+    from .widgets import ChartView
+
+    return ChartView(chart)

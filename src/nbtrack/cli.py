@@ -186,5 +186,55 @@ def export_cmd(store_path: str | None, fmt: str, output: str, where: str | None,
     click.echo(f"wrote {len(frame)} runs to {path}")
 
 
+@main.command("check")
+@store_option
+@click.argument("run_a")
+@click.argument("run_b")
+@click.option("--rtol", type=float, default=None, help="Relative tolerance for metrics (default 1e-9).")
+@click.option("--atol", type=float, default=None, help="Absolute tolerance for metrics (default 0).")
+@click.option("--markdown", is_flag=True, help="Print the report as Markdown.")
+@_errors
+def check_cmd(store_path: str | None, run_a: str, run_b: str, rtol: float | None, atol: float | None,
+              markdown: bool) -> None:
+    """Compare RUN_B with RUN_A: verdict per output and overall, and the likely causes.
+
+    Exits 0 when identical or within tolerance, 1 when they differ.
+    """
+    from . import repro
+
+    report = repro.check(run_a, run_b, store=_store(store_path),
+                         rtol=repro.RTOL if rtol is None else rtol, atol=repro.ATOL if atol is None else atol)
+    click.echo(report._repr_markdown_() if markdown else str(report))
+    sys.exit(1 if report.verdict == "differs" else 0)
+
+
+@main.command("lineage")
+@store_option
+@click.argument("run")
+@_errors
+def lineage_cmd(store_path: str | None, run: str) -> None:
+    """Print the runs RUN depends on (upstream) and those built on it (downstream)."""
+    from .lineage import lineage
+
+    click.echo(str(lineage(run, _store(store_path))))
+
+
+@main.command("export-script")
+@store_option
+@click.argument("run")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True),
+              help="Write the script here (default: print it).")
+@_errors
+def export_script_cmd(store_path: str | None, run: str, output: str | None) -> None:
+    """Write a standalone Python script that reproduces RUN and its upstream chain."""
+    from .export import export_script
+
+    text = export_script(run, output, _store(store_path))
+    if output:
+        click.echo(f"wrote {output}: run it with python {output}")
+    else:
+        click.echo(text, nl=False)
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

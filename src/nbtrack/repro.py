@@ -72,7 +72,7 @@ class CheckReport:
 
     def _title(self) -> str:
         return (f"nbtrack check: {self.verdict.replace('_', ' ')} — run {self.b.run_id[:8]} ({self.b.name}) "
-                f"against {self.a.run_id[:8]} ({self.a.name})")
+                f"against run {self.a.run_id[:8]} ({self.a.name})")
 
     def __str__(self) -> str:
         lines = [self._title()]
@@ -106,12 +106,32 @@ class CheckReport:
         return "\n".join(out)
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
-        return {"text/plain": str(self), "text/markdown": self._repr_markdown_()}
+        bundle: dict[str, Any] = {"text/plain": str(self), "text/markdown": self._repr_markdown_()}
+        view = self.widget() if _in_kernel() else None
+        if view is not None:   # the widget in a notebook; text and Markdown everywhere else
+            bundle.update({k: v for k, v in view._repr_mimebundle_().items() if k != "text/plain"})
+        return bundle
+
+    def widget(self) -> Any:
+        """The report as a widget (a table of differences, causes with their evidence)."""
+        from .widgets import ReportView
+
+        return ReportView(self)
 
     def to_dict(self) -> dict[str, Any]:
         return {"a": self.a.run_id, "b": self.b.run_id, "verdict": self.verdict,
                 "outputs": [o.__dict__ for o in self.outputs],
                 "causes": [{"kind": c.kind, "detail": c.detail, "evidence": c.evidence} for c in self.causes]}
+
+
+def _in_kernel() -> bool:
+    try:
+        from IPython import get_ipython
+
+        shell = get_ipython()
+        return shell is not None and getattr(shell, "kernel", None) is not None
+    except Exception:
+        return False
 
 
 def _md(text: Any) -> str:
@@ -269,6 +289,8 @@ def _hidden_state(run: Run, con: Any, store: Store) -> list[Cause]:
     reader = run.info.get("cell_id")
     causes = []
     for name, prod in sorted(provenance.items()):
+        if "import" in prod:
+            continue   # a module or a package's function: nothing hidden
         cell_id, count, producer_run = prod.get("cell_id"), prod.get("execution_count"), prod.get("run_id")
         where = f"execution [{count}]" if count else "an earlier execution"
         if cells is not None and cell_id and cell_id not in cells:
@@ -312,7 +334,7 @@ def _notebook_cells(run: Run) -> list[str] | None:
 def _causes(a: Run, b: Run, verdict: str, con: Any, store: Store) -> list[Cause]:
     causes: list[Cause] = []
     if verdict != "identical":
-        if (a.source or "") != (b.source or ""):
+        if (a.source or "") != (b.source or "") and a.source is not None and b.source is not None:
             lines = list(difflib.unified_diff((a.source or "").splitlines(), (b.source or "").splitlines(),
                                               f"run {a.run_id[:8]}", f"run {b.run_id[:8]}", lineterm=""))
             added = sum(1 for ln in lines if ln.startswith("+") and not ln.startswith("+++"))
@@ -335,7 +357,8 @@ def _causes(a: Run, b: Run, verdict: str, con: Any, store: Store) -> list[Cause]
                                 {"name": name, "a": a.outputs[name].get("hash"), "b": b.outputs[name].get("hash")},
                                 0.68))
         pa_, pb_ = _packages(a), _packages(b)
-        drift = {k: (pa_.get(k), pb_.get(k)) for k in sorted(set(pa_) | set(pb_)) if pa_.get(k) != pb_.get(k)}
+        # versions that changed; a package imported in one session and not the other is not drift
+        drift = {k: (pa_[k], pb_[k]) for k in sorted(set(pa_) & set(pb_)) if pa_[k] != pb_[k]}
         system = {k: (a.env.get(k), b.env.get(k)) for k in ("python", "implementation", "platform", "machine")
                   if a.env.get(k) != b.env.get(k)}
         if drift or system:

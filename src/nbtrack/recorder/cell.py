@@ -54,6 +54,31 @@ class _Frame:
     applied: bool = False
 
 
+def definition_of(name: str, value: Any) -> dict[str, str] | None:
+    """How to get ``name`` back outside this kernel: an import line for modules and for functions and
+    classes of installed packages, the source of functions and classes defined in the notebook."""
+    import inspect
+    import types
+
+    try:
+        if isinstance(value, types.ModuleType):
+            mod = value.__name__
+            return {"import": f"import {mod}" if mod == name else f"import {mod} as {name}"}
+        if not (inspect.isfunction(value) or inspect.isclass(value) or inspect.isbuiltin(value)):
+            return None
+        module = getattr(value, "__module__", None)
+        qualname = getattr(value, "__qualname__", "")
+        if module and module != "__main__" and "<" not in qualname and "." not in qualname:
+            line = f"from {module} import {qualname}"
+            return {"import": line if qualname == name else f"{line} as {name}"}
+        if module == "__main__":
+            source = inspect.getsource(value)
+            return {"definition": source} if len(source) < 20_000 else None
+    except Exception:   # no source (defined by exec), odd objects: nothing to say
+        return None
+    return None
+
+
 def _hidden(name: str) -> bool:
     return name.startswith("_") or name in HIDDEN
 
@@ -237,9 +262,14 @@ class CellTracker:
             else:
                 run.inputs[name_] = safe_fingerprint(value)
         for name_ in analysis.free:
-            if name_ in ns and not _hidden(name_) and name_ not in excluded and (
-                    name_ in run.inputs or run.params.get(name_, (None, ""))[1] == "input"):
+            if name_ not in ns or _hidden(name_) or name_ in excluded:
+                continue
+            if name_ in run.inputs or run.params.get(name_, (None, ""))[1] == "input":
                 run.provenance[name_] = self.producers.get(name_, {"cell_id": None})
+            else:
+                origin = definition_of(name_, ns[name_])
+                if origin:
+                    run.provenance[name_] = {**self.producers.get(name_, {"cell_id": None}), **origin}
         if opts.check and problem is None:
             run.checked_against = self._reference(run, opts.check, repeat)
         watched = analysis.bound | analysis.deleted

@@ -297,3 +297,37 @@ def reference_candidates(con: duckdb.DuckDBPyConnection, name: str, exclude: str
 
 def params_of(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, Any]:
     return _kv(con, "params", run_id)
+
+
+def upstream_edges(con: duckdb.DuckDBPyConnection, run_ids: list[str]) -> list[tuple[str, str, str]]:
+    """``(producer, consumer, name)`` for inputs of these runs whose fingerprint an earlier run output;
+    of several such runs, the latest one before the consumer started."""
+    rows = con.execute("""
+        SELECT producer, consumer, name FROM (
+            SELECT o.run_id AS producer, i.run_id AS consumer, i.name,
+                   row_number() OVER (PARTITION BY i.run_id, i.name ORDER BY rp.started_at DESC, o.run_id DESC) AS k
+            FROM inputs i
+            JOIN outputs o ON o.hash = i.hash AND o.run_id <> i.run_id
+            JOIN runs rp ON rp.run_id = o.run_id
+            JOIN runs rc ON rc.run_id = i.run_id
+            WHERE i.run_id IN (SELECT unnest(?::VARCHAR[])) AND i.hash IS NOT NULL
+              AND rp.started_at <= rc.started_at)
+        WHERE k = 1 ORDER BY consumer, name""", [run_ids]).fetchall()
+    return [tuple(r) for r in rows]
+
+
+def consumers_of(con: duckdb.DuckDBPyConnection, run_ids: list[str]) -> list[str]:
+    """Runs that read a fingerprint one of these runs output, after it."""
+    return [r[0] for r in con.execute("""
+        SELECT DISTINCT i.run_id FROM outputs o
+        JOIN inputs i ON i.hash = o.hash AND i.run_id <> o.run_id
+        JOIN runs rp ON rp.run_id = o.run_id JOIN runs rc ON rc.run_id = i.run_id
+        WHERE o.run_id IN (SELECT unnest(?::VARCHAR[])) AND o.hash IS NOT NULL
+          AND rc.started_at >= rp.started_at""", [run_ids]).fetchall()]
+
+
+def run_rows(con: duckdb.DuckDBPyConnection, run_ids: list[str]) -> list[dict[str, Any]]:
+    cur = con.execute("SELECT run_id, name, experiment, status, started_at, source_hash FROM runs "
+                      "WHERE run_id IN (SELECT unnest(?::VARCHAR[])) ORDER BY started_at, run_id", [run_ids])
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, r)) for r in cur.fetchall()]

@@ -1,4 +1,5 @@
 """anywidget panels; each class is paired with one bundle built from js/."""
 from .compare import ComparePanel, compare
+from .views import ChartView, ReportView
 
-__all__ = ["ComparePanel", "compare"]
+__all__ = ["ChartView", "ComparePanel", "ReportView", "compare"]

@@ -1,0 +1,202 @@
+"""Hand-off: a recorded run as a standalone script, and re-running it to see whether it reproduces.
+
+The script is the run's upstream chain of tracked cells (lineage), in order, with their literal
+params hoisted to constants at the top, a comment naming each source run, the recorded package
+versions, and an assertion before each step that its inputs have the fingerprints the run read.
+"""
+from __future__ import annotations
+
+import ast
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from .api import Run, _store, get
+from .errors import NbtrackError
+from .lineage import lineage
+from .recorder import run as _run
+from .store import Store
+
+_HEADER = '''"""Reproduces nbtrack run {run_id} ({name!r}, experiment {experiment!r}, {started}).
+
+Exported by nbtrack {version} from {store}.
+Steps: {steps}.
+Run it with the packages below; each step first checks that its inputs are the data the
+recorded run read (this needs nbtrack installed; without it the checks are skipped).
+"""
+'''
+
+
+def _params_hoistable(chain: list[Run]) -> dict[str, Any]:
+    """Literal params with one value across the chain (a name set differently by two steps stays put)."""
+    seen: dict[str, Any] = {}
+    clash: set[str] = set()
+    for run in chain:
+        for key, value in run.params.items():
+            if run.param_kinds.get(key) not in ("literal", "override"):
+                continue
+            if key in seen and seen[key] != value:
+                clash.add(key)
+            seen.setdefault(key, value)
+    return {k: v for k, v in seen.items() if k not in clash}
+
+
+def _strip_assignments(source: str, names: set[str]) -> str:
+    """Replace the top-level literal assignments of hoisted params with a pointer to the top."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return source
+    lines = source.splitlines()
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name) \
+                and node.targets[0].id in names and node.lineno == node.end_lineno:
+            lines[node.lineno - 1] = f"# {node.targets[0].id}: set in PARAMETERS above"
+    return "\n".join(lines)
+
+
+def _plain_python(source: str) -> tuple[str, bool]:
+    """IPython-only lines (``%magic``, ``!shell``) commented out; plain Python is kept as it is."""
+    out, changed = [], False
+    for line in source.splitlines():
+        stripped = line.lstrip()
+        if stripped.startswith(("%", "!")) and line == stripped:
+            out.append(f"# (IPython only) {line}")
+            changed = True
+        else:
+            out.append(line)
+    return "\n".join(out), changed
+
+
+def _provenance(run: Run) -> dict[str, dict[str, Any]]:
+    raw = run.info.get("provenance")
+    return json.loads(raw) if isinstance(raw, str) else (raw or {})
+
+
+def _chain(run: Run, store: Store) -> list[Run]:
+    graph = lineage(run, store)
+    return [get(r, store) for r in graph.upstream()] + [run]
+
+
+def export_script(run: Run | str, path: str | os.PathLike[str] | None = None,
+                  store: str | os.PathLike[str] | Store | None = None) -> str:
+    """A standalone Python script that reproduces ``run``; written to ``path`` when given, returned always."""
+    from . import __version__
+
+    st = _store(store)
+    run = run if isinstance(run, Run) else get(run, st)
+    chain = _chain(run, st)
+    hoisted = _params_hoistable(chain)
+    produced = {name for r in chain[:-1] for name in r.outputs} | {n for r in chain[:-1] for n in r.metrics} \
+        | {n for r in chain[:-1] for n in r.values}
+    started = run.started_at.isoformat(timespec="seconds") if run.started_at else "?"
+    parts = [_HEADER.format(run_id=run.run_id, name=run.name, experiment=run.experiment, started=started,
+                            version=__version__, store=st.path,
+                            steps=", ".join(f"{r.name} ({r.run_id[:8]})" for r in chain))]
+    packages = run.env.get("packages") or {}
+    parts.append(f"# Requirements recorded with the run (Python {run.env.get('python') or '?'}):")
+    parts += [f"#   {name}=={version}" for name, version in sorted(packages.items())] or ["#   (none recorded)"]
+    parts.append("")
+    parts.append("try:\n    from nbtrack import fingerprint as _fingerprint\nexcept ImportError:\n"
+                 "    _fingerprint = None\n\n\n"
+                 "def _check_input(name, value, expected, step):\n"
+                 "    if _fingerprint is None or expected is None:\n        return\n"
+                 "    got = _fingerprint(value)\n"
+                 "    if got != expected:\n"
+                 "        raise AssertionError(f\"{step}: input {name!r} is not the data the recorded run read \"\n"
+                 "                             f\"(fingerprint {got}, expected {expected})\")\n")
+    inputs_given: dict[str, Any] = {}
+    for r in chain:
+        for key, value in r.params.items():
+            if r.param_kinds.get(key) == "input" and key not in produced and key not in hoisted:
+                inputs_given.setdefault(key, value)
+    imports, definitions = [], {}
+    for r in chain:
+        for name, origin in _provenance(r).items():
+            if name in produced:
+                continue
+            if "import" in origin and origin["import"] not in imports:
+                imports.append(origin["import"])
+            elif "definition" in origin and name not in definitions:
+                definitions[name] = origin["definition"]
+    if imports:
+        parts.append("# imports the cells used (recorded with the runs)")
+        parts += sorted(imports)
+        parts.append("")
+    parts.append("# PARAMETERS")
+    for key, value in {**hoisted, **inputs_given}.items():
+        parts.append(f"{key} = {value!r}")
+    parts.append("")
+    for name, source in definitions.items():
+        parts.append(f"\n# `{name}`, defined in an untracked cell of the notebook")
+        parts.append(source.rstrip())
+    redacted = False
+    for i, r in enumerate(chain, 1):
+        parts.append(f"\n# --- step {i}/{len(chain)}: run {r.run_id} ({r.name}), "
+                     f"{r.started_at.isoformat(timespec='seconds') if r.started_at else '?'} ---")
+        external = sorted(n for n in r.inputs if n not in produced)
+        for name in external:
+            item = r.inputs[name]
+            parts.append(f"# needs `{name}` ({item.get('type')}), which no tracked run produced: define it here")
+        for name, item in sorted(r.inputs.items()):
+            parts.append(f"_check_input({name!r}, {name}, {item.get('hash')!r}, {('step ' + str(i))!r})")
+        source, magic = _plain_python(_strip_assignments(r.source or "", set(hoisted)))
+        redacted = redacted or "***" in source
+        parts.append(source.rstrip())
+        if magic:
+            parts.append("# (lines only IPython understands were commented out above)")
+    parts.append("\n# --- the recorded run's metrics, for comparison ---")
+    parts.append("if __name__ == \"__main__\":")
+    for name, value in sorted(run.metrics.items()):
+        parts.append(f"    print({name!r}, {name} if {name!r} in globals() else None, "
+                     f"'(recorded: {value!r})')")
+    if not run.metrics:
+        parts.append("    pass")
+    if redacted:
+        parts.insert(1, "# Secrets were redacted as \"***\" when the runs were recorded: set them before running.")
+    text = "\n".join(parts) + "\n"
+    if path is not None:
+        Path(path).write_text(text)
+    return text
+
+
+def reproduce(run: Run | str, store: str | os.PathLike[str] | Store | None = None,
+              timeout: float = 3600) -> Any:
+    """Re-run ``run`` from scratch in a fresh process and compare: a CheckReport.
+
+    The run's upstream chain of tracked cells runs first, restoring its inputs; an input no
+    tracked run produced cannot be restored and is named in the report. The new run is recorded,
+    linked to the original (``checked_against``).
+    """
+    from .repro import Cause, check
+
+    st = _store(store)
+    _run.syncer.flush()
+    original = run if isinstance(run, Run) else get(run, st)
+    chain = _chain(original, st)
+    produced = {name for r in chain[:-1] for name in (*r.outputs, *r.metrics, *r.values)}
+    missing = sorted(n for n in original.inputs if n not in produced)
+    with tempfile.TemporaryDirectory(prefix="nbtrack-reproduce-") as tmp:
+        script = Path(tmp) / "reproduce.py"
+        export_script(original, script, st)
+        result_file = Path(tmp) / "result.json"
+        cmd = [sys.executable, "-m", "nbtrack.reproduce_driver", str(script), str(st.path), original.run_id,
+               str(result_file)]
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=os.getcwd())
+        if proc.returncode != 0 or not result_file.exists():
+            raise NbtrackError(f"reproducing run {original.run_id[:8]} failed to start: "
+                               f"{(proc.stderr or proc.stdout).strip()[-800:]}")
+        new_id = json.loads(result_file.read_text())["run_id"]
+    st.sync()
+    report = check(original, new_id, store=st)
+    for name in missing:
+        producers = [r.run_id[:8] for r in chain[:-1] if name in r.outputs]
+        detail = (f"could not restore input `{name}`: no tracked run produced it (it came from an untracked "
+                  f"cell or from outside the notebook); track the cell that makes it")
+        report.causes.insert(0, Cause("input_data", detail, {"name": name, "input": original.inputs[name],
+                                                              "produced_by": producers or None}, 0.95))
+    return report

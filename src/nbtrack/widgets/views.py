@@ -1,0 +1,50 @@
+"""Small single-purpose widgets: one chart, one check report."""
+from __future__ import annotations
+
+from typing import Any
+
+import anywidget
+import traitlets
+
+from .compare import STATIC
+
+
+class ChartView(anywidget.AnyWidget):
+    """An Altair chart (or Vega-Lite dict) drawn with nbtrack's bundled Vega: works offline."""
+
+    _esm = STATIC / "chart.js"
+    _css = STATIC / "chart.css"
+    spec = traitlets.Dict().tag(sync=True)
+    renderer = traitlets.Unicode("svg").tag(sync=True)
+
+    def __init__(self, chart: Any) -> None:
+        spec = chart if isinstance(chart, dict) else chart.to_dict()
+        super().__init__(spec=spec)
+
+    def __repr__(self) -> str:
+        return f"ChartView({self.spec.get('title', 'chart')!r})" if isinstance(self.spec.get("title"), str) \
+            else "ChartView()"
+
+
+class ReportView(anywidget.AnyWidget):
+    """A reproducibility check report (``nbtrack.check``), drawn as a table of differences and causes."""
+
+    _esm = STATIC / "report.js"
+    _css = STATIC / "report.css"
+    report = traitlets.Dict().tag(sync=True)
+
+    def __init__(self, report: Any) -> None:
+        data = report.to_dict()
+        data["a_label"] = f"{report.a.run_id[:8]} ({report.a.name})"
+        data["b_label"] = f"{report.b.run_id[:8]} ({report.b.name})"
+        super().__init__(report=_jsonable(data))
+        self._text = str(report)
+
+    def __repr__(self) -> str:
+        return self._text
+
+
+def _jsonable(value: Any) -> Any:
+    import json
+
+    return json.loads(json.dumps(value, default=str, allow_nan=True).replace("NaN", "null"))
