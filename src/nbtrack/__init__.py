@@ -23,7 +23,7 @@ def __getattr__(name: str) -> Any:
 
         return getattr(export, name)
     if name == "lineage":
-        from .lineage import lineage
+        from .graph import lineage
 
         return lineage
     if name == "compare":

@@ -214,7 +214,7 @@ def check_cmd(store_path: str | None, run_a: str, run_b: str, rtol: float | None
 @_errors
 def lineage_cmd(store_path: str | None, run: str) -> None:
     """Print the runs RUN depends on (upstream) and those built on it (downstream)."""
-    from .lineage import lineage
+    from .graph import lineage
 
     click.echo(str(lineage(run, _store(store_path))))
 

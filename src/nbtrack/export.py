@@ -17,7 +17,7 @@ from typing import Any
 
 from .api import Run, _store, get
 from .errors import NbtrackError
-from .lineage import lineage
+from .graph import lineage
 from .recorder import run as _run
 from .store import Store
 

@@ -313,7 +313,7 @@ def _hidden_state(run: Run, con: Any, store: Store) -> list[Cause]:
                                     "produced it (mutated in place, e.g. by an untracked cell)",
                                     {"name": name, "producer": prod, "produced_hash": produced["hash"],
                                      "read_hash": now}, 0.5))
-        elif not cell_id and not producer_run:
+        elif not cell_id and not producer_run and count is None:
             causes.append(Cause("hidden_state", f"`{name}` was not defined by any cell nbtrack saw run (it "
                                 "comes from before `%load_ext nbtrack`, or from `%run`/`exec`)",
                                 {"name": name, "producer": prod}, 0.2))
@@ -444,14 +444,20 @@ def check(run_a: Run | str, run_b: Run | str, *, rtol: float = RTOL, atol: float
         return CheckReport(a, b, verdict, outputs, _causes(a, b, verdict, con, st))
 
 
+CELL_PARAM_KINDS = ("literal", "override")
+
+
 def find_reference(store: Store, name: str, params: dict[str, Any], exclude: str | None = None) -> str | None:
-    """The latest finished run of this name with these params (what ``%%track --check`` compares with)."""
+    """The latest finished run of this name with these params (what ``%%track --check`` compares with).
+
+    ``params`` are the cell's own (literal and ``-p``) params: a changed input is what a check
+    should explain, not a reason to compare with another run."""
     if not store.exists():
         return None
     want = _normal(params)
     with store.connect() as con:
         for run_id in queries.reference_candidates(con, name, exclude):
-            if _normal(queries.params_of(con, run_id)) == want:
+            if _normal(queries.params_of(con, run_id, CELL_PARAM_KINDS)) == want:
                 return run_id
     return None
 
@@ -467,10 +473,11 @@ _last: CheckReport | None = None
 def last_check() -> CheckReport:
     """The report of this kernel's latest ``%%track --check``."""
     if _last is None:
-        raise NbtrackError("no check has run in this kernel yet: run a cell with %%track --check")
+        raise NbtrackError("no check report: run a cell with %%track --check (the latest one, if any, found "
+                           "no earlier run of that cell with the same params to compare with)")
     return _last
 
 
-def remember(report: CheckReport) -> None:
+def remember(report: CheckReport | None) -> None:
     global _last
     _last = report

@@ -313,11 +313,12 @@ class CellTracker:
         if repeat is not None and repeat[1] > 0:
             return self._check_ref
         self._check_ref = None
+        repro.remember(None)   # last_check() must not return an older check's report
         try:
             if wanted != "latest":
                 self._check_ref = get(wanted, self.store).run_id
             else:
-                params = {k: v for k, (v, _) in run.params.items()}
+                params = {k: v for k, (v, kind) in run.params.items() if kind in repro.CELL_PARAM_KINDS}
                 self._check_ref = repro.find_reference(self.store, run.name, params)
                 if self._check_ref is None:
                     warn(f"--check: no earlier finished run of {run.name!r} with these params; this run "

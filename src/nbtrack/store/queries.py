@@ -295,8 +295,14 @@ def reference_candidates(con: duckdb.DuckDBPyConnection, name: str, exclude: str
         "ORDER BY started_at DESC, run_id DESC LIMIT ?", [name, exclude, limit]).fetchall()]
 
 
-def params_of(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, Any]:
-    return _kv(con, "params", run_id)
+def params_of(con: duckdb.DuckDBPyConnection, run_id: str, kinds: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """A run's params, optionally only those of some kinds (``literal``, ``override``, ``input``, ...)."""
+    values = _kv(con, "params", run_id)
+    if kinds is None:
+        return values
+    wanted = {k for k, kind in con.execute("SELECT key, kind FROM params WHERE run_id = ?", [run_id]).fetchall()
+              if kind in kinds}
+    return {k: v for k, v in values.items() if k in wanted}
 
 
 def upstream_edges(con: duckdb.DuckDBPyConnection, run_ids: list[str]) -> list[tuple[str, str, str]]:
