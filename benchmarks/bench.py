@@ -10,7 +10,8 @@ params/metrics each; bytes on disk per logged point; the compare panel's data ov
 20,000 steps from the stored downsampled curves vs downsampling at query time;
 fingerprint time of a 10^8-element array vs reading it once (numpy sum).
 The browser side (nbtrack.compare() to painted, 10,000 runs) is printed by
-tests/test_browser.py.
+tests/test_browser.py; %%track --check on a cell with 100 outputs vs the cell
+untracked.
 """
 from __future__ import annotations
 
@@ -141,6 +142,30 @@ def bench_runs(root: Path, n_runs: int) -> dict[str, float]:
     con.close()
     return {"runs": n_runs, "runs_ms": _median_ms(samples), "raw_read_ms": t_raw * 1e3,
             "import_ms": t_import * 1e3}
+
+
+def bench_check(root: Path, n: int) -> dict[str, float]:
+    """A cell binding 100 outputs (arrays and metrics): untracked, tracked, and tracked with --check
+    (reference lookup before, import and comparison after)."""
+    from IPython import get_ipython
+
+    ip = get_ipython()
+    nbtrack.connect(root / "check.duckdb")
+    ip.run_cell("import numpy as np")
+    body = "\n".join(f"a{i} = np.full(1000, {i}.0)\nm{i} = float(a{i}[0])" for i in range(50))
+    plain, tracked, checked = [], [], []
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        for _ in range(3):
+            ip.run_cell("%%track wide --check\n" + body)
+        for _ in range(n):
+            for cell, out in ((body, plain), ("%%track wide\n" + body, tracked),
+                              ("%%track wide --check\n" + body, checked)):
+                t = time.perf_counter()
+                ip.run_cell(cell)
+                out.append(time.perf_counter() - t)
+                syncer.flush()   # the background import, outside the time the user waits
+    return {"untracked_ms": _median_ms(plain), "tracked_ms": _median_ms(tracked), "check_ms": _median_ms(checked),
+            "check_added_ms": _median_ms(checked) - _median_ms(plain)}
 
 
 def bench_panel(root: Path, n_runs: int) -> dict[str, float]:
@@ -287,6 +312,10 @@ def main() -> None:
         print(f"nbtrack.runs() over {r['runs']:,} runs x 30 params/metrics: {r['runs_ms']:.0f} ms (median of 5; "
               f"target < 300 ms); raw read of the long tables {r['raw_read_ms']:.0f} ms; "
               f"spool import {r['import_ms']:.0f} ms")
+        ck = bench_check(root, 10 if q else 40)
+        print(f"%%track --check on a cell with 100 outputs: untracked {ck['untracked_ms']:.1f} ms, tracked "
+              f"{ck['tracked_ms']:.1f} ms, tracked with --check {ck['check_ms']:.1f} ms -> added "
+              f"{ck['check_added_ms']:.1f} ms (median; target <= 50 ms)")
         pn = bench_panel(root, 1_000 if q else 10_000)
         print(f"compare panel data over {pn['runs']:,} runs x 50 params/metrics (query, table, chart specs): "
               f"{pn['panel_ms']:.0f} ms (median of 5; target < 300 ms); nbtrack.runs() alone {pn['runs_ms']:.0f} ms")

@@ -216,6 +216,16 @@ def _check_panel(lab, page):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     panel.screenshot(path=str(ARTIFACTS / "compare-panel.png"))
 
+    # the check report and a chart shown with nbtrack's own Vega (no CDN) draw too
+    cell = "%%track sq --check\nn = 10\ntotal = float(sum(range(n)))"
+    _run_in_new_cell(page, cell)
+    _run_in_new_cell(page, cell)
+    expect(page.locator(".nbtrack-report .nbt-r-verdict").last).to_have_text("identical", timeout=30_000)
+    _run_in_new_cell(page, "nbtrack.charts.show(nbtrack.charts.bars(experiment_runs := nbtrack.runs("
+                           "experiment='digits'), metric='metrics.accuracy', group='params.loss'))")
+    expect(page.locator(".nbtrack-chart[data-rendered=true] svg .mark-rect.role-mark path").last) \
+        .to_be_visible(timeout=30_000)
+
     # 10,000 runs: time from executing nbtrack.compare() to the table and the chart painted
     big = lab["root"] / "big" / "runs.duckdb"
     before = page.locator(".nbtrack-panel").count()

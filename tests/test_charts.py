@@ -80,7 +80,7 @@ def test_a_store_from_before_the_curves_table_is_backfilled_when_opened(tmp_path
     with store.connect() as con:
         pts = queries.curves(con, ["r1"])
         applied = [r[0] for r in con.execute("SELECT name FROM schema_migrations ORDER BY name").fetchall()]
-    assert applied == ["0001_initial", "0002_metric_curves"]
+    assert applied[:2] == ["0001_initial", "0002_metric_curves"]
     assert 900 <= len(pts) <= 1002 and pts["value"].max() == 9998.0
 
 

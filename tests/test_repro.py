@@ -222,7 +222,7 @@ def test_lineage_links_runs_by_fingerprint_both_ways(np_ip):
     frame = graph.to_frame()
     assert set(frame["input"]) == {"df", "features", "target"}
     text = str(graph)
-    assert f"{load[:8]} load  -> df" in text and f"{prep[:8]} prep  -> features, target" in text
+    assert f"run {load[:8]} load  -> df" in text and f"run {prep[:8]} prep  -> features, target" in text
     spec = graph.chart().to_dict()
     assert len(spec["layer"]) == 4
 
@@ -296,7 +296,7 @@ def test_cli_check_lineage_and_export_script(np_ip, store_path, tmp_path):
     out = runner.invoke(main, ["check", load, fit, "--store", str(store_path)])
     assert out.exit_code == 1 and "differs" in out.output
     out = runner.invoke(main, ["lineage", prep[:8], "--store", str(store_path)])
-    assert out.exit_code == 0 and f"{load[:8]} load  -> df" in out.output and f"{fit[:8]} fit" in out.output
+    assert out.exit_code == 0 and f"run {load[:8]} load  -> df" in out.output and f"run {fit[:8]} fit" in out.output
     target = tmp_path / "fit.py"
     out = runner.invoke(main, ["export-script", fit[:8], "-o", str(target), "--store", str(store_path)])
     assert out.exit_code == 0 and target.read_text().startswith('"""Reproduces nbtrack run')

@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import ast
+import json
 import os
 import sys
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -16,6 +17,7 @@ from .errors import RunNotFoundError
 from .recorder import run as _run
 from .recorder import secrets
 from .store import Store, queries
+from .store.records import decode_value
 
 _default: Store | None = None
 _tracker: Any = None   # the CellTracker of the loaded IPython extension, if any
@@ -117,6 +119,39 @@ def _to_run(detail: dict[str, Any], store: Store) -> Run:
                tags=row["tags"], params=detail["params"], param_kinds=detail["param_kinds"], metrics=detail["metrics"], values=detail["values"],
                inputs=detail["inputs"], outputs=detail["outputs"], source=detail["source"], env=env,
                error=error, displays=detail["displays"], info=row, store=store)
+
+
+def run_from_record(record: dict[str, Any], store: Store) -> Run:
+    """A Run from a spool record (what a run just wrote), the same as ``get`` would return once imported."""
+    row = dict(record["run"])
+    for key in ("started_at", "ended_at"):
+        if row.get(key) is not None:
+            row[key] = datetime.fromtimestamp(row[key], timezone.utc)
+    row["tags"] = list(row.get("tags") or [])
+    row["redacted"] = list(row.get("redacted") or [])
+
+    def kv(rows: list[dict[str, Any]]) -> dict[str, Any]:
+        return {r["key"]: decode_value(r["vtype"], r["value_json"], r["value_num"], r["value_text"]) for r in rows}
+
+    def fingerprints(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        out = {}
+        for r in rows:
+            item = {k: v for k, v in r.items() if k not in ("name", "run_id")}
+            item["summary"] = json.loads(item["summary"]) if item.get("summary") else {}
+            item["shape"] = tuple(json.loads(item["shape"])) if item.get("shape") else None
+            out[r["name"]] = item
+        return out
+
+    env = dict(record.get("env") or {})
+    if isinstance(env.get("packages"), str):
+        env["packages"] = json.loads(env["packages"])
+    detail = {"run": row, "params": kv(record.get("params", [])),
+              "param_kinds": {r["key"]: r["kind"] for r in record.get("params", [])},
+              "values": kv(record.get("values", [])),
+              "metrics": {r["key"]: r["value"] for r in record.get("metrics", [])},
+              "inputs": fingerprints(record.get("inputs", [])), "outputs": fingerprints(record.get("outputs", [])),
+              "source": (record.get("source") or {}).get("text"), "env": env, "displays": []}
+    return _to_run(detail, store)
 
 
 def get(run_id: str, store: str | os.PathLike[str] | Store | None = None) -> Run:

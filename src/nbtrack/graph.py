@@ -14,6 +14,7 @@ import pandas as pd
 
 from .api import _store
 from .recorder import run as _run
+from .repro import _widget_bundle
 from .store import Store, queries
 
 MAX_DEPTH = 100
@@ -59,10 +60,10 @@ class Lineage:
     def _label(self, run_id: str) -> str:
         node = self.nodes[run_id]
         status = "" if node.get("status") == "finished" else f" [{node.get('status')}]"
-        return f"{run_id[:8]} {node['name']}{status}"
+        return f"run {run_id[:8]} {node['name']}{status}"
 
     def __str__(self) -> str:
-        lines = [f"lineage of run {self._label(self.run_id)}"]
+        lines = [f"lineage of {self._label(self.run_id)}"]
         up, down = self.upstream(), self.downstream()
         lines.append("upstream:" if up else "upstream: none (no input was produced by a tracked run)")
         for rid in up:
@@ -87,7 +88,7 @@ class Lineage:
         bundle: dict[str, Any] = {"text/plain": str(self)}
         view = _inline_chart(self)
         if view is not None:
-            bundle.update({k: v for k, v in view._repr_mimebundle_().items() if k != "text/plain"})
+            bundle.update({k: v for k, v in _widget_bundle(view).items() if k != "text/plain"})
         return bundle
 
 

@@ -109,7 +109,7 @@ class CheckReport:
         bundle: dict[str, Any] = {"text/plain": str(self), "text/markdown": self._repr_markdown_()}
         view = self.widget() if _in_kernel() else None
         if view is not None:   # the widget in a notebook; text and Markdown everywhere else
-            bundle.update({k: v for k, v in view._repr_mimebundle_().items() if k != "text/plain"})
+            bundle.update({k: v for k, v in _widget_bundle(view).items() if k != "text/plain"})
         return bundle
 
     def widget(self) -> Any:
@@ -122,6 +122,12 @@ class CheckReport:
         return {"a": self.a.run_id, "b": self.b.run_id, "verdict": self.verdict,
                 "outputs": [o.__dict__ for o in self.outputs],
                 "causes": [{"kind": c.kind, "detail": c.detail, "evidence": c.evidence} for c in self.causes]}
+
+
+def _widget_bundle(view: Any) -> dict[str, Any]:
+    """A widget's MIME bundle (ipywidgets returns ``(data, metadata)`` in some versions)."""
+    bundle = view._repr_mimebundle_()
+    return bundle[0] if isinstance(bundle, tuple) else bundle
 
 
 def _in_kernel() -> bool:
@@ -280,13 +286,13 @@ def _packages(run: Run) -> dict[str, str]:
     return dict(run.env.get("packages") or {})
 
 
-def _hidden_state(run: Run, con: Any, store: Store) -> list[Cause]:
+def _hidden_state(run: Run, reader: _Reader) -> list[Cause]:
     raw = run.info.get("provenance")
     provenance = json.loads(raw) if isinstance(raw, str) else (raw or {})
     if not provenance:
         return []
     cells = _notebook_cells(run)
-    reader = run.info.get("cell_id")
+    reading_cell = run.info.get("cell_id")
     causes = []
     for name, prod in sorted(provenance.items()):
         if "import" in prod:
@@ -298,13 +304,14 @@ def _hidden_state(run: Run, con: Any, store: Store) -> list[Cause]:
                                 f"notebook ({where}); restore that cell or define `{name}` in a cell that "
                                 "runs before this one", {"name": name, "producer": prod,
                                                           "notebook": run.env.get("notebook")}, 0.6))
-        elif cells is not None and cell_id and reader in cells and cells.index(cell_id) > cells.index(reader):
+        elif cells is not None and cell_id and reading_cell in cells and \
+                cells.index(cell_id) > cells.index(reading_cell):
             causes.append(Cause("hidden_state", f"`{name}` was defined by a cell below this one ({where}): the "
                                 "notebook was run out of order; move that cell up or re-run from the top",
                                 {"name": name, "producer": prod, "notebook": run.env.get("notebook")}, 0.55))
         elif producer_run and name in run.inputs:
             try:
-                produced = _load(con, producer_run, store).outputs.get(name)
+                produced = reader.run(producer_run).outputs.get(name)
             except RunNotFoundError:
                 produced = None
             now = run.inputs[name].get("hash")
@@ -331,7 +338,7 @@ def _notebook_cells(run: Run) -> list[str] | None:
         return None
 
 
-def _causes(a: Run, b: Run, verdict: str, con: Any, store: Store) -> list[Cause]:
+def _causes(a: Run, b: Run, verdict: str, reader: _Reader) -> list[Cause]:
     causes: list[Cause] = []
     if verdict != "identical":
         if (a.source or "") != (b.source or "") and a.source is not None and b.source is not None:
@@ -346,7 +353,7 @@ def _causes(a: Run, b: Run, verdict: str, con: Any, store: Store) -> list[Cause]
         if changed:
             text = ", ".join(f"{k}: {_num(x)} → {_num(y)}" for k, x, y in ((k, *v) for k, v in changed.items()))
             causes.append(Cause("params", f"params changed: {text}", {"changed": changed}, 0.85))
-        causes += _input_causes(a, b, con, store)
+        causes += _input_causes(a, b, reader)
         causes += _rng_causes(a, b, "the cell")
         generators = [o for o in set(a.outputs) & set(b.outputs)
                       if (a.outputs[o].get("type") or "").split(".")[-1] in _GENERATOR_TYPES
@@ -365,18 +372,18 @@ def _causes(a: Run, b: Run, verdict: str, con: Any, store: Store) -> list[Cause]
             parts = [f"{k} {x or 'absent'} → {y or 'absent'}" for k, (x, y) in {**system, **drift}.items()]
             detail = "the environment changed: " + ", ".join(parts[:8]) + (", ..." if len(parts) > 8 else "")
             causes.append(Cause("environment", detail, {"packages": drift, "system": system}, 0.5))
-    causes += _hidden_state(b, con, store)
+    causes += _hidden_state(b, reader)
     causes.sort(key=lambda c: -c.score)
     return causes
 
 
-def _input_causes(a: Run, b: Run, con: Any, store: Store) -> list[Cause]:
+def _input_causes(a: Run, b: Run, reader: _Reader) -> list[Cause]:
     names = sorted(n for n in set(a.inputs) | set(b.inputs)
                    if (a.inputs.get(n) or {}).get("hash") != (b.inputs.get(n) or {}).get("hash"))
     if not names:
         return []
     hashes = [h for n in names for h in ((a.inputs.get(n) or {}).get("hash"), (b.inputs.get(n) or {}).get("hash")) if h]
-    producers = queries.producers(con, hashes)
+    producers = queries.producers(reader.con, hashes)
     causes = []
     for name in names:
         ia, ib = a.inputs.get(name), b.inputs.get(name)
@@ -392,7 +399,7 @@ def _input_causes(a: Run, b: Run, con: Any, store: Store) -> list[Cause]:
                                                    {"a": pa_, "b": pb_}}, 0.8))
         if pa_ and pb_ and pa_["run_id"] != pb_["run_id"]:
             try:
-                upstream_a, upstream_b = _load(con, pa_["run_id"], store), _load(con, pb_["run_id"], store)
+                upstream_a, upstream_b = reader.run(pa_["run_id"]), reader.run(pb_["run_id"])
             except RunNotFoundError:
                 continue
             for cause in _rng_causes(upstream_a, upstream_b, f"run {pb_['run_id'][:8]}, which produced `{name}`,"):
@@ -412,17 +419,47 @@ def _producer(candidates: list[dict[str, Any]] | None, consumer: Run) -> dict[st
 
 
 # -- the public entry points -------------------------------------------------------------------------
-def _load(con: Any, ref: Run | str, store: Store) -> Run:
-    if isinstance(ref, Run):
-        return ref
-    return _to_run(queries.run_detail(con, queries.resolve_run_id(con, ref, str(store.path))), store)
+class _Reader:
+    """Runs for one check: from this kernel's memory when it just recorded them, else from the store,
+    which is opened on first need only (a check of two runs made here never waits for DuckDB)."""
+
+    def __init__(self, store: Store, use_recent: bool = False) -> None:
+        self.store = store
+        self.use_recent = use_recent
+        self._cm: Any = None
+        self._con: Any = None
+
+    @property
+    def con(self) -> Any:
+        if self._con is None:
+            _run.syncer.flush()
+            self._cm = self.store.connect()
+            self._con = self._cm.__enter__()
+        return self._con
+
+    def run(self, ref: Run | str) -> Run:
+        if isinstance(ref, Run):
+            return ref
+        cached = _recent.get(ref) if self.use_recent else None
+        if cached is not None and cached.store is not None and cached.store.path == self.store.path:
+            return cached
+        con = self.con
+        return _to_run(queries.run_detail(con, queries.resolve_run_id(con, ref, str(self.store.path))), self.store)
+
+    def close(self) -> None:
+        if self._cm is not None:
+            self._cm.__exit__(None, None, None)
+            self._cm = self._con = None
 
 
-def _repeat_group(run: Run, con: Any, store: Store) -> list[Run]:
+def _repeat_group(run: Run, reader: _Reader) -> list[Run]:
     group = run.info.get("repeat_group")
     if not group:
         return []
-    return [_load(con, i, store) for i in queries.repeat_members(con, group)]
+    members = [r for r in _recent.values() if r.info.get("repeat_group") == group] if reader.use_recent else []
+    if members and len(members) == max(m.info.get("repeat_index") or 0 for m in members) + 1:
+        return sorted(members, key=lambda r: r.info.get("repeat_index") or 0)
+    return [reader.run(i) for i in queries.repeat_members(reader.con, group)]
 
 
 def check(run_a: Run | str, run_b: Run | str, *, rtol: float = RTOL, atol: float = ATOL,
@@ -434,14 +471,46 @@ def check(run_a: Run | str, run_b: Run | str, *, rtol: float = RTOL, atol: float
     are ``within_tolerance``; runs made with ``--repeat`` are compared by mean against the spread
     of their repeats.
     """
-    st = _store(store)
-    _run.syncer.flush()
-    with st.connect() as con:   # one short hold of the store for the whole comparison
-        a, b = _load(con, run_a, st), _load(con, run_b, st)
-        groups = {"a": _repeat_group(a, con, st), "b": _repeat_group(b, con, st)}
+    return _check(_Reader(_store(store)), run_a, run_b, rtol, atol, tolerances)
+
+
+def check_recent(run_a: str, run_b: str, store: Store, rtol: float = RTOL, atol: float = ATOL,
+                 tolerances: dict[str, float | tuple[float, float]] | None = None) -> CheckReport:
+    """``check`` for ``%%track --check``: runs this kernel just recorded are read from memory."""
+    return _check(_Reader(store, use_recent=True), run_a, run_b, rtol, atol, tolerances)
+
+
+def _check(reader: _Reader, run_a: Run | str, run_b: Run | str, rtol: float, atol: float,
+           tolerances: dict[str, float | tuple[float, float]] | None) -> CheckReport:
+    try:
+        a, b = reader.run(run_a), reader.run(run_b)
+        groups = {"a": _repeat_group(a, reader), "b": _repeat_group(b, reader)}
         outputs = _compare_outputs(a, b, rtol, atol, tolerances, groups)
         verdict = _verdict(outputs)
-        return CheckReport(a, b, verdict, outputs, _causes(a, b, verdict, con, st))
+        return CheckReport(a, b, verdict, outputs, _causes(a, b, verdict, reader))
+    finally:
+        reader.close()
+
+
+_recent: dict[str, Run] = {}   # this kernel's latest runs, as recorded: what --check compares first
+RECENT = 64
+
+
+def remember_run(run: Run) -> None:
+    _recent[run.run_id] = run
+    while len(_recent) > RECENT:
+        _recent.pop(next(iter(_recent)))
+
+
+def recent_reference(name: str, params: dict[str, Any], store: Store) -> str | None:
+    """The latest run of this kernel with this name and these cell params, if it finished."""
+    want = _normal(params)
+    for run in reversed(list(_recent.values())):
+        if run.name == name and run.store is not None and run.store.path == store.path:
+            own = {k: v for k, v in run.params.items() if run.param_kinds.get(k) in CELL_PARAM_KINDS}
+            if _normal(own) == want:
+                return run.run_id if run.status == "finished" else None
+    return None
 
 
 CELL_PARAM_KINDS = ("literal", "override")

@@ -319,13 +319,25 @@ class CellTracker:
                 self._check_ref = get(wanted, self.store).run_id
             else:
                 params = {k: v for k, (v, kind) in run.params.items() if kind in repro.CELL_PARAM_KINDS}
-                self._check_ref = repro.find_reference(self.store, run.name, params)
+                self._check_ref = repro.recent_reference(run.name, params, self.store) or \
+                    repro.find_reference(self.store, run.name, params)
                 if self._check_ref is None:
                     warn(f"--check: no earlier finished run of {run.name!r} with these params; this run "
                          "is the reference for the next check")
         except NbtrackError as e:
             warn(f"--check: {e}")
         return self._check_ref
+
+    def _remember(self, run: ActiveRun) -> None:
+        """Keep the run as recorded, so a ``--check`` in this kernel compares without opening the store."""
+        from .. import repro
+        from ..api import run_from_record
+
+        if run.record is not None:
+            try:
+                repro.remember_run(run_from_record(run.record, run.store))
+            except Exception:   # only a shortcut: the store has the run too
+                pass
 
     def _report_check(self, frame: _Frame) -> None:
         from IPython.display import display
@@ -336,10 +348,10 @@ class CellTracker:
         if not run.checked_against or (run.repeat_group and run.repeat_index != opts.repeat - 1):
             return
         try:
-            report = repro.check(run.checked_against, run.run_id, store=self.store,
-                                 rtol=repro.RTOL if opts.rtol is None else opts.rtol,
-                                 atol=repro.ATOL if opts.atol is None else opts.atol,
-                                 tolerances=opts.tolerances)
+            report = repro.check_recent(run.checked_against, run.run_id, self.store,
+                                        rtol=repro.RTOL if opts.rtol is None else opts.rtol,
+                                        atol=repro.ATOL if opts.atol is None else opts.atol,
+                                        tolerances=opts.tolerances)
         except Exception as e:
             warn(f"--check could not compare the runs: {type(e).__name__}: {e}")
             return
@@ -411,6 +423,7 @@ class CellTracker:
             run.streams = {"stdout": frame.capture.stdout.value(), "stderr": frame.capture.stderr.value()}
         run.rng = rng.pair(frame.rng_before, rng.snapshot())
         run.finish(exc=exc)
+        self._remember(run)
         error = syncer.pop_error(run.store)
         if error and run.sync_after:  # otherwise this cell has already said what is wrong
             warn(error)

@@ -160,6 +160,7 @@ class ActiveRun:
         self.duration_s: float | None = None
         self.cpu_s: float | None = None
         self.sync_after = True   # False when the store is known to be unwritable: keep the spool
+        self.record: dict[str, Any] | None = None
         self.checked_against: str | None = None
         self.repeat_group: str | None = None
         self.repeat_index: int | None = None
@@ -386,7 +387,8 @@ class ActiveRun:
         return record
 
     def _write(self) -> None:
-        self.store.spool.write_record(self.run_id, self._seq, self._record())
+        self.record = self._record()   # the latest record, as written: checks read it back from memory
+        self.store.spool.write_record(self.run_id, self._seq, self.record)
         self._seq += 1
 
 
