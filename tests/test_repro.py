@@ -191,16 +191,22 @@ def test_repeats_show_spread_and_tell_noise_from_a_change(np_ip):
     assert acc.status == "differs" and "more than twice the spread" in acc.detail
 
 
-def test_repeat_stops_on_failure_and_records_it(np_ip, capfd):
+def test_a_failing_repeat_is_recorded_and_fail_fast_stops(np_ip, capfd):
     np_ip.run_cell("k = 0")
-    np_ip.run_cell("%%track flaky --repeat 5\nk += 1\nif k == 2:\n    raise ValueError('boom')\nacc = 1.0 * k\n")
-    out = capfd.readouterr()
-    assert "ValueError: boom" in out.out + out.err                  # the traceback is shown as usual
-    assert "--repeat stopped after 2 of 5 runs (the cell failed)" in out.out
+    cell = "%%track flaky --repeat 5{flag}\nk += 1\nif k % 5 == 2:\n    raise ValueError('boom')\nacc = 1.0 * k\n"
+    np_ip.run_cell(cell.format(flag=""))
+    out = capfd.readouterr().out
+    assert "nbtrack sweep: 5 of 5 runs (4 finished, 1 failed)" in out
+    assert "failed: the cell: ValueError: boom" in out
     runs = nbtrack.runs()
-    assert list(runs["status"]) == ["finished", "failed"]
+    assert list(runs["status"]) == ["finished", "failed", "finished", "finished", "finished"]
+    assert runs["metrics.acc"].isna().tolist() == [False, True, False, False, False]   # no stale value
     groups = {nbtrack.get(i).info["repeat_group"] for i in runs["run_id"]}
     assert len(groups) == 1 and None not in groups
+    np_ip.run_cell("k = 0")
+    np_ip.run_cell(cell.format(flag=" --fail-fast"))
+    out = capfd.readouterr().out
+    assert "nbtrack sweep: 2 of 5 runs (1 finished, 1 failed); stopped at the first failure (--fail-fast)" in out
 
 
 def _chain(ip):

@@ -173,6 +173,15 @@ def last() -> Run:
     return get(run_id)
 
 
+def last_sweep() -> pd.DataFrame:
+    """The runs of this kernel's latest ``%%track --grid``/``--repeat`` sweep, as ``runs()`` gives them."""
+    from .recorder import sweep
+
+    if sweep.last_sweep_id is None:
+        raise RunNotFoundError("no sweep has run in this kernel yet: %%track --grid KEY=V1,V2 runs one")
+    return runs(where=f"sweep_id = '{sweep.last_sweep_id}'")
+
+
 def log(step: int | None = None, **metrics: float) -> None:
     """Log metric points of the current run: ``nbtrack.log(loss=0.3, acc=0.9)`` (step auto-increments)."""
     stack = _run._stack

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import shlex
-import uuid
 from typing import Any
 
 from IPython.core.error import UsageError
@@ -11,6 +10,7 @@ from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from . import api
 from .errors import NbtrackError
 from .recorder.cell import CellTracker
+from .recorder.sweep import run_sweep
 from .store import Store
 
 NBTRACK_USAGE = """%nbtrack                 show the store and the last runs
@@ -33,20 +33,13 @@ class TrackMagics(Magics):
         this function only when the options are wrong (to report them) or when it is called directly.
         """
         plan = self.tracker.prepare(line, cell)  # raises UsageError naming the bad option
-        repeats = plan.options.repeat
-        if repeats == 1:
+        if not plan.options.sweep:
             self.tracker.force(plan)
             self.shell.run_cell(cell, store_history=False)
             return
-        group = uuid.uuid4().hex
-        for index in range(repeats):
-            self.tracker.force(plan, (group, index))
-            result = self.shell.run_cell(cell, store_history=False)
-            if not result.success:
-                interrupted = isinstance(result.error_in_exec, KeyboardInterrupt)
-                print(f"nbtrack: --repeat stopped after {index + 1} of {repeats} runs "
-                      f"({'interrupted' if interrupted else 'the cell failed'})")
-                break
+        run_sweep(self.tracker, plan, cell)
+        if plan.options.check:
+            self.tracker.show_last_check()
 
     @line_magic
     def nbtrack(self, line: str) -> None:

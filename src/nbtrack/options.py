@@ -47,7 +47,15 @@ class TrackOptions:
     atol: float | None = None
     tolerances: dict[str, float] = field(default_factory=dict)
     repeat: int = 1
+    grid: dict[str, list[Any]] = field(default_factory=dict)
+    seed: str | None = None
+    fail_fast: bool = False
     line: str = ""
+
+    @property
+    def sweep(self) -> bool:
+        """Several runs from one cell: the track magic runs them."""
+        return self.repeat > 1 or bool(self.grid)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -56,7 +64,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 USAGE = ("%%track [NAME] [-e EXPERIMENT] [-t TAG]... [-p KEY=VALUE]... [--no-outputs] "
-         "[--exclude NAME]... [--check [RUN]] [--rtol X] [--atol X] [--tol METRIC=RTOL]... [--repeat N]")
+         "[--exclude NAME]... [--check [RUN]] [--rtol X] [--atol X] [--tol METRIC=RTOL]... [--repeat N] "
+         "[--grid KEY=V1,V2,...]... [--seed KEY] [--fail-fast]")
 _parser = _Parser(prog="%%track", add_help=False, allow_abbrev=False)
 _parser.add_argument("name", nargs="?")
 _parser.add_argument("-e", "--experiment")
@@ -69,6 +78,9 @@ _parser.add_argument("--rtol", type=float)
 _parser.add_argument("--atol", type=float)
 _parser.add_argument("--tol", action="append", default=[])
 _parser.add_argument("--repeat", type=int, default=1)
+_parser.add_argument("--grid", action="append", default=[])
+_parser.add_argument("--seed")
+_parser.add_argument("--fail-fast", action="store_true")
 
 
 def parse_track_line(line: str) -> TrackOptions:
@@ -94,6 +106,58 @@ def parse_track_line(line: str) -> TrackOptions:
     for flag in ("rtol", "atol"):
         if getattr(args, flag) is not None and getattr(args, flag) < 0:
             raise ParamValueError(f"%%track --{flag} {getattr(args, flag)}: a tolerance is 0 or more")
+    grid: dict[str, list[Any]] = {}
+    for text in args.grid:
+        key, values = parse_grid(text)
+        if key in grid or key in overrides:
+            raise ParamValueError(f"%%track --grid {text!r}: {key} is given twice (by --grid or -p)")
+        grid[key] = values
+    if args.seed is not None and (not _KEY.match(args.seed) or args.seed in grid or args.seed in overrides):
+        raise ParamValueError(f"%%track --seed {args.seed!r}: give the name of a literal in the cell that is not "
+                              "also set by --grid or -p, e.g. --seed seed")
     return TrackOptions(name=args.name, experiment=args.experiment, tags=args.tag, overrides=overrides,
                         no_outputs=args.no_outputs, exclude=args.exclude, check=args.check, rtol=args.rtol,
-                        atol=args.atol, tolerances=tolerances, repeat=args.repeat, line=line.strip())
+                        atol=args.atol, tolerances=tolerances, repeat=args.repeat, grid=grid, seed=args.seed,
+                        fail_fast=args.fail_fast, line=line.strip())
+
+
+def parse_grid(text: str) -> tuple[str, list[Any]]:
+    """``KEY=V1,V2,...`` (Python literals; bare words are strings), ``KEY=range(...)`` or
+    ``KEY=logspace(a, b, n)`` (``n`` values from ``10**a`` to ``10**b``)."""
+    key, sep, raw = text.partition("=")
+    key, raw = key.strip(), raw.strip()
+    usage = (f"--grid {text!r}: expected KEY=V1,V2,... (e.g. --grid lr=1e-3,1e-2 or --grid model='rf','gb'), "
+             "KEY=range(START, STOP[, STEP]) or KEY=logspace(A, B, N)")
+    if not sep or not key or not raw:
+        raise ParamValueError(usage)
+    if not _KEY.match(key):
+        raise ParamValueError(f"--grid {text!r}: {key!r} is not a Python name")
+    try:
+        node = ast.parse(raw, mode="eval").body
+    except SyntaxError:
+        node = None
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("range", "logspace"):
+        try:
+            args = [ast.literal_eval(a) for a in node.args]
+        except ValueError:
+            raise ParamValueError(usage) from None
+        if node.keywords or not all(isinstance(a, (int, float)) and not isinstance(a, bool) for a in args):
+            raise ParamValueError(usage)
+        if node.func.id == "range":
+            if not 1 <= len(args) <= 3 or not all(isinstance(a, int) for a in args):
+                raise ParamValueError(f"--grid {text!r}: range() takes 1 to 3 integers")
+            values: list[Any] = list(range(*args))
+        else:
+            if len(args) != 3 or not isinstance(args[2], int) or args[2] < 1:
+                raise ParamValueError(f"--grid {text!r}: logspace(A, B, N) takes two exponents and a count")
+            a, b, n = args
+            values = [10 ** (a + (b - a) * i / (n - 1)) if n > 1 else 10 ** a for i in range(n)]
+    else:
+        try:
+            parsed = ast.literal_eval(f"[{raw}]")
+            values = list(parsed)
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            values = [parse_param(f"{key}={part}")[1] for part in raw.split(",")]
+    if not values:
+        raise ParamValueError(f"--grid {text!r}: no values")
+    return key, values

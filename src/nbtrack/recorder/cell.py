@@ -104,6 +104,7 @@ class CellTracker:
         self._frames: list[_Frame | None] = []
         self._forced: Plan | None = None
         self._repeat: tuple[str, int] | None = None      # (group id, index) of the forced run
+        self._sweep: str | None = None
         self._check_ref: str | None = None
         self._store_checked: str | None = None
         self._override_hook = _OverrideHook(self)
@@ -149,12 +150,14 @@ class CellTracker:
         except Exception:
             transformed = body
         analysis = analyze(transformed)
-        for name in options.overrides:
+        flags = [*(("-p", n) for n in options.overrides), *(("--grid", n) for n in options.grid),
+                 *([("--seed", options.seed)] if options.seed else [])]
+        for flag, name in flags:
             if name not in analysis.params:
                 close = difflib.get_close_matches(name, list(analysis.params), n=1)
                 hint = f" (did you mean {close[0]}?)" if close else ""
                 known = ", ".join(analysis.params) or "none"
-                msg = (f"-p {name}: the cell has no literal assignment `{name} = ...` to override{hint}; "
+                msg = (f"{flag} {name}: the cell has no literal assignment `{name} = ...` to override{hint}; "
                        f"literal parameters in this cell: {known}")
                 raise UsageError(msg)
         source, found = secrets.redact_source(body, analysis.tree)
@@ -176,18 +179,19 @@ class CellTracker:
                 plan = self.prepare(split[0], "".join(lines[1:]))
             except Exception:
                 return lines
-            if plan.options.repeat > 1:
-                return lines   # the track magic runs the body once per repeat
+            if plan.options.sweep:
+                return lines   # the track magic runs the body once per combination and repeat
         rest = lines[1:]
         if rest and rest[0].startswith("%%"):
             return rest  # another cell magic below %%track must stay first
         return ["\n", *rest]
 
-    def force(self, plan: Plan, repeat: tuple[str, int] | None = None) -> None:
+    def force(self, plan: Plan, repeat: tuple[str, int] | None = None, sweep: str | None = None) -> None:
         """Track the next cell run with this plan (``run_cell_magic('track', ...)``), optionally as
-        repeat ``index`` of ``group``."""
+        repeat ``index`` of ``group`` and as a run of a sweep."""
         self._forced = plan
         self._repeat = repeat
+        self._sweep = sweep
 
     # -- events ---------------------------------------------------------------
     def active(self) -> _Frame | None:
@@ -196,6 +200,7 @@ class CellTracker:
     def pre_run_cell(self, info: Any) -> None:
         plan, self._forced = self._forced, None
         repeat, self._repeat = self._repeat, None
+        sweep, self._sweep = self._sweep, None
         if plan is None and self.enabled and not self.active():
             split = split_track(getattr(info, "raw_cell", "") or "")
             if split is not None:
@@ -203,13 +208,13 @@ class CellTracker:
                     plan = self.prepare(*split)
                 except Exception:
                     plan = None
-                if plan is not None and plan.options.repeat > 1:
-                    plan = None   # the magic's own runs record each repeat
+                if plan is not None and plan.options.sweep:
+                    plan = None   # the magic's own runs record each combination and repeat
         if plan is None or not self.enabled or self.active():
             self._frames.append(None)
             return
         try:
-            self._frames.append(self._start(plan, info, repeat))
+            self._frames.append(self._start(plan, info, repeat, sweep))
         except Exception as e:
             self._frames.append(None)
             warn(f"this cell runs untracked: {e}")
@@ -222,7 +227,8 @@ class CellTracker:
         if self.store.sync(blocking=False):
             self._store_checked = str(self.store.path)
 
-    def _start(self, plan: Plan, info: Any, repeat: tuple[str, int] | None = None) -> _Frame:
+    def _start(self, plan: Plan, info: Any, repeat: tuple[str, int] | None = None,
+               sweep: str | None = None) -> _Frame:
         problem = None
         try:
             self._check_store()
@@ -242,6 +248,7 @@ class CellTracker:
         run.sync_after = problem is None
         if repeat is not None:
             run.repeat_group, run.repeat_index = repeat
+        run.sweep_id = sweep
         if plan.source != plan.body:
             run.redacted.add("source")
         for key, value in analysis.params.items():
@@ -328,6 +335,17 @@ class CellTracker:
             warn(f"--check: {e}")
         return self._check_ref
 
+    def show_last_check(self) -> None:
+        """After a sweep with ``--check``: its report, which the runs' collected output held."""
+        from IPython.display import display
+
+        from .. import repro
+
+        try:
+            display(repro.last_check())
+        except NbtrackError:
+            pass
+
     def _remember(self, run: ActiveRun) -> None:
         """Keep the run as recorded, so a ``--check`` in this kernel compares without opening the store."""
         from .. import repro
@@ -403,6 +421,8 @@ class CellTracker:
             if name in run.params and run.params[name][1] in ("literal", "override"):
                 continue
             previous = frame.before.get(name, _MISSING)
+            if exc is not None and previous is value:
+                continue   # the cell failed before rebinding it: an earlier run's value, not this run's
             change = "new" if previous is _MISSING and name not in frame.keys_before else "rebound"
             scalar, plain = as_scalar(value)
             if scalar and is_number(plain):

@@ -38,6 +38,7 @@ SESSION_ID = uuid.uuid4().hex
 
 _stack: list["ActiveRun"] = []
 last_run_id: str | None = None   # this process's latest finished run, cell or script
+last_finished: "ActiveRun | None" = None
 
 
 def current() -> "ActiveRun | None":
@@ -162,6 +163,7 @@ class ActiveRun:
         self.sync_after = True   # False when the store is known to be unwritable: keep the spool
         self.record: dict[str, Any] | None = None
         self.checked_against: str | None = None
+        self.sweep_id: str | None = None
         self.repeat_group: str | None = None
         self.repeat_index: int | None = None
         self.rng: dict[str, list[str | None]] = {}          # generator -> [state hash before, after]
@@ -181,8 +183,8 @@ class ActiveRun:
 
     def finish(self, status: str = "finished", exc: BaseException | None = None) -> None:
         """End the run: ``finished``, ``failed`` or ``interrupted`` (from ``exc``), and write it."""
-        global last_run_id
-        last_run_id = self.run_id
+        global last_run_id, last_finished
+        last_run_id, last_finished = self.run_id, self
         if self in _stack:
             _stack.remove(self)
         self.ended_at = time.time()
@@ -370,7 +372,7 @@ class ActiveRun:
             **error,
             "checked_against": self.checked_against, "repeat_group": self.repeat_group,
             "repeat_index": self.repeat_index, "rng": to_json(self.rng) if self.rng else None,
-            "provenance": to_json(self.provenance) if self.provenance else None,
+            "provenance": to_json(self.provenance) if self.provenance else None, "sweep_id": self.sweep_id,
         }
         metrics = [{"key": k, "value": v, "step": s, "source": "log"}
                    for k, (s, v) in self.last_points.items() if k not in self.metrics]

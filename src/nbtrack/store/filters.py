@@ -18,7 +18,7 @@ RUN_COLUMNS = {
     "kind": "r.kind", "started_at": "r.started_at", "ended_at": "r.ended_at",
     "duration_s": "r.duration_s", "cpu_s": "r.cpu_s", "notebook": "r.notebook", "host": "r.host",
     "user": 'r."user"', "git_commit": "r.git_commit", "git_branch": "r.git_branch",
-    "tags": "r.tags", "error_type": "r.error_type",
+    "tags": "r.tags", "error_type": "r.error_type", "sweep_id": "r.sweep_id",
 }
 GROUPS = {"params", "metrics", "values"}
 OPS = {"=": "=", "==": "=", "!=": "<>", "<>": "<>", "<": "<", "<=": "<=", ">": ">", ">=": ">="}

@@ -14,6 +14,7 @@ MIGRATIONS: list[tuple[str, str]] = [
     ("0002_metric_curves", schema.CURVES.format(
         backfill=queries.downsample_sql("SELECT run_id, key, step, value FROM metric_history"))),
     ("0003_repro", schema.REPRO),
+    ("0004_sweeps", schema.SWEEPS),
 ]
 KNOWN = {name for name, _ in MIGRATIONS}
 

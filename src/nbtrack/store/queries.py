@@ -22,7 +22,8 @@ def fetch_df(cursor: duckdb.DuckDBPyConnection) -> pd.DataFrame:
         return cursor.df()
 
 
-BASE_COLUMNS = ["run_id", "experiment", "name", "status", "started_at", "ended_at", "duration_s", "tags"]
+BASE_COLUMNS = ["run_id", "experiment", "name", "status", "started_at", "ended_at", "duration_s", "tags",
+                "sweep_id"]
 
 
 def _selection(experiment: str | None, where: str | None, limit: int | None) -> tuple[str, list[Any]]:
@@ -78,7 +79,7 @@ def runs_frame(con: duckdb.DuckDBPyConnection, experiment: str | None = None, wh
     """One row per run: base columns, then params.*, metrics.*, values.* (pivoted inside DuckDB)."""
     query, args = _selection(experiment, where, limit)
     con.execute(f"CREATE OR REPLACE TEMP TABLE nbt_sel AS {query}", args)
-    select = ["r.run_id, r.experiment, r.name, r.status, r.started_at, r.ended_at, r.duration_s, r.tags"]
+    select = ["r.run_id, r.experiment, r.name, r.status, r.started_at, r.ended_at, r.duration_s, r.tags, r.sweep_id"]
     joins, params, columns = [], [], []
     for n, (table, prefix) in enumerate([("params", "params"), ("metrics", "metrics"), ("values", "values")]):
         sql, p, cols = _pivot_columns(con, table, prefix, args)

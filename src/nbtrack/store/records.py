@@ -16,7 +16,7 @@ RUN_FIELDS = (
     "cpu_s", "peak_rss_mb", "tags", "command", "cell_id", "execution_count", "source_hash",
     "source_path", "notebook", "env_id", "git_commit", "git_branch", "git_dirty", "session_id",
     "kernel_id", "host", "user", "pid", "proc_start", "error_type", "error_message", "traceback",
-    "redacted", "checked_against", "repeat_group", "repeat_index", "rng", "provenance",
+    "redacted", "checked_against", "repeat_group", "repeat_index", "rng", "provenance", "sweep_id",
 )
 
 _S, _F, _I, _B = pa.string(), pa.float64(), pa.int64(), pa.bool_()
@@ -30,6 +30,7 @@ SCHEMAS: dict[str, pa.Schema] = {
         ("kernel_id", _S), ("host", _S), ("user", _S), ("pid", _I), ("proc_start", _I),
         ("error_type", _S), ("error_message", _S), ("traceback", _S), ("redacted", pa.list_(_S)),
         ("checked_against", _S), ("repeat_group", _S), ("repeat_index", _I), ("rng", _S), ("provenance", _S),
+        ("sweep_id", _S),
     ]),
     "params": pa.schema([("run_id", _S), ("key", _S), ("kind", _S), ("vtype", _S),
                          ("value_json", _S), ("value_num", _F), ("value_text", _S)]),

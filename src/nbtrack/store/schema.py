@@ -174,3 +174,8 @@ ALTER TABLE runs ADD COLUMN repeat_index INTEGER;
 ALTER TABLE runs ADD COLUMN rng VARCHAR;          -- JSON: generator -> [state hash before, after]
 ALTER TABLE runs ADD COLUMN provenance VARCHAR;   -- JSON: name read -> the cell (and run) that bound it
 """
+
+# Runs of one %%track --grid / --repeat sweep share a sweep id.
+SWEEPS = """
+ALTER TABLE runs ADD COLUMN sweep_id VARCHAR;
+"""

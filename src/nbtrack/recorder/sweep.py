@@ -1,0 +1,155 @@
+"""Sweeps: one cell run once per combination of ``--grid`` values, ``--repeat`` times each.
+
+Every run is an ordinary tracked run of the cell (the grid values replace the literal assignments
+as ``-p`` does), and all share a sweep id. The runs' own output is collected, not shown: a progress
+line stands in for it while the sweep runs, and a summary (best run, failures) replaces it after.
+"""
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import time
+import uuid
+from typing import Any
+
+from IPython.utils.capture import capture_output
+
+from . import run as _run
+
+_LOWER_IS_BETTER = ("loss", "err", "error", "mse", "rmse", "mae", "perplexity")
+last_sweep_id: str | None = None
+
+
+def combinations(grid: dict[str, list[Any]]) -> list[dict[str, Any]]:
+    keys = list(grid)
+    return [dict(zip(keys, values)) for values in itertools.product(*grid.values())] or [{}]
+
+
+def _fmt(values: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v!r}" for k, v in values.items())
+
+
+class Progress:
+    """Runs done/total, elapsed, ETA and the best metric so far: a widget in a notebook, one
+    line rewritten in place elsewhere."""
+
+    def __init__(self, total: int) -> None:
+        self.total, self.done, self.t0 = total, 0, time.perf_counter()
+        self.metric: str | None = None
+        self.best: tuple[float, dict[str, Any]] | None = None
+        self.failed: list[tuple[dict[str, Any], str]] = []
+        self._bar = self._label = None
+        try:
+            from IPython import get_ipython
+
+            shell = get_ipython()
+            if shell is not None and getattr(shell, "kernel", None) is not None:
+                import ipywidgets
+                from IPython.display import display
+
+                self._bar = ipywidgets.IntProgress(value=0, min=0, max=total, description="sweep")
+                self._label = ipywidgets.Label(value=f"0/{total} runs")
+                self._box = ipywidgets.HBox([self._bar, self._label])
+                display(self._box)
+        except Exception:   # no widgets: the text line below
+            self._bar = None
+
+    def lower_is_better(self) -> bool:
+        return any(word in (self.metric or "").lower() for word in _LOWER_IS_BETTER)
+
+    def add(self, values: dict[str, Any], run: _run.ActiveRun | None, error: str | None) -> None:
+        self.done += 1
+        if error:
+            self.failed.append((values, error))
+        elif run is not None and run.metrics:
+            if self.metric is None or self.metric not in run.metrics:
+                self.metric = sorted(run.metrics)[0]
+            value = run.metrics[self.metric][0]
+            better = self.best is None or (value < self.best[0] if self.lower_is_better() else value > self.best[0])
+            if better:
+                self.best = (value, values)
+        self._show()
+
+    def line(self) -> str:
+        elapsed = time.perf_counter() - self.t0
+        eta = elapsed / self.done * (self.total - self.done) if self.done else 0.0
+        text = f"{self.done}/{self.total} runs"
+        if self.failed:
+            text += f", {len(self.failed)} failed"
+        if self.best is not None:
+            text += f" · best {self.metric}={self.best[0]:.4g}"
+        return text + f" · elapsed {elapsed:.1f} s · ETA {eta:.1f} s"
+
+    def _show(self) -> None:
+        if self._bar is not None:
+            self._bar.value = self.done
+            self._label.value = self.line()
+        else:
+            print("\r" + self.line(), end="", flush=True)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._box.close()
+        else:
+            print("\r" + " " * len(self.line()) + "\r", end="", flush=True)
+
+
+def run_sweep(tracker: Any, plan: Any, cell: str) -> str:
+    """Run the sweep a ``%%track`` line asks for; return its id. Prints one summary."""
+    global last_sweep_id
+    shell, opts = tracker.shell, plan.options
+    combos = combinations(opts.grid)
+    repeats = opts.repeat
+    total = len(combos) * repeats
+    sweep_id = last_sweep_id = uuid.uuid4().hex
+    progress = Progress(total)
+    stopped: str | None = None
+    base_seed = plan.analysis.params.get(opts.seed) if opts.seed else None
+    try:
+        for combo in combos:
+            group = uuid.uuid4().hex if repeats > 1 else None
+            for index in range(repeats):
+                values = dict(combo)
+                if opts.seed:
+                    values[opts.seed] = (base_seed if isinstance(base_seed, int) else 0) + index
+                variant = dataclasses.replace(plan, options=dataclasses.replace(
+                    opts, overrides={**opts.overrides, **values}, grid={}))
+                tracker.force(variant, (group, index) if group else None, sweep_id)
+                with capture_output(display=True):   # each run's output is recorded, not shown
+                    result = shell.run_cell(cell, store_history=False)
+                error = None if result.success else _error_text(result)
+                progress.add(values, _run.last_finished, error)
+                if isinstance(result.error_in_exec, KeyboardInterrupt):
+                    stopped = "interrupted"
+                    break
+                if error and opts.fail_fast:
+                    stopped = "stopped at the first failure (--fail-fast)"
+                    break
+            if stopped:
+                break
+    except KeyboardInterrupt:   # between two runs: the finished ones are recorded already
+        stopped = "interrupted"
+    finally:
+        progress.close()
+    _summary(progress, total, stopped)
+    return sweep_id
+
+
+def _error_text(result: Any) -> str:
+    exc = result.error_in_exec or result.error_before_exec
+    return f"{type(exc).__name__}: {exc}"[:200] if exc is not None else "failed"
+
+
+def _summary(progress: Progress, total: int, stopped: str | None) -> None:
+    elapsed = time.perf_counter() - progress.t0
+    ok = progress.done - len(progress.failed)
+    head = f"nbtrack sweep: {progress.done} of {total} runs ({ok} finished, {len(progress.failed)} failed)"
+    if stopped:
+        head += f"; {stopped} after run {progress.done}"
+    lines = [head + f" in {elapsed:.1f} s"]
+    if progress.best is not None:
+        lines.append(f"  best {progress.metric}={progress.best[0]:.6g} with {_fmt(progress.best[1]) or 'the cell as is'}")
+    for values, error in progress.failed:
+        lines.append(f"  failed: {_fmt(values) or 'the cell'}: {error}")
+    lines.append("  runs: nbtrack.last_sweep()")
+    print("\n".join(lines))
