@@ -77,6 +77,10 @@ def runs_cmd(store_path: str | None, where: str | None, experiment: str | None, 
     view["started_at"] = view["started_at"].dt.strftime("%Y-%m-%d %H:%M:%S")
     view["duration_s"] = view["duration_s"].round(3)
     view["tags"] = view["tags"].map(lambda t: ",".join(t))
+    if view["sweep_id"].isna().all():
+        view = view.drop(columns=["sweep_id"])
+    else:
+        view["sweep_id"] = view["sweep_id"].str[:8]
     _print_frame(view)
 
 
