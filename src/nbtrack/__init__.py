@@ -5,11 +5,12 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-from .api import Run, connect, fingerprint, get, last, last_sweep, log, run, runs  # noqa: E402
+from .api import Run, connect, fingerprint, get, last, last_sweep, log, register_capturer, run, runs  # noqa: E402
 from .errors import NbtrackError  # noqa: E402
 
 __all__ = ["Run", "NbtrackError", "charts", "check", "compare", "connect", "export_script", "fingerprint", "get",
-           "last", "last_check", "last_sweep", "lineage", "log", "reproduce", "run", "runs", "__version__"]
+           "last", "last_check", "last_sweep", "lineage", "log", "register_capturer", "reproduce", "run", "runs",
+           "__version__"]
 
 
 def __getattr__(name: str) -> Any:

@@ -245,6 +245,14 @@ def run(name: str, params: dict[str, Any] | None = None, tags: list[str] | None 
     return ScriptRun(name, params, tags, experiment, store)
 
 
+def register_capturer(type_or_predicate: Any, fn: Any) -> None:
+    """Teach nbtrack a type (see ``nbtrack.recorder.capture.register_capturer``): ``fn(value)`` returns
+    a fingerprint dict and may add ``params``/``metrics`` recorded under the variable's name."""
+    from .recorder.capture import register_capturer as register
+
+    register(type_or_predicate, fn)
+
+
 def fingerprint(value: Any) -> str | None:
     """The content fingerprint nbtrack records for an input or output (what lineage links by and what
     exported scripts check); ``None`` when the object cannot be hashed."""

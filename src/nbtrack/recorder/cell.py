@@ -79,6 +79,17 @@ def definition_of(name: str, value: Any) -> dict[str, str] | None:
     return None
 
 
+def _capturer_facts(run: ActiveRun, name: str, fp: dict[str, Any], metrics: bool) -> None:
+    """Params (and, for what the cell produced, metrics) a capturer found in ``name``'s object."""
+    for key, value in (fp.pop("params", None) or {}).items():
+        scalar, plain = as_scalar(value)
+        if scalar:
+            run.params[f"{name}.{key}"] = (plain, "capturer")
+    for key, value in (fp.pop("metrics", None) or {}).items():
+        if metrics and is_number(value):
+            run.metrics[f"{name}.{key}"] = (float(value), None, "cell")
+
+
 def _hidden(name: str) -> bool:
     return name.startswith("_") or name in HIDDEN
 
@@ -267,7 +278,9 @@ class CellTracker:
             if scalar:
                 run.params[name_] = (plain, "input")
             else:
-                run.inputs[name_] = safe_fingerprint(value)
+                fp = safe_fingerprint(value)
+                run.inputs[name_] = fp
+                _capturer_facts(run, name_, fp, metrics=False)
         for name_ in analysis.free:
             if name_ not in ns or _hidden(name_) or name_ in excluded:
                 continue
@@ -432,7 +445,9 @@ class CellTracker:
                 if isinstance(plain, str) and secrets.is_secret_name(name):
                     run.secret_values.add(plain)
             else:
-                run.outputs[name] = (change, safe_fingerprint(value))
+                fp = safe_fingerprint(value)
+                run.outputs[name] = (change, fp)
+                _capturer_facts(run, name, fp, metrics=True)
         for name in plan.analysis.deleted - excluded:
             if name in frame.keys_before and name not in ns:
                 previous = frame.before.get(name)

@@ -26,7 +26,7 @@ from ..store import Store
 from ..store.importer import process_start
 from ..store.records import POINTS_SCHEMA, encode_value, to_json
 from ..store.spool import POINTS_PREFIX, parse_name, read_points
-from . import environment, secrets
+from . import environment, secrets, system
 
 CHUNK_POINTS = 500_000
 DISPLAY_ITEM_CAP = 2 << 20
@@ -162,6 +162,8 @@ class ActiveRun:
         self.cpu_s: float | None = None
         self.sync_after = True   # False when the store is known to be unwritable: keep the spool
         self.record: dict[str, Any] | None = None
+        self.system_points: dict[str, tuple[array, array]] = {}   # sys.* curves, from the sampler thread
+        self.sampler: system.Sampler | None = None
         self.checked_against: str | None = None
         self.sweep_id: str | None = None
         self.repeat_group: str | None = None
@@ -179,7 +181,18 @@ class ActiveRun:
         else:
             self._write()
         _stack.append(self)  # only a run that could be written receives nbtrack.log points
+        if system.enabled() and self.kind in ("cell", "script"):
+            self.sampler = system.Sampler(self.log_system, self.started_at).start()
         return self
+
+    def log_system(self, step: int, values: dict[str, float]) -> None:
+        """Points of the ``sys.*`` curves (sampler thread): kept apart from ``log``'s buffers."""
+        for key, value in values.items():
+            series = self.system_points.get(key)
+            if series is None:
+                series = self.system_points[key] = (array("q"), array("d"))
+            series[0].append(step)
+            series[1].append(value)
 
     def finish(self, status: str = "finished", exc: BaseException | None = None) -> None:
         """End the run: ``finished``, ``failed`` or ``interrupted`` (from ``exc``), and write it."""
@@ -187,6 +200,12 @@ class ActiveRun:
         last_run_id, last_finished = self.run_id, self
         if self in _stack:
             _stack.remove(self)
+        if self.sampler is not None:
+            self.sampler.stop()
+            for key, series in self.system_points.items():   # the sampler is done: merge its curves
+                self._lists[key] = series
+                self._n_points += len(series[0])
+            self.system_points = {}
         self.ended_at = time.time()
         self.duration_s = time.perf_counter() - self._t0
         self.cpu_s = time.process_time() - self._cpu0
@@ -245,7 +264,7 @@ class ActiveRun:
                     tables.append(read_points(path).select(["key", "step", "value"]))
             except (OSError, ValueError, IndexError, pa.ArrowException):
                 continue  # imported meanwhile; the store has these points
-        for key, (steps, values) in list(self._lists.items()):
+        for key, (steps, values) in [*self._lists.items(), *self.system_points.items()]:
             n = min(len(steps), len(values))  # log appends the step first: one may be ahead
             tables.append(pa.table({"key": pa.array([key] * n, pa.string()), "step": pa.array(steps[:n], pa.int64()),
                                     "value": pa.array(values[:n], pa.float64())}))

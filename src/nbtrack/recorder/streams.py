@@ -77,6 +77,7 @@ class OutputCapture:
         self.stderr = CappedText()
         self.displays: list[tuple[str, dict[str, Any]]] = []
         self._saved: dict[str, Any] = {}
+        self._specs: dict[int, tuple[str, dict[str, Any]]] = {}   # id(format data) -> Vega-Lite spec
 
     def install(self) -> None:
         self._saved["stdout"], self._saved["stderr"] = sys.stdout, sys.stderr
@@ -85,13 +86,26 @@ class OutputCapture:
         shell = self.shell
         if shell is None:
             return
+        formatter = getattr(shell, "display_formatter", None)
+        if formatter is not None and hasattr(formatter, "format"):
+            original_format = formatter.format
+
+            def format(obj: Any, *args: Any, **kwargs: Any) -> Any:
+                result = original_format(obj, *args, **kwargs)
+                spec = _vegalite(obj)
+                if spec is not None and isinstance(result, tuple) and isinstance(result[0], dict):
+                    self._specs[id(result[0])] = spec
+                return result
+
+            self._saved["format"] = (formatter, formatter.__dict__.get("format"))
+            formatter.format = format
         pub = getattr(shell, "display_pub", None)
         if pub is not None:
             original = pub.publish
 
             def publish(data: Any, *args: Any, **kwargs: Any) -> Any:
                 if isinstance(data, dict):
-                    self.displays.append(("display", data))
+                    self.displays.append(("display", self._with_spec(data)))
                 return original(data, *args, **kwargs)
 
             self._saved["pub"] = (pub, pub.__dict__.get("publish"))
@@ -102,11 +116,17 @@ class OutputCapture:
 
             def write_format_data(format_dict: Any, *args: Any, **kwargs: Any) -> Any:
                 if isinstance(format_dict, dict):
-                    self.displays.append(("result", format_dict))
+                    self.displays.append(("result", self._with_spec(format_dict)))
                 return original_write(format_dict, *args, **kwargs)
 
             self._saved["hook"] = (hook, hook.__dict__.get("write_format_data"))
             hook.write_format_data = write_format_data
+
+    def _with_spec(self, data: dict[str, Any]) -> dict[str, Any]:
+        """What the front end got, plus the chart's Vega-Lite spec when it was an Altair chart (Altair's
+        HTML output needs a CDN to be seen again; the spec is the chart)."""
+        found = self._specs.pop(id(data), None)
+        return {**data, found[0]: found[1]} if found else data
 
     def uninstall(self) -> None:
         for name in ("stdout", "stderr"):
@@ -114,7 +134,7 @@ class OutputCapture:
             # restore only our own tee: a cell that replaced the stream for good keeps its choice
             if isinstance(current, _Tee) and current._nbtrack_sink is getattr(self, name):
                 setattr(sys, name, self._saved[name])
-        for key, attr in (("pub", "publish"), ("hook", "write_format_data")):
+        for key, attr in (("pub", "publish"), ("hook", "write_format_data"), ("format", "format")):
             saved = self._saved.get(key)
             if saved is None:
                 continue
@@ -124,3 +144,17 @@ class OutputCapture:
             else:
                 obj.__dict__.pop(attr, None)
         self._saved.clear()
+
+
+def _vegalite(obj: Any) -> tuple[str, dict[str, Any]] | None:
+    """``(mime type, spec)`` of an Altair chart; nothing for anything else (no import of Altair)."""
+    module = type(obj).__module__ or ""
+    if not module.startswith("altair") or not callable(getattr(obj, "to_dict", None)):
+        return None
+    try:
+        spec = obj.to_dict()
+    except Exception:
+        return None
+    schema = str(spec.get("$schema", ""))
+    version = schema.split("/v")[-1].split(".")[0] if "/v" in schema else "5"
+    return f"application/vnd.vegalite.v{version}+json", spec

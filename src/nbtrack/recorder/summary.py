@@ -25,8 +25,12 @@ def summary_bundle(run: ActiveRun) -> dict[str, Any]:
     parts = [f"nbtrack: run {run.run_id[:8]}", run.name]
     if run.status != "finished":
         parts.append(run.status + (f" ({run.error['error_type']})" if run.error else ""))
-    shown_p = ", ".join(f"{k}={_fmt(v)}" for k, v in list(params.items())[:_SHOWN])
-    shown_m = ", ".join(f"{k}={_fmt(v)}" for k, v in list(metrics.items())[:_SHOWN])
+    kinds = {k: kind for k, (_, kind) in run.params.items()}
+    ordered = sorted(params.items(), key=lambda kv: kinds.get(kv[0]) == "capturer")   # the cell's own first
+    shown_p = ", ".join(f"{k}={_fmt(v)}" for k, v in ordered[:_SHOWN])
+    # the cell's own numbers first; sys.* curves and capturer facts are in the record, not the line
+    own = {k: v for k, v in metrics.items() if not k.startswith("sys.") and "." not in k}
+    shown_m = ", ".join(f"{k}={_fmt(v)}" for k, v in list((own or metrics).items())[:_SHOWN])
     if shown_p or shown_m:
         parts.append(" -> ".join(p for p in (shown_p, shown_m) if p))
     parts.append(f"{duration:.2f} s")

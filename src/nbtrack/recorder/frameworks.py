@@ -1,0 +1,112 @@
+"""Capturers for objects of ML frameworks: scikit-learn estimators and searches, PyTorch modules and
+optimizers. They are registered by type name or by duck-typed predicate, so nbtrack imports none of
+these libraries: only objects of libraries the user already imported ever reach them.
+
+A capturer returns a fingerprint (``type``, ``hash``, ``hash_method``, ``shape``, ``length``,
+``dtype``, ``summary``) and may add ``params`` and ``metrics``: the recorder stores those as the
+run's params (kind ``capturer``) and metrics, prefixed with the variable's name. Other packages add
+theirs the same way, with ``nbtrack.register_capturer`` or the ``nbtrack.capturers`` entry point.
+"""
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import xxhash
+
+from .capture import _fp, _fp_pickled, as_scalar, registry, type_name
+
+
+def _plain_params(params: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for key, value in params.items():
+        scalar, plain = as_scalar(value)
+        if scalar:
+            out[key] = plain
+        elif value is not None:
+            out[key] = type(value).__name__   # a nested estimator, a callable: its class names it
+    return out
+
+
+def _is_estimator(value: Any) -> bool:
+    return callable(getattr(value, "get_params", None)) and callable(getattr(value, "fit", None)) \
+        and not isinstance(value, type)
+
+
+def _fitted(est: Any) -> bool:
+    return any(k.endswith("_") and not k.startswith("_") for k in vars(est))
+
+
+def capture_estimator(est: Any) -> dict[str, Any]:
+    """scikit-learn-style estimators (and pipelines, searches): ``get_params(deep=False)``, class,
+    fitted or not; searches also their best params and score."""
+    try:
+        fp = _fp_pickled(est)
+    except Exception:   # an estimator that will not pickle still has params worth keeping
+        fp = _fp(est, None, "unhashable")
+    params = _plain_params(est.get_params(deep=False))
+    metrics: dict[str, float] = {}
+    best = getattr(est, "best_params_", None)
+    if isinstance(best, dict):
+        params.update({f"best.{k}": v for k, v in _plain_params(best).items()})
+        score = getattr(est, "best_score_", None)
+        if isinstance(score, (int, float)) or hasattr(score, "item"):
+            metrics["best_score"] = float(score)
+    fp["summary"] = {**fp.get("summary", {}), "class": type_name(est), "fitted": _fitted(est)}
+    return {**fp, "params": params, "metrics": metrics}
+
+
+def _tensor_digest(h: Any, tensor: Any) -> str:
+    """CPU tensors are hashed from their memory; others from statistics computed on their device
+    (a few numbers cross to the CPU instead of the whole tensor)."""
+    t = tensor.detach()
+    h.update(repr((tuple(t.shape), str(t.dtype))).encode())
+    if t.device.type == "cpu":
+        contiguous = t.contiguous()
+        h.update(contiguous.view(-1).view(__import__("torch").uint8).numpy().tobytes()
+                 if contiguous.numel() else b"")
+        return "xxh3_128"
+    wide = t.double() if t.is_floating_point() or t.is_complex() else t.to(dtype=__import__("torch").float64)
+    stats = __import__("torch").stack([wide.sum(), (wide * wide).sum(), wide.abs().max() if t.numel() else wide.sum()])
+    h.update(stats.cpu().numpy().tobytes())
+    return "device-stats+xxh3_128"
+
+
+def capture_torch_module(module: Any) -> dict[str, Any]:
+    h = xxhash.xxh3_128()
+    methods = set()
+    for key, tensor in module.state_dict().items():
+        h.update(key.encode())
+        methods.add(_tensor_digest(h, tensor))
+    n_params = sum(int(p.numel()) for p in module.parameters())
+    trainable = sum(int(p.numel()) for p in module.parameters() if p.requires_grad)
+    method = "torch.state_dict+" + ("device-stats" if "device-stats+xxh3_128" in methods else "xxh3_128")
+    fp = _fp(module, h.hexdigest(), method, None, None, None, **{"class": type_name(module),
+                                                                 "parameters": n_params, "trainable": trainable})
+    return {**fp, "params": {"class": type(module).__name__, "parameters": n_params}}
+
+
+def capture_torch_optimizer(opt: Any) -> dict[str, Any]:
+    groups = getattr(opt, "param_groups", [])
+    params: dict[str, Any] = {"class": type(opt).__name__}
+    for i, group in enumerate(groups):
+        for key in ("lr", "momentum", "weight_decay"):
+            if key in group:
+                scalar, plain = as_scalar(group[key])
+                if scalar:
+                    params[f"group{i}.{key}" if len(groups) > 1 else key] = plain
+    h = xxhash.xxh3_128(repr(sorted(params.items())).encode())
+    return {**_fp(opt, h.hexdigest(), "optimizer-params+xxh3_128", None, len(groups), None), "params": params}
+
+
+def _is_torch(value: Any, base: str) -> bool:
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return False
+    cls = {"module": torch.nn.Module, "optimizer": torch.optim.Optimizer}[base]
+    return isinstance(value, cls)
+
+
+registry.register(lambda v: _is_torch(v, "module"), capture_torch_module)
+registry.register(lambda v: _is_torch(v, "optimizer"), capture_torch_optimizer)
+registry.register(_is_estimator, capture_estimator)

@@ -1,0 +1,193 @@
+"""Framework-aware capture with real objects (scikit-learn, polars, matplotlib, PIL, Altair), the
+capturer plugin API and entry points, and system metrics with a fake NVML."""
+from __future__ import annotations
+
+import sys
+import textwrap
+
+import pytest
+
+import nbtrack
+from nbtrack.recorder import capture, system
+
+FAKE_NVML = textwrap.dedent('''
+    """A stand-in for nvidia-ml-py with two GPUs."""
+    from types import SimpleNamespace
+    def nvmlInit(): pass
+    def nvmlDeviceGetCount(): return 2
+    def nvmlDeviceGetHandleByIndex(i): return i
+    def nvmlDeviceGetUtilizationRates(h): return SimpleNamespace(gpu=40 + 10 * h, memory=5)
+    def nvmlDeviceGetMemoryInfo(h): return SimpleNamespace(used=(1 + h) * 1024 ** 3, total=80 * 1024 ** 3, free=0)
+''')
+
+
+@pytest.fixture
+def sk_ip(ip):
+    ip.run_cell("import nbtrack\nfrom sklearn.datasets import load_iris\nX, y = load_iris(return_X_y=True)\n"
+                "from sklearn.ensemble import RandomForestClassifier\nfrom sklearn.pipeline import make_pipeline\n"
+                "from sklearn.preprocessing import StandardScaler\nfrom sklearn.model_selection import GridSearchCV")
+    return ip
+
+
+def test_estimator_params_class_and_fitted_state(sk_ip):
+    sk_ip.run_cell("%%track rf\nmodel = RandomForestClassifier(n_estimators=15, max_depth=3, random_state=0)\n"
+                   "model.fit(X, y)\nacc = model.score(X, y)")
+    run = nbtrack.last()
+    assert run.params["model.n_estimators"] == 15 and run.params["model.max_depth"] == 3
+    assert run.param_kinds["model.max_depth"] == "capturer"
+    assert run.outputs["model"]["summary"] == {"class": "sklearn.ensemble._forest.RandomForestClassifier",
+                                               "fitted": True}
+    # an unfitted estimator the cell reads is captured as an input, with its params
+    sk_ip.run_cell("base = RandomForestClassifier(max_depth=7)")
+    sk_ip.run_cell("%%track use\nn = base.get_params()['max_depth'] * 2")
+    run = nbtrack.last()
+    assert run.params["base.max_depth"] == 7
+    assert run.inputs["base"]["summary"]["fitted"] is False
+
+
+def test_grid_search_best_params_and_score_and_pipelines(sk_ip):
+    sk_ip.run_cell("%%track search\nsearch = GridSearchCV(RandomForestClassifier(n_estimators=5, random_state=0),"
+                   " {'max_depth': [1, 3]}, cv=3).fit(X, y)\n"
+                   "pipe = make_pipeline(StandardScaler(), RandomForestClassifier(n_estimators=5, random_state=0))")
+    run = nbtrack.last()
+    assert run.params["search.best.max_depth"] == 3
+    assert run.metrics["search.best_score"] == pytest.approx(sk_ip.user_ns["search"].best_score_)
+    assert run.params["search.estimator"] == "RandomForestClassifier"     # a nested estimator: its class
+    assert run.params["pipe.steps"] == "list" and "pipe" in run.outputs
+
+
+def test_register_capturer_by_type_name_and_predicate(ip):
+    ip.run_cell("class Booster:\n    def __init__(self, depth):\n        self.depth = depth\n"
+                "class Tuned(Booster):\n    pass")
+    seen = []
+
+    def cap(obj):
+        seen.append(obj)
+        return {"hash": f"depth-{obj.depth}", "params": {"depth": obj.depth}, "metrics": {"size": 2.0 * obj.depth}}
+
+    nbtrack.register_capturer("__main__.Booster", cap)
+    ip.run_cell("%%track boost\nb = Tuned(4)")
+    run = nbtrack.last()
+    assert run.params["b.depth"] == 4 and run.metrics["b.size"] == 8.0
+    assert run.outputs["b"]["hash"] == "depth-4" and run.outputs["b"]["hash_method"] == "capturer"
+    # a predicate, and a capturer that fails: recorded in the fingerprint, the cell unaffected
+    nbtrack.register_capturer(lambda v: getattr(v, "depth", None) == 9, lambda v: 1 / 0)
+    result = ip.run_cell("%%track broken\nbad = Tuned(9)\nok = float(3)")
+    assert result.success
+    run = nbtrack.last()
+    assert run.outputs["bad"]["hash_method"] == "error" and run.metrics["ok"] == 3.0
+    capture.registry._entries = [e for e in capture.registry._entries if e[1] not in (cap,)][1:]
+
+
+def test_entry_point_plugins_are_loaded(ip, tmp_path, monkeypatch):
+    pkg = tmp_path / "site"
+    (pkg / "nbt_plugin_demo-0.1.dist-info").mkdir(parents=True)
+    (pkg / "nbt_plugin_demo-0.1.dist-info" / "METADATA").write_text("Name: nbt-plugin-demo\nVersion: 0.1\n")
+    (pkg / "nbt_plugin_demo-0.1.dist-info" / "entry_points.txt").write_text(
+        "[nbtrack.capturers]\ndemo = nbt_plugin_demo:register\n")
+    (pkg / "nbt_plugin_demo.py").write_text(textwrap.dedent('''
+        import nbtrack
+        class Widget:
+            size = 3
+        def register():
+            nbtrack.register_capturer(Widget, lambda w: {"hash": "w", "params": {"size": w.size}})
+    '''))
+    monkeypatch.syspath_prepend(str(pkg))
+    monkeypatch.setattr(capture, "_entry_points_loaded", False)
+    ip.run_cell("import nbt_plugin_demo\n")
+    ip.run_cell("%%track plug\nw = nbt_plugin_demo.Widget()")
+    assert nbtrack.last().params["w.size"] == 3
+
+
+def test_polars_lazyframe_is_never_collected(ip, tmp_path):
+    ip.run_cell("import polars as pl\nlazy = pl.scan_csv('does-not-exist.csv').select(pl.col('a') * 2)\n"
+                "def boom(x):\n    raise RuntimeError('collected!')\n")
+    result = ip.run_cell("%%track lazy\nplan = lazy.with_columns(b=pl.lit(1))\n"
+                         "plan2 = pl.DataFrame({'a': [1, 2]}).lazy().with_columns("
+                         "c=pl.col('a').map_elements(boom, return_dtype=pl.Int64))")
+    assert result.success
+    outputs = nbtrack.last().outputs
+    for name in ("plan", "plan2"):
+        assert outputs[name]["type"].endswith("LazyFrame")
+        assert outputs[name]["hash"] is None and outputs[name]["hash_method"] == "lazy-not-collected"
+    assert outputs["plan2"]["summary"]["schema"] == {"a": "Int64", "c": "Int64"}
+
+
+@pytest.mark.slow
+def test_figures_charts_and_images_shown_are_stored_with_the_run(tmp_path):
+    """In a real kernel (a terminal shell computes only text/plain for displays)."""
+    from test_kernel import _kernel
+
+    km, kc = _kernel(tmp_path)
+    try:
+        kc.execute_interactive("%matplotlib inline\nimport matplotlib.pyplot as plt\nimport altair as alt\n"
+                               "import pandas as pd\nfrom PIL import Image", timeout=60)
+        reply = kc.execute_interactive(
+            "%%track shows\nfig, ax = plt.subplots(figsize=(2, 2))\nax.plot([1, 2, 3])\nplt.show()\n"
+            "display(alt.Chart(pd.DataFrame({'a': [1, 2]})).mark_bar().encode(x='a'))\n"
+            "display(Image.new('RGB', (8, 8), 'red'))", timeout=60)
+        assert reply["content"]["status"] == "ok"
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+    run = nbtrack.get(nbtrack.runs(store=tmp_path / ".nbtrack" / "runs.duckdb")["run_id"].iloc[-1],
+                      store=tmp_path / ".nbtrack" / "runs.duckdb")
+    mimes = [d["mime"] for d in run.displays]
+    assert mimes.count("image/png") >= 2, mimes              # the figure and the image
+    assert any(m.startswith("application/vnd.vegalite") for m in mimes), mimes
+    png = next(d for d in run.displays if d["mime"] == "image/png")
+    assert png["data"][:8] == b"\x89PNG\r\n\x1a\n" or png["size"] > 0
+
+
+def test_torch_module_and_optimizer(ip):
+    pytest.importorskip("torch")
+    ip.run_cell("import torch\n%%track net\nnet = torch.nn.Linear(4, 2)\nopt = torch.optim.SGD(net.parameters(), lr=0.05)")
+    run = nbtrack.last()
+    assert run.params["net.parameters"] == 10 and run.params["opt.lr"] == 0.05
+
+
+@pytest.fixture
+def fast_sampler(monkeypatch, tmp_path):
+    (tmp_path / "fake_nvml").mkdir()
+    (tmp_path / "fake_nvml" / "pynvml.py").write_text(FAKE_NVML)
+    monkeypatch.syspath_prepend(str(tmp_path / "fake_nvml"))
+    monkeypatch.setattr(system, "START_AFTER_S", 0.3)
+    monkeypatch.setattr(system, "INTERVAL_S", 0.2)
+    monkeypatch.setattr(system, "_nvml", None)
+    yield
+    sys.modules.pop("pynvml", None)
+    system._nvml = None
+
+
+def test_system_metrics_of_a_long_cell_with_a_fake_gpu(ip, fast_sampler):
+    ip.run_cell("import time")
+    ip.run_cell("%%track busy\nt0 = time.time()\nwhile time.time() - t0 < 1.2:\n    sum(range(10000))\nacc = float(1)")
+    run = nbtrack.last()
+    history = run.history()
+    counts = history.groupby("key").size()
+    assert set(counts.index) == {"sys.cpu_percent", "sys.rss_mb", "sys.gpu0.util_percent", "sys.gpu0.mem_mb",
+                                 "sys.gpu1.util_percent", "sys.gpu1.mem_mb"}
+    assert counts.min() >= 3
+    assert run.metrics["sys.gpu1.util_percent"] == 50.0 and run.metrics["sys.gpu0.mem_mb"] == 1024.0
+    assert 50 < run.metrics["sys.cpu_percent"] < 150            # a busy loop: about one core
+    assert run.metrics["sys.rss_mb"] > 10
+    # a short cell is not sampled, and the sampler stops with the run
+    ip.run_cell("%%track quick\nq = 1.5 * 2")
+    assert not any(k.startswith("sys.") for k in nbtrack.last().metrics)
+    assert not [t for t in __import__("threading").enumerate() if t.name == "nbtrack-system"]
+
+
+def test_system_metrics_without_nvml_and_for_scripts(tmp_path, monkeypatch):
+    monkeypatch.setattr(system, "START_AFTER_S", 0.2)
+    monkeypatch.setattr(system, "INTERVAL_S", 0.1)
+    monkeypatch.setattr(system, "_nvml", False)          # no nvidia-ml-py here
+    import time
+
+    with nbtrack.run("script", store=tmp_path / "runs.duckdb") as run:
+        time.sleep(0.6)
+    metrics = nbtrack.get(run.run_id, store=tmp_path / "runs.duckdb").metrics
+    assert "sys.rss_mb" in metrics and not any(k.startswith("sys.gpu") for k in metrics)
+    monkeypatch.setenv("NBTRACK_SYSTEM_METRICS", "0")
+    with nbtrack.run("quiet", store=tmp_path / "runs.duckdb") as run:
+        time.sleep(0.4)
+    assert not nbtrack.get(run.run_id, store=tmp_path / "runs.duckdb").metrics
