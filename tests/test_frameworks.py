@@ -191,3 +191,33 @@ def test_system_metrics_without_nvml_and_for_scripts(tmp_path, monkeypatch):
     with nbtrack.run("quiet", store=tmp_path / "runs.duckdb") as run:
         time.sleep(0.4)
     assert not nbtrack.get(run.run_id, store=tmp_path / "runs.duckdb").metrics
+
+
+def test_saved_outputs_load_back_in_safe_formats_only(ip, capfd):
+    ip.run_cell("import numpy as np, pandas as pd, polars as pl, pyarrow as pa")
+    ip.run_cell("%%track make --save frame --save arr --save pl_frame --save table --save objs --save typo\n"
+                "frame = pd.DataFrame({'x': np.arange(3.0), 'y': list('abc')})\narr = np.eye(2)\n"
+                "pl_frame = pl.DataFrame({'a': [1, 2]})\ntable = pa.table({'t': [1.5]})\n"
+                "objs = np.array([object()], dtype=object)")
+    err = capfd.readouterr().err
+    assert "--save objs: an array of Python objects cannot be saved without pickle" in err
+    assert "--save typo: the cell made no such output" in err
+    run = nbtrack.last()
+    assert run.load("frame").equals(ip.user_ns["frame"])
+    assert run.load("arr").tolist() == [[1.0, 0.0], [0.0, 1.0]]
+    assert run.load("pl_frame").to_dicts() == [{"a": 1}, {"a": 2}]
+    assert run.load("table").to_pydict() == {"t": [1.5]}
+    assert run.outputs["frame"]["artifact_format"] == "parquet" and run.outputs["arr"]["artifact_format"] == "npy"
+    with pytest.raises(nbtrack.NbtrackError, match="no saved output 'objs'"):
+        run.load("objs")
+
+
+def test_reproduce_restores_saved_inputs_instead_of_recomputing(ip):
+    ip.run_cell("import numpy as np, pandas as pd\nraw = pd.DataFrame({'x': np.arange(5.0)})")   # untracked
+    ip.run_cell("%%track prep --save clean\nclean = raw * 2")
+    ip.run_cell("%%track fit\ntotal = float(clean['x'].sum())")
+    fit = nbtrack.last().run_id
+    script = nbtrack.export_script(fit)
+    assert "clean = _restore(" in script and "raw" not in script.split("# --- step 1/1")[1]
+    report = nbtrack.reproduce(fit)
+    assert report.verdict == "identical", str(report)

@@ -95,6 +95,20 @@ class Run:
     info: dict[str, Any] = field(default_factory=dict)
     store: Store | None = None
 
+    def load(self, name: str) -> Any:
+        """An output saved with ``%%track --save NAME``: a DataFrame (Parquet) or an array (.npy).
+        Nothing is unpickled: nbtrack saves only in those formats."""
+        from .recorder.artifacts import deserialize
+
+        item = self.outputs.get(name)
+        if not item or not item.get("artifact"):
+            saved = [n for n, o in self.outputs.items() if o.get("artifact")]
+            raise RunNotFoundError(f"run {self.run_id[:8]} has no saved output {name!r} (saved: "
+                                   f"{', '.join(saved) or 'none'}); save one with %%track --save {name}")
+        with self.store.connect() as con:
+            data = queries.artifact(con, item["artifact"])
+        return deserialize(data, item["artifact_format"])
+
     def history(self, key: str | None = None) -> pd.DataFrame:
         """Logged points as a DataFrame with columns ``step, key, value``."""
         with self.store.connect() as con:

@@ -77,9 +77,36 @@ def _provenance(run: Run) -> dict[str, dict[str, Any]]:
     return json.loads(raw) if isinstance(raw, str) else (raw or {})
 
 
+def _saved(store: Store, inputs: dict[str, str | None]) -> dict[str, dict[str, Any]]:
+    """Inputs some run saved (``--save``) with the same fingerprint: those a script can load back."""
+    hashes = [h for h in inputs.values() if h]
+    if not hashes:
+        return {}
+    from .store import queries
+
+    with store.connect() as con:
+        found = queries.saved_outputs(con, hashes)
+    return {name: found[h] for name, h in inputs.items() if h in found}
+
+
 def _chain(run: Run, store: Store) -> list[Run]:
+    """The runs to execute, in order: upstream producers of the run's inputs, except where an input
+    was saved (``--save``) and can be loaded instead of recomputed."""
     graph = lineage(run, store)
-    return [get(r, store) for r in graph.upstream()] + [run]
+    runs = {run.run_id: run}
+    needed: set[str] = set()
+    todo = [run.run_id]
+    while todo:
+        consumer = runs[todo.pop()]
+        saved = _saved(store, {n: i.get("hash") for n, i in consumer.inputs.items()})
+        for producer, c, name in graph.edges:
+            if c != consumer.run_id or name in saved or producer in needed:
+                continue
+            needed.add(producer)
+            runs[producer] = get(producer, store)
+            todo.append(producer)
+    order = [r for r in graph.upstream() if r in needed]
+    return [runs[r] for r in order] + [run]
 
 
 def export_script(run: Run | str, path: str | os.PathLike[str] | None = None,
@@ -109,6 +136,13 @@ def export_script(run: Run | str, path: str | os.PathLike[str] | None = None,
                  "    if got != expected:\n"
                  "        raise AssertionError(f\"{step}: input {name!r} is not the data the recorded run read \"\n"
                  "                             f\"(fingerprint {got}, expected {expected})\")\n")
+    external = {n: item.get("hash") for r in chain for n, item in r.inputs.items() if n not in produced}
+    restorable = _saved(st, external)
+    if restorable:
+        parts.append(f"STORE = {str(st.path)!r}\n\n\n"
+                     "def _restore(run_id, name):\n"
+                     "    \"\"\"An input saved with %%track --save, loaded from the store (Parquet or .npy).\"\"\"\n"
+                     "    import nbtrack\n    return nbtrack.get(run_id, store=STORE).load(name)\n")
     inputs_given: dict[str, Any] = {}
     for r in chain:
         for key, value in r.params.items():
@@ -138,10 +172,16 @@ def export_script(run: Run | str, path: str | os.PathLike[str] | None = None,
     for i, r in enumerate(chain, 1):
         parts.append(f"\n# --- step {i}/{len(chain)}: run {r.run_id} ({r.name}), "
                      f"{r.started_at.isoformat(timespec='seconds') if r.started_at else '?'} ---")
-        external = sorted(n for n in r.inputs if n not in produced)
-        for name in external:
+        for name in sorted(n for n in r.inputs if n not in produced):
             item = r.inputs[name]
-            parts.append(f"# needs `{name}` ({item.get('type')}), which no tracked run produced: define it here")
+            saved = restorable.get(name)
+            if saved and name not in produced:
+                parts.append(f"{name} = _restore({saved['run_id']!r}, {saved['name']!r})   "
+                             f"# saved by run {saved['run_id'][:8]}")
+                produced.add(name)
+            else:
+                parts.append(f"# needs `{name}` ({item.get('type')}), which no tracked run produced or saved: "
+                             "define it here")
         for name, item in sorted(r.inputs.items()):
             parts.append(f"_check_input({name!r}, {name}, {item.get('hash')!r}, {('step ' + str(i))!r})")
         source, magic = _plain_python(_strip_assignments(r.source or "", set(hoisted)))
@@ -179,7 +219,8 @@ def reproduce(run: Run | str, store: str | os.PathLike[str] | Store | None = Non
     original = run if isinstance(run, Run) else get(run, st)
     chain = _chain(original, st)
     produced = {name for r in chain[:-1] for name in (*r.outputs, *r.metrics, *r.values)}
-    missing = sorted(n for n in original.inputs if n not in produced)
+    external = {n: i.get("hash") for n, i in original.inputs.items() if n not in produced}
+    missing = sorted(n for n in external if n not in _saved(st, external))
     with tempfile.TemporaryDirectory(prefix="nbtrack-reproduce-") as tmp:
         script = Path(tmp) / "reproduce.py"
         export_script(original, script, st)

@@ -50,6 +50,7 @@ class TrackOptions:
     grid: dict[str, list[Any]] = field(default_factory=dict)
     seed: str | None = None
     fail_fast: bool = False
+    save: list[str] = field(default_factory=list)
     line: str = ""
 
     @property
@@ -65,7 +66,7 @@ class _Parser(argparse.ArgumentParser):
 
 USAGE = ("%%track [NAME] [-e EXPERIMENT] [-t TAG]... [-p KEY=VALUE]... [--no-outputs] "
          "[--exclude NAME]... [--check [RUN]] [--rtol X] [--atol X] [--tol METRIC=RTOL]... [--repeat N] "
-         "[--grid KEY=V1,V2,...]... [--seed KEY] [--fail-fast]")
+         "[--grid KEY=V1,V2,...]... [--seed KEY] [--fail-fast] [--save NAME]...")
 _parser = _Parser(prog="%%track", add_help=False, allow_abbrev=False)
 _parser.add_argument("name", nargs="?")
 _parser.add_argument("-e", "--experiment")
@@ -81,6 +82,7 @@ _parser.add_argument("--repeat", type=int, default=1)
 _parser.add_argument("--grid", action="append", default=[])
 _parser.add_argument("--seed")
 _parser.add_argument("--fail-fast", action="store_true")
+_parser.add_argument("--save", action="append", default=[])
 
 
 def parse_track_line(line: str) -> TrackOptions:
@@ -112,13 +114,16 @@ def parse_track_line(line: str) -> TrackOptions:
         if key in grid or key in overrides:
             raise ParamValueError(f"%%track --grid {text!r}: {key} is given twice (by --grid or -p)")
         grid[key] = values
+    for name in args.save:
+        if not _KEY.match(name):
+            raise ParamValueError(f"%%track --save {name!r}: give the name of a variable the cell makes")
     if args.seed is not None and (not _KEY.match(args.seed) or args.seed in grid or args.seed in overrides):
         raise ParamValueError(f"%%track --seed {args.seed!r}: give the name of a literal in the cell that is not "
                               "also set by --grid or -p, e.g. --seed seed")
     return TrackOptions(name=args.name, experiment=args.experiment, tags=args.tag, overrides=overrides,
                         no_outputs=args.no_outputs, exclude=args.exclude, check=args.check, rtol=args.rtol,
                         atol=args.atol, tolerances=tolerances, repeat=args.repeat, grid=grid, seed=args.seed,
-                        fail_fast=args.fail_fast, line=line.strip())
+                        fail_fast=args.fail_fast, save=args.save, line=line.strip())
 
 
 def parse_grid(text: str) -> tuple[str, list[Any]]:

@@ -389,6 +389,21 @@ class CellTracker:
         repro.remember(report)
         display(report)
 
+    def _save(self, run: ActiveRun, name: str, value: Any, fp: dict[str, Any]) -> None:
+        """``--save NAME``: the object as an artifact in a safe format, linked from its output row."""
+        import hashlib
+
+        from .artifacts import serialize
+
+        try:
+            data, fmt = serialize(value)
+        except Exception as e:
+            warn(f"--save {name}: {e}")
+            return
+        digest = hashlib.sha256(data).hexdigest()
+        run.store.spool.write_blob(digest, data)
+        fp["artifact"], fp["artifact_format"] = digest, fmt
+
     def _note_producer(self, result: Any, frame: _Frame | None) -> None:
         """Remember which cell (and run) bound each name: checks use it to name hidden state."""
         info = getattr(result, "info", None)
@@ -448,6 +463,11 @@ class CellTracker:
                 fp = safe_fingerprint(value)
                 run.outputs[name] = (change, fp)
                 _capturer_facts(run, name, fp, metrics=True)
+                if name in plan.options.save:
+                    self._save(run, name, value, fp)
+        for name in plan.options.save:
+            if name not in run.outputs:
+                warn(f"--save {name}: the cell made no such output (a DataFrame, table or array it binds)")
         for name in plan.analysis.deleted - excluded:
             if name in frame.keys_before and name not in ns:
                 previous = frame.before.get(name)

@@ -321,7 +321,9 @@ class ActiveRun:
                          "hash_method": fp.get("hash_method"),
                          "shape": None if fp.get("shape") is None else to_json(fp["shape"]),
                          "length": fp.get("length"), "dtype": fp.get("dtype"),
-                         "summary": to_json(fp.get("summary") or {})})
+                         "summary": to_json(fp.get("summary") or {}),
+                         **({"artifact": fp["artifact"], "artifact_format": fp.get("artifact_format")}
+                            if fp.get("artifact") else {})})
         return rows
 
     def _display_rows(self, known: set[str]) -> list[dict[str, Any]]:

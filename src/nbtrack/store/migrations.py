@@ -15,6 +15,7 @@ MIGRATIONS: list[tuple[str, str]] = [
         backfill=queries.downsample_sql("SELECT run_id, key, step, value FROM metric_history"))),
     ("0003_repro", schema.REPRO),
     ("0004_sweeps", schema.SWEEPS),
+    ("0005_saved_outputs", schema.SAVED),
 ]
 KNOWN = {name for name, _ in MIGRATIONS}
 

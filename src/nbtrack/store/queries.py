@@ -338,3 +338,19 @@ def run_rows(con: duckdb.DuckDBPyConnection, run_ids: list[str]) -> list[dict[st
                       "WHERE run_id IN (SELECT unnest(?::VARCHAR[])) ORDER BY started_at, run_id", [run_ids])
     names = [d[0] for d in cur.description]
     return [dict(zip(names, r)) for r in cur.fetchall()]
+
+
+def artifact(con: duckdb.DuckDBPyConnection, digest: str) -> bytes:
+    rows = con.execute("SELECT data FROM artifacts WHERE hash = ?", [digest]).fetchall()
+    if not rows:
+        raise RunNotFoundError(f"artifact {digest[:12]} is not in this store")
+    return bytes(rows[0][0])
+
+
+def saved_outputs(con: duckdb.DuckDBPyConnection, hashes: list[str]) -> dict[str, dict[str, Any]]:
+    """Per fingerprint: the latest run that saved an output with it (``run_id, name``)."""
+    rows = con.execute(
+        "SELECT o.hash, o.run_id, o.name FROM outputs o JOIN runs r USING (run_id) "
+        "WHERE o.artifact IS NOT NULL AND o.hash IN (SELECT unnest(?::VARCHAR[])) ORDER BY r.started_at",
+        [hashes]).fetchall()
+    return {h: {"run_id": run_id, "name": name} for h, run_id, name in rows}

@@ -41,7 +41,7 @@ SCHEMAS: dict[str, pa.Schema] = {
                          ("shape", _S), ("length", _I), ("dtype", _S), ("summary", _S)]),
     "outputs": pa.schema([("run_id", _S), ("name", _S), ("change", _S), ("type", _S), ("hash", _S),
                           ("hash_method", _S), ("shape", _S), ("length", _I), ("dtype", _S),
-                          ("summary", _S)]),
+                          ("summary", _S), ("artifact", _S), ("artifact_format", _S)]),
     "displays": pa.schema([("run_id", _S), ("seq", _I), ("kind", _S), ("mime", _S), ("artifact", _S),
                            ("size", _I), ("truncated", _B)]),
 }

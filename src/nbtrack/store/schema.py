@@ -179,3 +179,9 @@ ALTER TABLE runs ADD COLUMN provenance VARCHAR;   -- JSON: name read -> the cell
 SWEEPS = """
 ALTER TABLE runs ADD COLUMN sweep_id VARCHAR;
 """
+
+# Outputs saved with --save: the artifact (content hash) and its safe format (parquet | npy).
+SAVED = """
+ALTER TABLE outputs ADD COLUMN artifact VARCHAR;
+ALTER TABLE outputs ADD COLUMN artifact_format VARCHAR;
+"""
