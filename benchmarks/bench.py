@@ -11,7 +11,8 @@ params/metrics each; bytes on disk per logged point; the compare panel's data ov
 fingerprint time of a 10^8-element array vs reading it once (numpy sum).
 The browser side (nbtrack.compare() to painted, 10,000 runs) is printed by
 tests/test_browser.py; %%track --check on a cell with 100 outputs vs the cell
-untracked.
+untracked; a 100-combination --grid vs the cell run 100 times untracked; the
+CPU the system-metrics sampler costs.
 """
 from __future__ import annotations
 
@@ -168,6 +169,46 @@ def bench_check(root: Path, n: int) -> dict[str, float]:
             "check_added_ms": _median_ms(checked) - _median_ms(plain)}
 
 
+def bench_sweep(root: Path, n: int) -> dict[str, float]:
+    """A --grid of n combinations over a trivial cell vs the same cell run n times untracked."""
+    from IPython import get_ipython
+
+    ip = get_ipython()
+    nbtrack.connect(root / "sweep.duckdb")
+    cell = "x = 0\ny = x * 2"
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        ip.run_cell(f"%%track warm --grid x=range(5)\n{cell}")
+        t0 = time.perf_counter()
+        for _ in range(n):
+            ip.run_cell(cell)
+        plain = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        ip.run_cell(f"%%track grid --grid x=range({n})\n{cell}")
+        sweep = time.perf_counter() - t0
+    syncer.flush()
+    assert len(nbtrack.last_sweep()) == n
+    return {"n": n, "sweep_s": sweep, "plain_s": plain}
+
+
+def bench_sampler(seconds: float) -> dict[str, float]:
+    """CPU the system sampler costs: its own thread CPU time per sample, at the default interval."""
+    from nbtrack.recorder import system
+
+    interval, after = system.INTERVAL_S, system.START_AFTER_S
+    system.INTERVAL_S, system.START_AFTER_S = 0.05, 0.0
+    cpu0, samples0 = system.monitor.cpu_s, system.monitor.samples
+    try:
+        handle = system.monitor.watch(lambda step, values: None, time.time())
+        time.sleep(seconds)
+        system.monitor.unwatch(handle)
+    finally:
+        system.INTERVAL_S, system.START_AFTER_S = interval, after
+    samples = system.monitor.samples - samples0
+    per_sample = (system.monitor.cpu_s - cpu0) / max(samples, 1)
+    return {"samples": samples, "per_sample_ms": per_sample * 1e3,
+            "percent_at_default": 100 * per_sample / system.INTERVAL_S}
+
+
 def bench_panel(root: Path, n_runs: int) -> dict[str, float]:
     """The compare panel's data for n runs x 50 params/metrics: the store query, the table payload
     and the chart specs, vs nbtrack.runs() alone (the query the panel cannot avoid)."""
@@ -312,6 +353,12 @@ def main() -> None:
         print(f"nbtrack.runs() over {r['runs']:,} runs x 30 params/metrics: {r['runs_ms']:.0f} ms (median of 5; "
               f"target < 300 ms); raw read of the long tables {r['raw_read_ms']:.0f} ms; "
               f"spool import {r['import_ms']:.0f} ms")
+        sw = bench_sweep(root, 100)
+        print(f"%%track --grid of {sw['n']} combinations over a trivial cell: {sw['sweep_s']:.2f} s; the cell run "
+              f"{sw['n']} times untracked: {sw['plain_s']:.3f} s (target: under 1 s plus the cells' own time)")
+        sm = bench_sampler(2.0 if q else 5.0)
+        print(f"system metrics sampler: {sm['per_sample_ms']:.3f} ms of CPU per sample ({sm['samples']} samples); "
+              f"at one sample every 2 s that is {sm['percent_at_default']:.3f} % of a core (target < 1 %)")
         ck = bench_check(root, 10 if q else 40)
         print(f"%%track --check on a cell with 100 outputs: untracked {ck['untracked_ms']:.1f} ms, tracked "
               f"{ck['tracked_ms']:.1f} ms, tracked with --check {ck['check_ms']:.1f} ms -> added "

@@ -29,7 +29,8 @@ def _torch(torch: Any) -> str:
 
 def snapshot() -> dict[str, str]:
     """Hash of each global generator's state: Python's ``random``, NumPy's and torch's when imported."""
-    states = {"random": _digest(repr(random.getstate()).encode())}
+    # ints hash the same in every process (unlike str and bytes): a cheap, comparable digest
+    states = {"random": f"{hash(random.getstate()) & 0xFFFFFFFFFFFFFFFF:016x}"}
     readers = (("numpy", _numpy), ("torch", _torch))
     for module, read in readers:
         mod = sys.modules.get(module)

@@ -163,7 +163,7 @@ class ActiveRun:
         self.sync_after = True   # False when the store is known to be unwritable: keep the spool
         self.record: dict[str, Any] | None = None
         self.system_points: dict[str, tuple[array, array]] = {}   # sys.* curves, from the sampler thread
-        self.sampler: system.Sampler | None = None
+        self.sampler: system.Watch | None = None
         self.checked_against: str | None = None
         self.sweep_id: str | None = None
         self.repeat_group: str | None = None
@@ -182,7 +182,7 @@ class ActiveRun:
             self._write()
         _stack.append(self)  # only a run that could be written receives nbtrack.log points
         if system.enabled() and self.kind in ("cell", "script"):
-            self.sampler = system.Sampler(self.log_system, self.started_at).start()
+            self.sampler = system.monitor.watch(self.log_system, self.started_at)
         return self
 
     def log_system(self, step: int, values: dict[str, float]) -> None:
@@ -201,7 +201,8 @@ class ActiveRun:
         if self in _stack:
             _stack.remove(self)
         if self.sampler is not None:
-            self.sampler.stop()
+            system.monitor.unwatch(self.sampler)
+            self.sampler = None
             for key, series in self.system_points.items():   # the sampler is done: merge its curves
                 self._lists[key] = series
                 self._n_points += len(series[0])

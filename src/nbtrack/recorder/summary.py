@@ -36,7 +36,8 @@ def summary_bundle(run: ActiveRun) -> dict[str, Any]:
     parts.append(f"{duration:.2f} s")
     data = {
         "run_id": run.run_id, "name": run.name, "experiment": run.experiment, "status": run.status,
-        "params": {k: v for k, v in params.items() if isinstance(v, (int, float, str, bool, type(None)))},
+        "params": {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in params.items()
+                   if isinstance(v, (int, float, str, bool, type(None)))},
         "metrics": {k: (v if math.isfinite(v) else None) for k, v in metrics.items()},
         "duration_s": duration, "store": str(run.store.path),
     }

@@ -18,6 +18,7 @@ from . import run as _run
 
 _LOWER_IS_BETTER = ("loss", "err", "error", "mse", "rmse", "mae", "perplexity")
 last_sweep_id: str | None = None
+_ABSENT = object()
 
 
 def combinations(grid: dict[str, list[Any]]) -> list[dict[str, Any]]:
@@ -104,6 +105,11 @@ def run_sweep(tracker: Any, plan: Any, cell: str) -> str:
     sweep_id = last_sweep_id = uuid.uuid4().hex
     progress = Progress(total)
     stopped: str | None = None
+    # a failing combination is listed in the summary and recorded with its traceback; its traceback
+    # is not shown, or a sweep with a few failures would be a wall of them
+    quiet = {name: shell.__dict__.get(name, _ABSENT) for name in ("showtraceback", "showsyntaxerror")}
+    for name in quiet:
+        setattr(shell, name, lambda *args, **kwargs: None)
     base_seed = plan.analysis.params.get(opts.seed) if opts.seed else None
     try:
         for combo in combos:
@@ -130,6 +136,11 @@ def run_sweep(tracker: Any, plan: Any, cell: str) -> str:
     except KeyboardInterrupt:   # between two runs: the finished ones are recorded already
         stopped = "interrupted"
     finally:
+        for name, previous in quiet.items():
+            if previous is _ABSENT:
+                shell.__dict__.pop(name, None)
+            else:
+                setattr(shell, name, previous)
         progress.close()
     _summary(progress, total, stopped)
     return sweep_id

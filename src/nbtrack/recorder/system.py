@@ -1,7 +1,7 @@
 """System metrics while a run lasts: CPU %, memory (RSS) and, where NVML is installed, GPU use.
 
-A daemon thread per run waits ``START_AFTER_S`` (a short cell is not sampled at all), then samples
-every ``INTERVAL_S`` until the run ends, into curves named ``sys.*`` with the seconds since the
+One daemon thread for the process samples each running run once it has lasted ``START_AFTER_S``
+(a short cell is not sampled at all), then every ``INTERVAL_S`` until the run ends, into curves named ``sys.*`` with the seconds since the
 run started as the step. GPU figures come from NVML through ``nvidia-ml-py`` (module ``pynvml``)
 when it is installed; nothing is sampled for GPUs otherwise. ``NBTRACK_SYSTEM_METRICS=0`` turns
 sampling off.
@@ -67,46 +67,73 @@ def gpu_sample() -> dict[str, float]:
     return out
 
 
-class Sampler:
-    """Samples for one run on a daemon thread; ``stop()`` ends it (the run's finish calls it)."""
+class Watch:
+    """One run being sampled: where its points go, and when it is next due."""
 
     def __init__(self, sink: Any, started: float) -> None:
-        self._sink, self._started = sink, started
-        self._wall0, self._cpu0 = time.perf_counter(), time.process_time()
-        self._stop = threading.Event()
-        self.cpu_s = 0.0          # CPU time the sampler itself used: what it costs
+        self.sink, self.started = sink, started
+        self.due = time.monotonic() + START_AFTER_S
+        self.wall0, self.cpu0 = time.perf_counter(), time.process_time()
         self.samples = 0
-        self._thread = threading.Thread(target=self._loop, name="nbtrack-system", daemon=True)
 
-    def start(self) -> "Sampler":
-        self._thread.start()
-        return self
 
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive() and threading.current_thread() is not self._thread:
-            self._thread.join(timeout=2)
+class Monitor:
+    """One daemon thread for the whole process, started on first use: a run registers when it starts
+    and leaves when it ends, so a cell pays a lock and a list append, not a thread start."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._watches: list[Watch] = []
+        self._thread: threading.Thread | None = None
+        self.cpu_s = 0.0          # CPU time the sampling itself used: what it costs
+        self.samples = 0
+
+    def watch(self, sink: Any, started: float) -> Watch:
+        handle = Watch(sink, started)
+        with self._cond:
+            self._watches.append(handle)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._loop, name="nbtrack-system", daemon=True)
+                self._thread.start()
+            self._cond.notify()
+        return handle
+
+    def unwatch(self, handle: Watch) -> None:
+        with self._cond:
+            if handle in self._watches:
+                self._watches.remove(handle)
 
     def _loop(self) -> None:
-        if self._stop.wait(START_AFTER_S):
-            return
-        wall0, cpu0 = self._wall0, self._cpu0
-        while not self._stop.is_set():
+        while True:
+            with self._cond:
+                if not self._watches:
+                    self._cond.wait()
+                    continue
+                now = time.monotonic()
+                due = [w for w in self._watches if w.due <= now]
+                if not due:
+                    self._cond.wait(min(w.due for w in self._watches) - now)
+                    continue
             t0 = time.thread_time()
             wall, cpu = time.perf_counter(), time.process_time()
-            values: dict[str, float] = {}
-            if wall > wall0:
-                values["sys.cpu_percent"] = 100.0 * (cpu - cpu0) / (wall - wall0)
-            wall0, cpu0 = wall, cpu
+            shared: dict[str, float] = {}
             memory = rss_mb()
             if memory is not None:
-                values["sys.rss_mb"] = memory
-            values.update(gpu_sample())
-            step = int(round(time.time() - self._started))
-            try:
-                self._sink(step, values)
-            except Exception:   # the run ended under us
-                return
+                shared["sys.rss_mb"] = memory
+            shared.update(gpu_sample())
+            for w in due:
+                values = dict(shared)
+                if wall > w.wall0:
+                    values["sys.cpu_percent"] = 100.0 * (cpu - w.cpu0) / (wall - w.wall0)
+                w.wall0, w.cpu0 = wall, cpu
+                try:
+                    w.sink(int(round(time.time() - w.started)), values)
+                except Exception:   # the run ended under us
+                    self.unwatch(w)
+                w.samples += 1
+                w.due = time.monotonic() + INTERVAL_S
             self.samples += 1
             self.cpu_s += time.thread_time() - t0
-            self._stop.wait(INTERVAL_S)
+
+
+monitor = Monitor()
