@@ -115,7 +115,8 @@ class Run:
             return queries.history(con, self.run_id, key)
 
     def __repr__(self) -> str:
-        params = ", ".join(f"{k}={v!r}" for k, v in list(self.params.items())[:6])
+        own = [(k, v) for k, v in self.params.items() if self.param_kinds.get(k) != "capturer"]
+        params = ", ".join(f"{k}={v!r}" for k, v in (own or list(self.params.items()))[:6])
         metrics = ", ".join(f"{k}={v:.4g}" for k, v in list(self.metrics.items())[:6])
         return f"<Run {self.run_id[:8]} {self.name!r} {self.status}: {params}{' -> ' if metrics else ''}{metrics}>"
 

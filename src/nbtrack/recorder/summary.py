@@ -26,8 +26,8 @@ def summary_bundle(run: ActiveRun) -> dict[str, Any]:
     if run.status != "finished":
         parts.append(run.status + (f" ({run.error['error_type']})" if run.error else ""))
     kinds = {k: kind for k, (_, kind) in run.params.items()}
-    ordered = sorted(params.items(), key=lambda kv: kinds.get(kv[0]) == "capturer")   # the cell's own first
-    shown_p = ", ".join(f"{k}={_fmt(v)}" for k, v in ordered[:_SHOWN])
+    own_p = [(k, v) for k, v in params.items() if kinds.get(k) != "capturer"]   # the cell's own, if any
+    shown_p = ", ".join(f"{k}={_fmt(v)}" for k, v in (own_p or list(params.items()))[:_SHOWN])
     # the cell's own numbers first; sys.* curves and capturer facts are in the record, not the line
     own = {k: v for k, v in metrics.items() if not k.startswith("sys.") and "." not in k}
     shown_m = ", ".join(f"{k}={_fmt(v)}" for k, v in list((own or metrics).items())[:_SHOWN])
