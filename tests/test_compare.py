@@ -194,3 +194,13 @@ def test_the_wheel_ships_the_bundle(tmp_path):
     (wheel,) = tmp_path.glob("nbtrack-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert "nbtrack/static/compare.js" in names and "nbtrack/static/compare.css" in names
+
+
+def test_a_missing_front_end_is_a_clear_error(monkeypatch, tmp_path):
+    import importlib
+
+    compare_module = importlib.import_module("nbtrack.widgets.compare")
+
+    monkeypatch.setattr(compare_module, "STATIC", tmp_path)
+    with pytest.raises(nbtrack.NbtrackError, match="front end is not built.*npm run build"):
+        nbtrack.compare(store=tmp_path / "runs.duckdb")

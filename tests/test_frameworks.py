@@ -221,3 +221,19 @@ def test_reproduce_restores_saved_inputs_instead_of_recomputing(ip):
     assert "clean = _restore(" in script and "raw" not in script.split("# --- step 1/1")[1]
     report = nbtrack.reproduce(fit)
     assert report.verdict == "identical", str(report)
+
+
+def test_cli_lists_the_cells_own_params_unless_asked(sk_ip, store_path):
+    from click.testing import CliRunner
+
+    from nbtrack.cli import main
+
+    sk_ip.run_cell("%%track rf\ndepth = 3\nmodel = RandomForestClassifier(n_estimators=5, max_depth=depth).fit(X, y)")
+    plain = CliRunner().invoke(main, ["runs", "--store", str(store_path)]).output
+    full = CliRunner().invoke(main, ["runs", "--store", str(store_path), "--all-columns"]).output
+    assert "params.depth" in plain and "params.model.max_depth" not in plain
+    assert "params.model.max_depth" in full
+    panel = nbtrack.compare(store=store_path)
+    hidden = {c["name"]: c["hidden"] for c in panel.table["columns"]}
+    assert hidden["params.model.max_depth"] and not hidden["params.depth"]
+    panel.close()

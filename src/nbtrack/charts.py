@@ -75,7 +75,8 @@ def varying(frame: pd.DataFrame, prefix: str) -> list[str]:
     """Columns of a group (``params``, ``metrics``) that take more than one value, most varied first."""
     cols = [c for c in frame.columns if c.startswith(prefix + ".")]
     counts = {c: frame[c].nunique(dropna=False) for c in cols}
-    return sorted((c for c in cols if counts[c] > 1), key=lambda c: (-counts[c], c))
+    # the cell's own params before those a capturer found in objects (their keys hold a dot)
+    return sorted((c for c in cols if counts[c] > 1), key=lambda c: ("." in c[len(prefix) + 1:], -counts[c], c))
 
 
 def default_metric(frame: pd.DataFrame, key_counts: dict[str, dict[str, int]] | None = None) -> str | None:

@@ -61,9 +61,11 @@ def main() -> None:
 @click.option("--experiment", "-e", help="Only runs of this experiment.")
 @click.option("--limit", "-n", type=int, default=None, help="Only the latest N runs.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON records.")
+@click.option("--all-columns", is_flag=True,
+              help="Also the params capturers found in objects (model.max_depth) and sys.* metrics.")
 @_errors
 def runs_cmd(store_path: str | None, where: str | None, experiment: str | None, limit: int | None,
-             as_json: bool) -> None:
+             as_json: bool, all_columns: bool) -> None:
     """List runs, oldest first."""
     frame = api.runs(experiment=experiment, where=where, store=_store(store_path), limit=limit)
     if as_json:
@@ -73,6 +75,9 @@ def runs_cmd(store_path: str | None, where: str | None, experiment: str | None, 
         click.echo("no runs match")
         return
     view = frame.drop(columns=["ended_at", "experiment"] if frame["experiment"].nunique() == 1 else ["ended_at"])
+    if not all_columns:   # the cell's own params and metrics; a capturer's keys hold a dot
+        view = view[[c for c in view.columns if not (c.startswith("params.") and "." in c[len("params."):])
+                     and not c.startswith("metrics.sys.")]]
     view["run_id"] = view["run_id"].str[:8]
     view["started_at"] = view["started_at"].dt.strftime("%Y-%m-%d %H:%M:%S")
     view["duration_s"] = view["duration_s"].round(3)

@@ -60,6 +60,7 @@ class ComparePanel(anywidget.AnyWidget):
     def __init__(self, runs: pd.DataFrame | list[str] | None = None, *, experiment: str | None = None,
                  where: str | None = None, x: str | None = None, y: str | None = None,
                  color: str | None = None, store: str | os.PathLike[str] | Store | None = None) -> None:
+        require_bundle("compare")
         super().__init__()
         self.store = _store(store)
         self.experiment, self.where = experiment, where
@@ -263,6 +264,17 @@ class ComparePanel(anywidget.AnyWidget):
             self.refresh()
 
 
+def require_bundle(name: str) -> None:
+    """A clear error, not a blank output, when the front end was never built (an install that
+    skipped npm)."""
+    if not (STATIC / f"{name}.js").exists():
+        from ..errors import NbtrackError
+
+        raise NbtrackError(f"the {name} widget's front end is not built ({STATIC / (name + '.js')} is missing): "
+                           "run `npm install && npm run build` in the nbtrack checkout, or reinstall with "
+                           "`pip install -e .` with npm on PATH")
+
+
 def _clean(value: Any) -> Any:
     if value is None or value is pd.NA or value is pd.NaT:
         return None
@@ -303,7 +315,9 @@ def table_payload(frame: pd.DataFrame, store: Store) -> dict[str, Any]:
             kind = "number"
         else:
             kind = "text"
-        columns.append({"name": name, "group": group, "key": key, "kind": kind, "hidden": name in HIDDEN})
+        # a capturer's params (model.max_depth) and sys.* curves: in the column picker, not shown first
+        extra = (group == "params" and "." in key) or (group == "metrics" and key.startswith("sys."))
+        columns.append({"name": name, "group": group, "key": key, "kind": kind, "hidden": name in HIDDEN or extra})
         data[name] = _column(series, kind)
     return {"columns": columns, "data": data, "n": len(frame), "store": str(store.path)}
 

@@ -6,7 +6,7 @@ from typing import Any
 import anywidget
 import traitlets
 
-from .compare import STATIC
+from .compare import STATIC, require_bundle
 
 
 class ChartView(anywidget.AnyWidget):
@@ -18,6 +18,7 @@ class ChartView(anywidget.AnyWidget):
     renderer = traitlets.Unicode("svg").tag(sync=True)
 
     def __init__(self, chart: Any) -> None:
+        require_bundle("chart")
         spec = chart if isinstance(chart, dict) else chart.to_dict()
         super().__init__(spec=spec)
 
@@ -34,6 +35,7 @@ class ReportView(anywidget.AnyWidget):
     report = traitlets.Dict().tag(sync=True)
 
     def __init__(self, report: Any) -> None:
+        require_bundle("report")
         data = report.to_dict()
         data["a_label"] = f"{report.a.run_id[:8]} ({report.a.name})"
         data["b_label"] = f"{report.b.run_id[:8]} ({report.b.name})"
