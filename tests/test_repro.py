@@ -275,6 +275,7 @@ def test_reproduce_names_inputs_it_cannot_restore(np_ip):
     assert report.causes[0].kind == "input_data"
     assert "could not restore input `data`" in report.causes[0].detail
     assert report.b.status == "failed"
+    assert f"the new run {report.b.run_id[:8]} is failed: NameError: name 'data' is not defined" in str(report)
 
 
 def test_report_reads_as_text_and_markdown_and_has_a_widget(np_ip):

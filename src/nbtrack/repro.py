@@ -74,8 +74,20 @@ class CheckReport:
         return (f"nbtrack check: {self.verdict.replace('_', ' ')} — run {self.b.run_id[:8]} ({self.b.name}) "
                 f"against run {self.a.run_id[:8]} ({self.a.name})")
 
+    def _status_line(self) -> str | None:
+        """A run that did not finish explains its missing outputs before any cause does."""
+        for label, run in (("new", self.b), ("reference", self.a)):
+            if run.status != "finished":
+                err = run.error or {}
+                why = f": {err.get('type')}: {err.get('message')}" if err.get("type") else ""
+                return f"the {label} run {run.run_id[:8]} is {run.status}{why}"
+        return None
+
     def __str__(self) -> str:
         lines = [self._title()]
+        status = self._status_line()
+        if status:
+            lines.append(status)
         diffs = self.differences
         same = len(self.outputs) - len(diffs)
         lines.append(f"outputs: {same} identical, {len(diffs)} not" if self.outputs else "outputs: none recorded")
@@ -94,6 +106,9 @@ class CheckReport:
 
     def _repr_markdown_(self) -> str:
         out = [f"**{self._title()}**", ""]
+        status = self._status_line()
+        if status:
+            out += [_md(status), ""]
         diffs = self.differences
         if diffs:
             out += ["| output | kind | status | detail |", "|---|---|---|---|"]
