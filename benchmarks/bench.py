@@ -35,6 +35,7 @@ import nbtrack
 from nbtrack.recorder.capture import fingerprint
 from nbtrack.recorder.run import ActiveRun, syncer
 from nbtrack.store import Store
+from nbtrack.store.queries import BASE_COLUMNS
 
 
 def _median_ms(samples: list[float]) -> float:
@@ -132,7 +133,7 @@ def bench_runs(root: Path, n_runs: int) -> dict[str, float]:
         t0 = time.perf_counter()
         frame = nbtrack.runs(store=store)
         samples.append(time.perf_counter() - t0)
-    assert len(frame) == n_runs and frame.shape[1] == 8 + 30
+    assert len(frame) == n_runs and frame.shape[1] == len(BASE_COLUMNS) + 30
 
     # baseline: the same query result read straight from DuckDB with no pivot
     con = duckdb.connect(str(store.path), read_only=True)
@@ -333,48 +334,55 @@ def main() -> None:
         root = Path(tmp)
         here = os.getcwd()
         os.chdir(root)
-        print(f"nbtrack {nbtrack.__version__}, duckdb {duckdb.__version__}, Python {sys.version.split()[0]}, "
-              f"{os.cpu_count()} cores\n")
-        w = bench_write_options(root, 100 if q else 400)
-        print(f"writing one run (10 params, 20 metrics): held DuckDB connection {w['held_ms']:.2f} ms (locks "
-              f"every other process out), open-insert-close {w['reopen_ms']:.2f} ms, spool file "
-              f"{w['spool_ms']:.2f} ms (p99 {w['spool_p99_ms']:.2f} ms) + later import {w['import_ms_per_run']:.2f} "
-              "ms/run")
-        o = bench_overhead(root, 50 if q else 400)
-        print(f"%%track overhead, trivial cell: untracked {o['untracked_ms']:.3f} ms, tracked "
-              f"{o['tracked_ms']:.3f} ms -> added {o['added_ms']:.3f} ms (median; target <= 2 ms)")
-        for per_call in (1, 10):
-            lg = bench_log(root, 100_000 if q else 1_000_000, per_call)
-            print(f"nbtrack.log, {lg['points']:,} points, {per_call} metric(s) per call: "
-                  f"{lg['log_only_per_s']:,.0f} points/s logging, {lg['with_flush_per_s']:,.0f} points/s with "
-                  f"flush + import (target >= 1,000,000); Arrow insert floor {lg['floor_per_s']:,.0f}/s, "
-                  f"ratio {lg['ratio_to_floor']:.1f}x; {lg['bytes_per_point']:.2f} bytes/point on disk")
-        r = bench_runs(root, 1_000 if q else 10_000)
-        print(f"nbtrack.runs() over {r['runs']:,} runs x 30 params/metrics: {r['runs_ms']:.0f} ms (median of 5; "
-              f"target < 300 ms); raw read of the long tables {r['raw_read_ms']:.0f} ms; "
-              f"spool import {r['import_ms']:.0f} ms")
-        sw = bench_sweep(root, 100)
-        print(f"%%track --grid of {sw['n']} combinations over a trivial cell: {sw['sweep_s']:.2f} s; the cell run "
-              f"{sw['n']} times untracked: {sw['plain_s']:.3f} s (target: under 1 s plus the cells' own time)")
-        sm = bench_sampler(2.0 if q else 5.0)
-        print(f"system metrics sampler: {sm['per_sample_ms']:.3f} ms of CPU per sample ({sm['samples']} samples); "
-              f"at one sample every 2 s that is {sm['percent_at_default']:.3f} % of a core (target < 1 %)")
-        ck = bench_check(root, 10 if q else 40)
-        print(f"%%track --check on a cell with 100 outputs: untracked {ck['untracked_ms']:.1f} ms, tracked "
-              f"{ck['tracked_ms']:.1f} ms, tracked with --check {ck['check_ms']:.1f} ms -> added "
-              f"{ck['check_added_ms']:.1f} ms (median; target <= 50 ms)")
-        pn = bench_panel(root, 1_000 if q else 10_000)
-        print(f"compare panel data over {pn['runs']:,} runs x 50 params/metrics (query, table, chart specs): "
-              f"{pn['panel_ms']:.0f} ms (median of 5; target < 300 ms); nbtrack.runs() alone {pn['runs_ms']:.0f} ms")
-        cv = bench_curves(root, 50 if q else 500, 2_000 if q else 20_000)
-        print(f"curves of {cv['runs']} runs x {cv['steps']:,} steps: {cv['stored_ms']:.0f} ms for "
-              f"{cv['points_out']:,} points (target < 300 ms); downsampling the raw points at query time "
-              f"{cv['on_the_fly_ms']:.0f} ms; reading every raw point {cv['raw_ms']:.0f} ms")
-        if not q:
-            f = bench_fingerprint()
-            print(f"fingerprint of a 10^8-element float64 array: {f['fingerprint_ms']:.0f} ms "
-                  f"({f['ratio_to_sum']:.1f}x one numpy sum over it, {f['numpy_sum_ms']:.0f} ms)")
-        os.chdir(here)
+        try:
+            _report(root, q)
+        finally:   # back before the folder goes (IPython's exit hook reads the working directory)
+            os.chdir(here)
+
+
+def _report(root: Path, q: bool) -> None:
+    """Every figure, each with its baseline."""
+    print(f"nbtrack {nbtrack.__version__}, duckdb {duckdb.__version__}, Python {sys.version.split()[0]}, "
+          f"{os.cpu_count()} cores\n")
+    w = bench_write_options(root, 100 if q else 400)
+    print(f"writing one run (10 params, 20 metrics): held DuckDB connection {w['held_ms']:.2f} ms (locks "
+          f"every other process out), open-insert-close {w['reopen_ms']:.2f} ms, spool file "
+          f"{w['spool_ms']:.2f} ms (p99 {w['spool_p99_ms']:.2f} ms) + later import {w['import_ms_per_run']:.2f} "
+          "ms/run")
+    o = bench_overhead(root, 50 if q else 400)
+    print(f"%%track overhead, trivial cell: untracked {o['untracked_ms']:.3f} ms, tracked "
+          f"{o['tracked_ms']:.3f} ms -> added {o['added_ms']:.3f} ms (median; target <= 2 ms)")
+    for per_call in (1, 10):
+        lg = bench_log(root, 100_000 if q else 1_000_000, per_call)
+        print(f"nbtrack.log, {lg['points']:,} points, {per_call} metric(s) per call: "
+              f"{lg['log_only_per_s']:,.0f} points/s logging, {lg['with_flush_per_s']:,.0f} points/s with "
+              f"flush + import (target >= 1,000,000); Arrow insert floor {lg['floor_per_s']:,.0f}/s, "
+              f"ratio {lg['ratio_to_floor']:.1f}x; {lg['bytes_per_point']:.2f} bytes/point on disk")
+    r = bench_runs(root, 1_000 if q else 10_000)
+    print(f"nbtrack.runs() over {r['runs']:,} runs x 30 params/metrics: {r['runs_ms']:.0f} ms (median of 5; "
+          f"target < 300 ms); raw read of the long tables {r['raw_read_ms']:.0f} ms; "
+          f"spool import {r['import_ms']:.0f} ms")
+    sw = bench_sweep(root, 100)
+    print(f"%%track --grid of {sw['n']} combinations over a trivial cell: {sw['sweep_s']:.2f} s; the cell run "
+          f"{sw['n']} times untracked: {sw['plain_s']:.3f} s (target: under 1 s plus the cells' own time)")
+    sm = bench_sampler(2.0 if q else 5.0)
+    print(f"system metrics sampler: {sm['per_sample_ms']:.3f} ms of CPU per sample ({sm['samples']} samples); "
+          f"at one sample every 2 s that is {sm['percent_at_default']:.3f} % of a core (target < 1 %)")
+    ck = bench_check(root, 10 if q else 40)
+    print(f"%%track --check on a cell with 100 outputs: untracked {ck['untracked_ms']:.1f} ms, tracked "
+          f"{ck['tracked_ms']:.1f} ms, tracked with --check {ck['check_ms']:.1f} ms -> added "
+          f"{ck['check_added_ms']:.1f} ms (median; target <= 50 ms)")
+    pn = bench_panel(root, 1_000 if q else 10_000)
+    print(f"compare panel data over {pn['runs']:,} runs x 50 params/metrics (query, table, chart specs): "
+          f"{pn['panel_ms']:.0f} ms (median of 5; target < 300 ms); nbtrack.runs() alone {pn['runs_ms']:.0f} ms")
+    cv = bench_curves(root, 50 if q else 500, 2_000 if q else 20_000)
+    print(f"curves of {cv['runs']} runs x {cv['steps']:,} steps: {cv['stored_ms']:.0f} ms for "
+          f"{cv['points_out']:,} points (target < 300 ms); downsampling the raw points at query time "
+          f"{cv['on_the_fly_ms']:.0f} ms; reading every raw point {cv['raw_ms']:.0f} ms")
+    if not q:
+        f = bench_fingerprint()
+        print(f"fingerprint of a 10^8-element float64 array: {f['fingerprint_ms']:.0f} ms "
+              f"({f['ratio_to_sum']:.1f}x one numpy sum over it, {f['numpy_sum_ms']:.0f} ms)")
 
 
 if __name__ == "__main__":
