@@ -193,3 +193,16 @@ def test_curves_query_scales_to_many_runs(tmp_path):
     pts = charts.curve_points(frame, store=store)
     per_run = pts.groupby("run_id").size()
     assert len(per_run) == 500 and per_run.max() <= 1002
+
+
+def test_container_and_mixed_params_are_charted_as_text(tmp_path):
+    store = Store(tmp_path / "runs.duckdb")
+    for i, layers in enumerate([[64, 32], [128], None]):
+        _run(store, "net", {"layers": layers, "mixed": [1, "a", 2.5][i]}, metrics={"acc": 0.5 + i / 10})
+    frame = charts.chart_frame(nbtrack.runs(store=store))
+    assert list(frame["params.layers"][:2]) == ["[64, 32]", "[128]"] and frame["params.layers"].isna()[2]
+    spec = charts.scatter(frame, x="params.layers", y="metrics.acc").to_dict()
+    assert spec["encoding"]["x"]["type"] == "nominal"
+    panel = nbtrack.compare(store=store)
+    assert panel.table["data"]["params.layers"] == ["[64, 32]", "[128]", None]
+    panel.close()

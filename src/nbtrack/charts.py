@@ -60,6 +60,14 @@ def chart_frame(runs: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+def _plain(value: Any) -> Any:
+    if isinstance(value, (dict, list, tuple)):
+        return json.dumps(value, default=str)
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
 def column_kind(series: pd.Series) -> str:
     """The Vega-Lite type of a column: quantitative, nominal or temporal."""
     if series.name in TIME_COLUMNS:
@@ -219,7 +227,7 @@ def parallel(runs: pd.DataFrame | None = None, params: list[str] | None = None, 
         nbt_axis=f"{json.dumps(labels)}[datum.nbt_key]")
     enc: dict[str, Any] = {
         "x": alt.X(field="nbt_axis", type="nominal", sort=dims, title=None,
-                   axis=alt.Axis(labelAngle=0, labelExpr=f"replace(datum.label, /^(params|metrics)\\./, '')")),
+                   axis=alt.Axis(labelAngle=0, labelExpr="replace(datum.label, /^(params|metrics)\\./, '')")),
         "y": alt.Y(field="nbt_value", type="quantitative", axis=None),
         "detail": alt.Detail(field="run_id", type="nominal"),
         "opacity": _when(alt.OpacityValue, _SHOWN, 0.8, 0.08),

@@ -14,7 +14,7 @@ import pandas as pd
 
 from .api import _store
 from .recorder import run as _run
-from .repro import _widget_bundle
+from .inline import widget_bundle
 from .store import Store, queries
 
 MAX_DEPTH = 100
@@ -85,26 +85,12 @@ class Lineage:
         return lineage_chart(self)
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
-        bundle: dict[str, Any] = {"text/plain": str(self)}
-        view = _inline_chart(self)
-        if view is not None:
-            bundle.update({k: v for k, v in _widget_bundle(view).items() if k != "text/plain"})
-        return bundle
+        return {"text/plain": str(self), **widget_bundle(self._chart_view)}   # drawn in a notebook
 
-
-def _inline_chart(graph: Lineage) -> Any:
-    """A chart widget when a front end can draw it (a kernel with widgets), else nothing."""
-    try:
-        from IPython import get_ipython
-
-        shell = get_ipython()
-        if shell is None or getattr(shell, "kernel", None) is None:
-            return None
+    def _chart_view(self) -> Any:
         from .widgets import ChartView
 
-        return ChartView(graph.chart())
-    except Exception:
-        return None
+        return ChartView(self.chart())
 
 
 def lineage(run: Any, store: str | os.PathLike[str] | Store | None = None) -> Lineage:
