@@ -15,13 +15,15 @@ from nbtrack import repro
 from nbtrack.cli import main
 
 
+def _checked_twice(ip, cell: str) -> repro.CheckReport:
+    """Run a ``--check`` cell twice; the second run's report."""
+    ip.run_cell(cell)
+    ip.run_cell(cell)
+    return nbtrack.last_check()
+
+
 def _ids(n: int = 2) -> list[str]:
     return list(nbtrack.runs()["run_id"].iloc[-n:])
-
-
-def _check_last_two(**kw) -> repro.CheckReport:
-    a, b = _ids()
-    return nbtrack.check(a, b, **kw)
 
 
 @pytest.fixture
@@ -32,9 +34,7 @@ def np_ip(ip):
 
 def test_deterministic_cell_is_identical(np_ip):
     cell = "%%track det --check\nn = 50\nvalues = np.arange(n) ** 2\ntotal = float(values.sum())\n"
-    np_ip.run_cell(cell)
-    np_ip.run_cell(cell)
-    report = nbtrack.last_check()
+    report = _checked_twice(np_ip, cell)
     assert report.verdict == "identical"
     assert {o.name: o.status for o in report.outputs} == {"total": "identical", "values": "identical"}
     assert report.causes == []
@@ -46,9 +46,7 @@ def test_deterministic_cell_is_identical(np_ip):
 @pytest.mark.parametrize("draw, generator", [("np.random.rand()", "numpy"), ("random.random()", "random")])
 def test_unseeded_randomness_differs_and_is_named(np_ip, draw, generator):
     cell = f"%%track noisy --check\nscale = 2.0\nacc = {draw} * scale\n"
-    np_ip.run_cell(cell)
-    np_ip.run_cell(cell)
-    report = nbtrack.last_check()
+    report = _checked_twice(np_ip, cell)
     assert report.verdict == "differs"
     assert report.outputs[0].name == "acc" and report.outputs[0].status == "differs"
     assert report.causes[0].kind == "randomness"
@@ -69,9 +67,7 @@ def test_the_same_cell_seeded_is_identical(np_ip, seed, draw):
 
 def test_unseeded_default_rng_is_named_through_its_state(np_ip):
     cell = "%%track gen --check\nrng = np.random.default_rng()\nacc = float(rng.random())\n"
-    np_ip.run_cell(cell)
-    np_ip.run_cell(cell)
-    report = nbtrack.last_check()
+    report = _checked_twice(np_ip, cell)
     assert report.verdict == "differs"
     kinds = [(c.kind, c.evidence.get("name")) for c in report.causes]
     assert ("randomness", "rng") in kinds

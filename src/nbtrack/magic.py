@@ -39,7 +39,7 @@ class TrackMagics(Magics):
             return
         run_sweep(self.tracker, plan, cell)
         if plan.options.check:
-            self.tracker.show_last_check()
+            self.tracker.checks.show_last()
 
     @line_magic
     def nbtrack(self, line: str) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from .api import get
 from .recorder import rng
-from .recorder.capture import as_scalar, is_number, safe_fingerprint
+from .recorder.outputs import record_input, record_output
 from .recorder.run import ActiveRun, syncer
 from .store import Store
 
@@ -32,20 +32,12 @@ def main(argv: list[str]) -> int:
     except BaseException as e:  # recorded as the run's failure, reported by the check
         error = e
     run.rng = rng.pair(before, rng.snapshot())
-    for name in set(original.metrics) | set(original.values) | set(original.outputs):
-        if name not in ns:
-            continue
-        value = ns[name]
-        scalar, plain = as_scalar(value)
-        if scalar and is_number(plain):
-            run.metrics[name] = (float(plain), None, "cell")
-        elif scalar:
-            run.values[name] = plain
-        else:
-            run.outputs[name] = ("new", safe_fingerprint(value))
+    for name in sorted(set(original.metrics) | set(original.values) | set(original.outputs)):
+        if name in ns:
+            record_output(run, name, ns[name])
     for name in original.inputs:
         if name in ns:
-            run.inputs[name] = safe_fingerprint(ns[name])
+            record_input(run, name, ns[name])
     run.finish(exc=error)
     syncer.flush()
     Path(result_path).write_text(json.dumps({"run_id": run.run_id}))

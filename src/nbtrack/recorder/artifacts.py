@@ -61,3 +61,20 @@ def deserialize(data: bytes, fmt: str) -> Any:
 
         return pl.from_arrow(table)
     return table.to_pandas()
+
+
+def save(run: Any, name: str, value: Any, fp: dict[str, Any]) -> None:
+    """``--save NAME``: the object as an artifact in a safe format, linked from its output row; one
+    warning line when it cannot be saved."""
+    import hashlib
+
+    from ..errors import warn
+
+    try:
+        data, fmt = serialize(value)
+    except Exception as e:
+        warn(f"--save {name}: {e}")
+        return
+    digest = hashlib.sha256(data).hexdigest()
+    run.store.spool.write_blob(digest, data)
+    fp["artifact"], fp["artifact_format"] = digest, fmt

@@ -23,9 +23,12 @@ from IPython.core.error import UsageError
 from ..errors import NbtrackError, warn
 from ..options import TrackOptions, parse_track_line
 from ..store import Store
-from . import environment, rng, secrets
+from . import artifacts, environment, rng, secrets
 from .analysis import CellAnalysis, OverrideParams, analyze
-from .capture import as_scalar, is_data, is_number, safe_fingerprint
+from .capture import is_data
+from .checking import CheckHooks
+from .outputs import record_input, record_output
+from .provenance import Producers
 from .run import ActiveRun, syncer
 from .run import _stack as run_stack
 from .streams import OutputCapture
@@ -54,42 +57,6 @@ class _Frame:
     applied: bool = False
 
 
-def definition_of(name: str, value: Any) -> dict[str, str] | None:
-    """How to get ``name`` back outside this kernel: an import line for modules and for functions and
-    classes of installed packages, the source of functions and classes defined in the notebook."""
-    import inspect
-    import types
-
-    try:
-        if isinstance(value, types.ModuleType):
-            mod = value.__name__
-            return {"import": f"import {mod}" if mod == name else f"import {mod} as {name}"}
-        if not (inspect.isfunction(value) or inspect.isclass(value) or inspect.isbuiltin(value)):
-            return None
-        module = getattr(value, "__module__", None)
-        qualname = getattr(value, "__qualname__", "")
-        if module and module != "__main__" and "<" not in qualname and "." not in qualname:
-            line = f"from {module} import {qualname}"
-            return {"import": line if qualname == name else f"{line} as {name}"}
-        if module == "__main__":
-            source = inspect.getsource(value)
-            return {"definition": source} if len(source) < 20_000 else None
-    except Exception:   # no source (defined by exec), odd objects: nothing to say
-        return None
-    return None
-
-
-def _capturer_facts(run: ActiveRun, name: str, fp: dict[str, Any], metrics: bool) -> None:
-    """Params (and, for what the cell produced, metrics) a capturer found in ``name``'s object."""
-    for key, value in (fp.pop("params", None) or {}).items():
-        scalar, plain = as_scalar(value)
-        if scalar:
-            run.params[f"{name}.{key}"] = (plain, "capturer")
-    for key, value in (fp.pop("metrics", None) or {}).items():
-        if metrics and is_number(value):
-            run.metrics[f"{name}.{key}"] = (float(value), None, "cell")
-
-
 def _hidden(name: str) -> bool:
     return name.startswith("_") or name in HIDDEN
 
@@ -116,12 +83,10 @@ class CellTracker:
         self._forced: Plan | None = None
         self._repeat: tuple[str, int] | None = None      # (group id, index) of the forced run
         self._sweep: str | None = None
-        self._check_ref: str | None = None
         self._store_checked: str | None = None
         self._override_hook = _OverrideHook(self)
-        # name -> the cell that last bound it, for every cell run since the extension was loaded
-        self.producers: dict[str, dict[str, Any]] = {}
-        self._bound_cache: dict[str, set[str]] = {}
+        self.producers = Producers(_hidden)
+        self.checks = CheckHooks()
 
     # -- registration ---------------------------------------------------------
     def register(self) -> None:
@@ -274,24 +239,15 @@ class CellTracker:
             value = ns.get(name_, _MISSING)
             if value is _MISSING or not is_data(value):
                 continue
-            scalar, plain = as_scalar(value)
-            if scalar:
-                run.params[name_] = (plain, "input")
-            else:
-                fp = safe_fingerprint(value)
-                run.inputs[name_] = fp
-                _capturer_facts(run, name_, fp, metrics=False)
+            record_input(run, name_, value)
         for name_ in analysis.free:
-            if name_ not in ns or _hidden(name_) or name_ in excluded:
-                continue
-            if name_ in run.inputs or run.params.get(name_, (None, ""))[1] == "input":
-                run.provenance[name_] = self.producers.get(name_, {"cell_id": None})
-            else:
-                origin = definition_of(name_, ns[name_])
+            if name_ in ns and not _hidden(name_) and name_ not in excluded:
+                is_input = name_ in run.inputs or run.params.get(name_, (None, ""))[1] == "input"
+                origin = self.producers.of(name_, ns[name_], is_input)
                 if origin:
-                    run.provenance[name_] = {**self.producers.get(name_, {"cell_id": None}), **origin}
+                    run.provenance[name_] = origin
         if opts.check and problem is None:
-            run.checked_against = self._reference(run, opts.check, repeat)
+            run.checked_against = self.checks.find(self.store, run, opts.check, repeat)
         watched = analysis.bound | analysis.deleted
         before = {n: ns.get(n, _MISSING) for n in watched}
         capture = None if opts.no_outputs else OutputCapture(shell)
@@ -325,109 +281,15 @@ class CellTracker:
             if frame.run in run_stack:  # a failure before finish() must not leave the run active
                 run_stack.remove(frame.run)
 
-    def _reference(self, run: ActiveRun, wanted: str, repeat: tuple[str, int] | None) -> str | None:
-        """The run ``--check`` compares with; ``None`` (and one line saying so) when there is none."""
-        from .. import repro
-        from ..api import get
-
-        if repeat is not None and repeat[1] > 0:
-            return self._check_ref
-        self._check_ref = None
-        repro.remember(None)   # last_check() must not return an older check's report
-        try:
-            if wanted != "latest":
-                self._check_ref = get(wanted, self.store).run_id
-            else:
-                params = {k: v for k, (v, kind) in run.params.items() if kind in repro.CELL_PARAM_KINDS}
-                self._check_ref = repro.recent_reference(run.name, params, self.store) or \
-                    repro.find_reference(self.store, run.name, params)
-                if self._check_ref is None:
-                    warn(f"--check: no earlier finished run of {run.name!r} with these params; this run "
-                         "is the reference for the next check")
-        except NbtrackError as e:
-            warn(f"--check: {e}")
-        return self._check_ref
-
-    def show_last_check(self) -> None:
-        """After a sweep with ``--check``: its report, which the runs' collected output held."""
-        from IPython.display import display
-
-        from .. import repro
-
-        try:
-            display(repro.last_check())
-        except NbtrackError:
-            pass
-
-    def _remember(self, run: ActiveRun) -> None:
-        """Keep the run as recorded, so a ``--check`` in this kernel compares without opening the store."""
-        from .. import repro
-        from ..api import run_from_record
-
-        if run.record is not None:
-            try:
-                repro.remember_run(run_from_record(run.record, run.store))
-            except Exception:   # only a shortcut: the store has the run too
-                pass
-
-    def _report_check(self, frame: _Frame) -> None:
-        from IPython.display import display
-
-        from .. import repro
-
-        run, opts = frame.run, frame.plan.options
-        if not run.checked_against or (run.repeat_group and run.repeat_index != opts.repeat - 1):
-            return
-        try:
-            report = repro.check_recent(run.checked_against, run.run_id, self.store,
-                                        rtol=repro.RTOL if opts.rtol is None else opts.rtol,
-                                        atol=repro.ATOL if opts.atol is None else opts.atol,
-                                        tolerances=opts.tolerances)
-        except Exception as e:
-            warn(f"--check could not compare the runs: {type(e).__name__}: {e}")
-            return
-        repro.remember(report)
-        display(report)
-
-    def _save(self, run: ActiveRun, name: str, value: Any, fp: dict[str, Any]) -> None:
-        """``--save NAME``: the object as an artifact in a safe format, linked from its output row."""
-        import hashlib
-
-        from .artifacts import serialize
-
-        try:
-            data, fmt = serialize(value)
-        except Exception as e:
-            warn(f"--save {name}: {e}")
-            return
-        digest = hashlib.sha256(data).hexdigest()
-        run.store.spool.write_blob(digest, data)
-        fp["artifact"], fp["artifact_format"] = digest, fmt
-
     def _note_producer(self, result: Any, frame: _Frame | None) -> None:
         """Remember which cell (and run) bound each name: checks use it to name hidden state."""
         info = getattr(result, "info", None)
         raw = getattr(info, "raw_cell", None)
-        if not raw or self.shell is None:
-            return
-        bound = self._bound_cache.get(raw)
-        if bound is None:
-            if frame is not None:
-                bound = set(frame.plan.analysis.bound)
-            else:
-                try:
-                    bound = analyze(self.shell.transform_cell(raw)).bound
-                except Exception:
-                    bound = set()
-            if len(self._bound_cache) > 256:
-                self._bound_cache.clear()
-            self._bound_cache[raw] = bound
-        producer = {"cell_id": getattr(info, "cell_id", None),
-                    "execution_count": getattr(result, "execution_count", None),
-                    "run_id": frame.run.run_id if frame is not None else None}
-        for name in bound:
-            if not _hidden(name):
-                self.producers[name] = producer
+        if raw and self.shell is not None:
+            self.producers.note(raw, self.shell.transform_cell, getattr(info, "cell_id", None),
+                                getattr(result, "execution_count", None),
+                                frame.run.run_id if frame is not None else None,
+                                frame.plan.analysis.bound if frame is not None else None)
 
     def _finish(self, frame: _Frame, result: Any) -> None:
         if frame.capture is not None:
@@ -452,19 +314,9 @@ class CellTracker:
             if exc is not None and previous is value:
                 continue   # the cell failed before rebinding it: an earlier run's value, not this run's
             change = "new" if previous is _MISSING and name not in frame.keys_before else "rebound"
-            scalar, plain = as_scalar(value)
-            if scalar and is_number(plain):
-                run.metrics[name] = (float(plain), None, "cell")
-            elif scalar:
-                run.values[name] = plain
-                if isinstance(plain, str) and secrets.is_secret_name(name):
-                    run.secret_values.add(plain)
-            else:
-                fp = safe_fingerprint(value)
-                run.outputs[name] = (change, fp)
-                _capturer_facts(run, name, fp, metrics=True)
-                if name in plan.options.save:
-                    self._save(run, name, value, fp)
+            fp = record_output(run, name, value, change)
+            if fp is not None and name in plan.options.save:
+                artifacts.save(run, name, value, fp)
         for name in plan.options.save:
             if name not in run.outputs:
                 warn(f"--save {name}: the cell made no such output (a DataFrame, table or array it binds)")
@@ -478,14 +330,14 @@ class CellTracker:
             run.streams = {"stdout": frame.capture.stdout.value(), "stderr": frame.capture.stderr.value()}
         run.rng = rng.pair(frame.rng_before, rng.snapshot())
         run.finish(exc=exc)
-        self._remember(run)
+        self.checks.remember(run)
         error = syncer.pop_error(run.store)
         if error and run.sync_after:  # otherwise this cell has already said what is wrong
             warn(error)
         if self.summary:
             self._show_summary(run)
         if plan.options.check:
-            self._report_check(frame)
+            self.checks.report(self.store, run, plan.options)
 
     def _show_summary(self, run: ActiveRun) -> None:
         from IPython.display import display
