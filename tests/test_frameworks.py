@@ -8,7 +8,7 @@ import textwrap
 import pytest
 
 import nbtrack
-from nbtrack.recorder import capture, system
+from nbtrack.recorder import capture, frameworks, system
 
 FAKE_NVML = textwrap.dedent('''
     """A stand-in for nvidia-ml-py with two GPUs."""
@@ -93,7 +93,7 @@ def test_entry_point_plugins_are_loaded(ip, tmp_path, monkeypatch):
             nbtrack.register_capturer(Widget, lambda w: {"hash": "w", "params": {"size": w.size}})
     '''))
     monkeypatch.syspath_prepend(str(pkg))
-    monkeypatch.setattr(capture, "_entry_points_loaded", False)
+    monkeypatch.setattr(frameworks, "entry_points_loaded", False)
     ip.run_cell("import nbt_plugin_demo\n")
     ip.run_cell("%%track plug\nw = nbt_plugin_demo.Widget()")
     assert nbtrack.last().params["w.size"] == 3

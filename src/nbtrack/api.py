@@ -263,7 +263,7 @@ def run(name: str, params: dict[str, Any] | None = None, tags: list[str] | None 
 def register_capturer(type_or_predicate: Any, fn: Any) -> None:
     """Teach nbtrack a type (see ``nbtrack.recorder.capture.register_capturer``): ``fn(value)`` returns
     a fingerprint dict and may add ``params``/``metrics`` recorded under the variable's name."""
-    from .recorder.capture import register_capturer as register
+    from .recorder.frameworks import register_capturer as register
 
     register(type_or_predicate, fn)
 

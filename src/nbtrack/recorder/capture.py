@@ -370,38 +370,10 @@ for _t in (str, bytes, bytearray):
 registry.register(_is_iterator, _fp_iterator)
 
 
-def register_capturer(type_or_predicate: str | type | Callable[[Any], bool], fn: Fingerprinter) -> None:
-    """Teach nbtrack a type: ``fn(value)`` returns a fingerprint dict (``hash`` at least; ``type``,
-    ``shape``, ``length``, ``dtype``, ``summary`` optional) and may add ``params`` and ``metrics``
-    (dicts of scalars), recorded with the run under the variable's name. ``type_or_predicate`` is a
-    class, a dotted type name (``"mylib.Model"``: no import needed) or a function of the value.
-    The latest registration wins."""
-    registry.register(type_or_predicate, fn)
-
-
-_entry_points_loaded = False
-
-
-def _load_entry_points() -> None:
-    """Capturers other packages declare in the ``nbtrack.capturers`` entry point group: each names a
-    function that registers its capturers when called."""
-    global _entry_points_loaded
-    _entry_points_loaded = True
-    from importlib.metadata import entry_points
-
-    from ..errors import warn
-
-    for ep in entry_points(group="nbtrack.capturers"):
-        try:
-            ep.load()()
-        except Exception as e:   # a broken plugin must not break tracking
-            warn(f"capturer plugin {ep.name} ({ep.value}) failed to load: {type(e).__name__}: {e}")
-
-
 def fingerprint(value: Any) -> Fingerprint:
     """Fingerprint any object; raise UnhashableInputError when it cannot be hashed."""
-    if not _entry_points_loaded:
-        _load_entry_points()
+    if not frameworks.entry_points_loaded:
+        frameworks.load_entry_points()
     fn = registry.find(value)
     if fn is None:
         return _fp_pickled(value)
@@ -431,4 +403,4 @@ def safe_fingerprint(value: Any) -> Fingerprint:
                 "dtype": None, "summary": {"error": f"{type(e).__name__}: {e}"[:300]}}
 
 
-from . import frameworks  # noqa: E402,F401  (the built-in framework capturers register themselves)
+from . import frameworks  # noqa: E402  (the built-in capturers and the plugin API live there)

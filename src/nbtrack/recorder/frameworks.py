@@ -10,11 +10,12 @@ theirs the same way, with ``nbtrack.register_capturer`` or the ``nbtrack.capture
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import xxhash
 
-from .capture import _fp, _fp_pickled, as_scalar, registry, type_name
+from .capture import Fingerprinter, _fp, _fp_pickled, as_scalar, registry, type_name
 
 
 def _plain_params(params: dict[str, Any]) -> dict[str, Any]:
@@ -105,6 +106,34 @@ def _is_torch(value: Any, base: str) -> bool:
         return False
     cls = {"module": torch.nn.Module, "optimizer": torch.optim.Optimizer}[base]
     return isinstance(value, cls)
+
+
+def register_capturer(type_or_predicate: str | type | Callable[[Any], bool], fn: Fingerprinter) -> None:
+    """Teach nbtrack a type: ``fn(value)`` returns a fingerprint dict (``hash`` at least; ``type``,
+    ``shape``, ``length``, ``dtype``, ``summary`` optional) and may add ``params`` and ``metrics``
+    (dicts of scalars), recorded with the run under the variable's name. ``type_or_predicate`` is a
+    class, a dotted type name (``"mylib.Model"``: no import needed) or a function of the value.
+    The latest registration wins."""
+    registry.register(type_or_predicate, fn)
+
+
+entry_points_loaded = False
+
+
+def load_entry_points() -> None:
+    """Capturers other packages declare in the ``nbtrack.capturers`` entry point group: each names a
+    function that registers its capturers when called."""
+    global entry_points_loaded
+    entry_points_loaded = True
+    from importlib.metadata import entry_points
+
+    from ..errors import warn
+
+    for ep in entry_points(group="nbtrack.capturers"):
+        try:
+            ep.load()()
+        except Exception as e:   # a broken plugin must not break tracking
+            warn(f"capturer plugin {ep.name} ({ep.value}) failed to load: {type(e).__name__}: {e}")
 
 
 registry.register(lambda v: _is_torch(v, "module"), capture_torch_module)

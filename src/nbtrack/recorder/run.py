@@ -9,10 +9,8 @@ from __future__ import annotations
 import atexit
 import hashlib
 import os
-import queue
 import resource
 import sys
-import threading
 import time
 import traceback
 import uuid
@@ -27,6 +25,7 @@ from ..store.importer import process_start
 from ..store.records import POINTS_SCHEMA, encode_value, to_json
 from ..store.spool import POINTS_PREFIX, parse_name, read_points
 from . import environment, secrets, system
+from .sync import syncer
 
 CHUNK_POINTS = 500_000
 DISPLAY_ITEM_CAP = 2 << 20
@@ -45,69 +44,6 @@ def current() -> "ActiveRun | None":
     return _stack[-1] if _stack else None
 
 
-class _Syncer:
-    """Imports spools into their DuckDB files off the cell's path, one store at a time."""
-
-    def __init__(self) -> None:
-        self._queue: queue.Queue[Any] = queue.Queue()
-        self._queued: set[str] = set()
-        self._thread: threading.Thread | None = None
-        self._guard = threading.Lock()
-        self.errors: dict[str, str] = {}
-        self.listeners: list[Any] = []   # called with each store after it was synced (open panels)
-
-    def write_later(self, store: Store, run_id: str, seq: int, record: dict[str, Any]) -> None:
-        """Write a spool record from the background thread (a start record: only a crash needs it)."""
-        self._ensure_thread()
-        self._queue.put((store, run_id, seq, record))
-
-    def _ensure_thread(self) -> None:
-        with self._guard:
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._loop, name="nbtrack-sync", daemon=True)
-                self._thread.start()
-
-    def request(self, store: Store) -> None:
-        with self._guard:
-            if str(store.path) in self._queued:
-                return
-            self._queued.add(str(store.path))
-        self._ensure_thread()
-        self._queue.put(store)
-
-    def _loop(self) -> None:
-        while True:
-            item = self._queue.get()
-            if isinstance(item, tuple):
-                store, run_id, seq, record = item
-                try:
-                    store.spool.write_record(run_id, seq, record)
-                except Exception as e:
-                    self.errors[str(store.path)] = str(e)
-                finally:
-                    self._queue.task_done()
-                continue
-            store = item
-            try:
-                with self._guard:
-                    self._queued.discard(str(store.path))
-                store.sync(blocking=False)
-            except Exception as e:  # reported by the next cell, in one line
-                self.errors[str(store.path)] = str(e)
-            finally:
-                self._queue.task_done()
-            for listener in list(self.listeners):
-                listener(store)
-
-    def flush(self) -> None:
-        if self._thread is not None and self._thread.is_alive():
-            self._queue.join()
-
-    def pop_error(self, store: Store) -> str | None:
-        return self.errors.pop(str(store.path), None)
-
-
-syncer = _Syncer()
 
 
 def _float(key: str, value: Any) -> float:
