@@ -23,13 +23,18 @@ _default: Store | None = None
 _tracker: Any = None   # the CellTracker of the loaded IPython extension, if any
 
 
-def connect(path: str | os.PathLike[str] | None = None) -> Store:
-    """Use the store at ``path`` (default: ``$NBTRACK_STORE`` or ``./.nbtrack/runs.duckdb``) from now on.
+def connect(path: str | os.PathLike[str] | None = None, *, data_path: str | os.PathLike[str] | None = None,
+            read_only: bool = False) -> Store:
+    """Use the store at ``path`` from now on: a DuckDB file, or a team store URL such as
+    ``"ducklake:postgres:dbname=runs host=db user=me"`` (default: ``$NBTRACK_STORE``, else
+    ``./.nbtrack/runs.duckdb``).
 
-    The magic, ``runs()``, ``get()`` and ``nbtrack.run`` all use it afterwards.
+    ``data_path``: the team store's shared data folder (default ``$NBTRACK_DATA_PATH``; needed only to
+    create it). ``read_only``: never write (tracked runs then stay in the local store).
+    The magic, ``runs()``, ``get()``, the panels and ``nbtrack.run`` all use it afterwards.
     """
     global _default
-    _default = Store(path)
+    _default = Store(path, data_path=data_path, read_only=read_only)
     if _tracker is not None:
         _tracker.store = _default
     return _default

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any, Callable
@@ -13,6 +14,7 @@ import pandas as pd
 from . import __version__, api
 from .diff import diff_runs
 from .errors import NbtrackError
+from .store import DEFAULT_RELATIVE as DEFAULT_LOCAL
 from .store import Store
 from .store.queries import user_sql
 
@@ -36,8 +38,9 @@ def _errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-store_option = click.option("--store", "store_path", envvar="NBTRACK_STORE", metavar="PATH",
-                            help="Store file (default: $NBTRACK_STORE or ./.nbtrack/runs.duckdb).")
+store_option = click.option("--store", "store_path", envvar="NBTRACK_STORE", metavar="PATH|URL",
+                            help="Store file or team store URL (ducklake:postgres:...); default: $NBTRACK_STORE "
+                                 "or ./.nbtrack/runs.duckdb. A team store's data path: $NBTRACK_DATA_PATH.")
 
 
 def _print_frame(frame: pd.DataFrame) -> None:
@@ -243,6 +246,88 @@ def export_script_cmd(store_path: str | None, run: str, output: str | None) -> N
         click.echo(f"wrote {output}: run it with python {output}")
     else:
         click.echo(text, nl=False)
+
+
+def _team(url: str | None, data_path: str | None, flag: str) -> Store:
+    from .store import is_team_url
+
+    url = url or os.environ.get("NBTRACK_STORE")
+    if not is_team_url(url):
+        raise click.ClickException(f"name the team store with {flag} ducklake:postgres:... or set NBTRACK_STORE "
+                                   "to its URL")
+    return Store(url, data_path=data_path)
+
+
+def _local(path: str | None) -> Store:
+    from .store import is_team_url
+
+    env = os.environ.get("NBTRACK_STORE")
+    return Store(path or (env if env and not is_team_url(env) else DEFAULT_LOCAL))
+
+
+def _transfer(source: Store, target: Store, since: str | None, experiment: str | None) -> None:
+    from .store.transfer import copy_runs
+
+    bar: Any = None
+
+    def progress(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None and total and sys.stderr.isatty():
+            bar = click.progressbar(length=total, label=f"{source.path} -> {target.path}", file=sys.stderr)
+            bar.__enter__()
+        if bar is not None:
+            bar.update(done - bar.pos)
+
+    try:
+        result = copy_runs(source, target, since=since, experiment=experiment, progress=progress)
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)
+    click.echo(f"{source.path} -> {target.path}: {result}")
+    if result.failed:
+        sys.exit(1)
+
+
+@main.command("push")
+@click.option("--to", "url", metavar="URL", help="The team store (default: $NBTRACK_STORE when it is a URL).")
+@click.option("--data-path", envvar="NBTRACK_DATA_PATH", help="The team store's data folder (to create it).")
+@click.option("--store", "store_path", metavar="PATH", help="The local store (default ./.nbtrack/runs.duckdb).")
+@click.option("--since", metavar="DATE|RUN", help="Only runs started at/after DATE, or after run RUN.")
+@click.option("--experiment", "-e", help="Only runs of this experiment.")
+@_errors
+def push_cmd(url: str | None, data_path: str | None, store_path: str | None, since: str | None,
+             experiment: str | None) -> None:
+    """Copy local runs (curves, displays, artifacts) to the team store; runs already there are skipped."""
+    target = _team(url, data_path, "--to")
+    source = _local(store_path)
+    if not source.exists():
+        raise click.ClickException(f"no local store at {source.path}; pass --store PATH")
+    _transfer(source, target, since, experiment)
+
+
+@main.command("pull")
+@click.option("--from", "url", metavar="URL", help="The team store (default: $NBTRACK_STORE when it is a URL).")
+@click.option("--store", "store_path", metavar="PATH", help="The local store (default ./.nbtrack/runs.duckdb).")
+@click.option("--since", metavar="DATE|RUN", help="Only runs started at/after DATE, or after run RUN.")
+@click.option("--experiment", "-e", help="Only runs of this experiment.")
+@_errors
+def pull_cmd(url: str | None, store_path: str | None, since: str | None, experiment: str | None) -> None:
+    """Copy the team store's runs into the local store, to compare them offline."""
+    _transfer(_team(url, None, "--from"), _local(store_path), since, experiment)
+
+
+@main.command("maintain")
+@store_option
+@click.option("--keep-days", type=float, default=7.0, show_default=True,
+              help="Keep snapshots (time travel) this many days.")
+@_errors
+def maintain_cmd(store_path: str | None, keep_days: float) -> None:
+    """Tidy a team store: inlined rows to Parquet, small files merged, old snapshots and orphans removed."""
+    store = Store(store_path)
+    if not hasattr(store, "maintain"):
+        raise click.ClickException("maintain is for team stores (--store ducklake:...); a file store needs none")
+    for line in store.maintain(keep_days):
+        click.echo(line)
 
 
 if __name__ == "__main__":  # pragma: no cover

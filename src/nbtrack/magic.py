@@ -14,7 +14,8 @@ from .recorder.sweep import run_sweep
 from .store import Store
 
 NBTRACK_USAGE = """%nbtrack                 show the store and the last runs
-%nbtrack store PATH      record into (and read from) another store
+%nbtrack store PATH|URL [--data-path DIR] [--read-only]
+                         record into (and read from) another store, a file or a team store URL
 %nbtrack off | on        pause / resume tracking (%%track cells then run untracked)
 %nbtrack summary off|on  hide / show the line printed after each tracked cell"""
 
@@ -51,8 +52,8 @@ class TrackMagics(Magics):
         tracker = self.tracker
         if not args:
             self._show()
-        elif args[0] == "store" and len(args) == 2:
-            store = Store(args[1])
+        elif args[0] == "store" and len(args) >= 2:
+            store = self._store_from(args[1:])
             try:
                 store.sync()
             except NbtrackError as e:
@@ -67,6 +68,22 @@ class TrackMagics(Magics):
             tracker.summary = args[1] == "on"
         else:
             raise UsageError(f"%nbtrack: unknown arguments {line.strip()!r}\n{NBTRACK_USAGE}")
+
+    @staticmethod
+    def _store_from(args: list[str]) -> Store:
+        location, data_path, read_only = args[0], None, False
+        rest = args[1:]
+        while rest:
+            if rest[0] == "--data-path" and len(rest) >= 2:
+                data_path, rest = rest[1], rest[2:]
+            elif rest[0] == "--read-only":
+                read_only, rest = True, rest[1:]
+            else:
+                raise UsageError(f"%nbtrack store: unknown option {rest[0]!r}\n{NBTRACK_USAGE}")
+        try:
+            return Store(location, data_path=data_path, read_only=read_only)
+        except NbtrackError as e:
+            raise UsageError(f"%nbtrack store: {e}") from None
 
     def _show(self) -> None:
         store = self.tracker.store

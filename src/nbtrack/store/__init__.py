@@ -32,6 +32,8 @@ from . import migrations
 from .importer import import_spool
 from .lock import FileLock
 from .spool import Spool
+from .base import Store, is_team_url
+from .team import TeamStore, TeamUnreachableError, redact
 
 DEFAULT_RELATIVE = Path(".nbtrack") / "runs.duckdb"
 
@@ -39,7 +41,11 @@ DEFAULT_RELATIVE = Path(".nbtrack") / "runs.duckdb"
 def resolve_path(path: str | os.PathLike[str] | None = None) -> Path:
     """The store path: the argument, else ``$NBTRACK_STORE``, else ``./.nbtrack/runs.duckdb``."""
     raw = path if path is not None else os.environ.get("NBTRACK_STORE") or DEFAULT_RELATIVE
+    if is_team_url(raw):
+        raise StoreError(f"{redact(str(raw))} is a team store URL, not a file; open it with "
+                         "nbtrack.connect(url) or open_store(url)")
     return Path(os.path.abspath(Path(raw).expanduser()))
+
 
 
 def _explain(exc: BaseException, path: Path) -> StoreError:
@@ -64,16 +70,18 @@ def _explain(exc: BaseException, path: Path) -> StoreError:
     return StoreError(f"cannot open {path}: {text}")
 
 
-class Store:
+class FileStore(Store):
     """One store file, its spool folder and its lock file."""
 
-    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
+    def __init__(self, path: str | os.PathLike[str] | None = None, *, data_path: Any = None,
+                 read_only: bool = False) -> None:
         self.path = resolve_path(path)
+        self.read_only = read_only
         self.spool = Spool(self.path.with_name(self.path.name + ".spool"))
         self.lock_path = self.path.with_name(self.path.name + ".lock")
 
     def __repr__(self) -> str:
-        return f"Store({str(self.path)!r})"
+        return f"FileStore({str(self.path)!r})"
 
     def exists(self) -> bool:
         return self.path.exists() or bool(self.spool.pending())
@@ -132,6 +140,7 @@ class Store:
     @contextmanager
     def connect(self, read_only: bool = False, timeout: float = 30.0) -> Iterator[duckdb.DuckDBPyConnection]:
         """Hold the store for one short operation; a writable open imports the spool first."""
+        read_only = read_only or self.read_only
         lock = FileLock(self.lock_path)
         lock.acquire(timeout=timeout)
         try:
@@ -142,6 +151,8 @@ class Store:
 
     def sync(self, blocking: bool = True) -> bool:
         """Import the spool now; without ``blocking``, give up at once if another process holds the lock."""
+        if self.read_only:
+            return False
         lock = FileLock(self.lock_path)
         if not lock.acquire(blocking=blocking):
             return False
@@ -150,3 +161,4 @@ class Store:
                 return True
         finally:
             lock.release()
+

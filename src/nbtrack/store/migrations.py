@@ -23,7 +23,8 @@ KNOWN = {name for name, _ in MIGRATIONS}
 def check(con: duckdb.DuckDBPyConnection, path: str) -> list[str]:
     """Raise when the file is not a store or is newer than this code; return pending migrations."""
     tables = {r[0] for r in con.execute(
-        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'").fetchall()}
+        "SELECT table_name FROM information_schema.tables "
+        "WHERE table_catalog = current_database() AND table_schema = 'main'").fetchall()}
     if "schema_migrations" not in tables:
         if tables:
             msg = (f"{path} is a DuckDB file but not an nbtrack store (it has no schema_migrations "
@@ -39,8 +40,11 @@ def check(con: duckdb.DuckDBPyConnection, path: str) -> list[str]:
     return [name for name, _ in MIGRATIONS if name not in names]
 
 
-def migrate(con: duckdb.DuckDBPyConnection, path: str) -> None:
-    """Apply pending migrations; a store that is already current costs one catalog query."""
+def migrate(con: duckdb.DuckDBPyConnection, path: str, team: bool = False) -> None:
+    """Apply pending migrations; a store that is already current costs one catalog query.
+
+    ``team``: the DDL for DuckLake, which has no PRIMARY KEY or UNIQUE constraints (the importer
+    replaces rows by run id and skips known hashes, so the constraints only guard the file store)."""
     pending = check(con, path)
     if not pending:
         return
@@ -49,9 +53,13 @@ def migrate(con: duckdb.DuckDBPyConnection, path: str) -> None:
     try:
         for name, ddl in MIGRATIONS:
             if name in pending:
-                con.execute(ddl)
+                con.execute(_without_keys(ddl) if team else ddl)
                 con.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)", [name, now, __version__])
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
         raise
+
+
+def _without_keys(ddl: str) -> str:
+    return ddl.replace(" PRIMARY KEY", "")
