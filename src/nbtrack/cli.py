@@ -77,7 +77,8 @@ def runs_cmd(store_path: str | None, where: str | None, experiment: str | None, 
     if frame.empty:
         click.echo("no runs match")
         return
-    view = frame.drop(columns=["ended_at", "experiment"] if frame["experiment"].nunique() == 1 else ["ended_at"])
+    # columns that say nothing here (one experiment, one person on one host) are left out
+    view = frame.drop(columns=["ended_at"] + [c for c in ("experiment", "user", "host") if frame[c].nunique() <= 1])
     if not all_columns:   # the cell's own params and metrics; a capturer's keys hold a dot
         view = view[[c for c in view.columns if not (c.startswith("params.") and "." in c[len("params."):])
                      and not c.startswith("metrics.sys.")]]

@@ -113,7 +113,9 @@ class ActiveRun:
         if background:
             record, seq = self._record(), self._seq
             self._seq += 1
-            syncer.write_later(self.store, self.run_id, seq, record)
+            # skipped if the run has written a newer record by then (a stale "running" record in the
+            # spool would resurrect a finished run wherever that spool is imported next)
+            syncer.write_later(self.store, self.run_id, seq, record, stale=lambda: self._seq > seq + 1)
         else:
             self._write()
         _stack.append(self)  # only a run that could be written receives nbtrack.log points
@@ -379,4 +381,4 @@ def require_active() -> ActiveRun:
     return run
 
 
-atexit.register(syncer.flush)
+atexit.register(syncer.finish)

@@ -31,7 +31,9 @@ TOKEN_PATTERNS = [
     re.compile(r"\bglpat-[A-Za-z0-9_\-]{20,}"),                        # GitLab
     re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z ]*PRIVATE KEY-----|\Z)"),
 ]
-_URL_PASSWORD = re.compile(r"(?P<pre>\b[a-zA-Z][a-zA-Z0-9+.\-]*://[^\s:/@]+:)(?P<pw>[^\s@/]+)(?P<at>@)")
+URL_PASSWORD = re.compile(r"(?P<pre>\b[a-zA-Z][a-zA-Z0-9+.\-]*://[^\s:/@]+:)(?P<pw>[^\s@/]+)(?P<at>@)")
+# libpq's keyword form, as in a team store URL: "dbname=runs host=db password=..."
+KV_PASSWORD = re.compile(r"(?P<key>\bpassword\s*=\s*)(?P<value>'(?:[^'\\]|\\.)*'|[^\s'\"]+)", re.IGNORECASE)
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 
 
@@ -46,7 +48,14 @@ def is_secret_name(name: str) -> bool:
 
 
 def looks_like_token(text: str) -> bool:
-    return any(p.search(text) for p in TOKEN_PATTERNS) or bool(_URL_PASSWORD.search(text))
+    return any(p.search(text) for p in TOKEN_PATTERNS) or bool(URL_PASSWORD.search(text)) \
+        or bool(KV_PASSWORD.search(text))
+
+
+def redact_passwords(text: str) -> str:
+    """``text`` with the password of every connection string (URI or keyword form) replaced by ``***``."""
+    text = KV_PASSWORD.sub(lambda m: m["key"] + REDACTED, text)
+    return URL_PASSWORD.sub(lambda m: m["pre"] + REDACTED + m["at"], text)
 
 
 def scrub(text: str, known: Iterable[str] = ()) -> tuple[str, bool]:
@@ -59,7 +68,7 @@ def scrub(text: str, known: Iterable[str] = ()) -> tuple[str, bool]:
             out = out.replace(value, REDACTED)
     for pattern in TOKEN_PATTERNS:
         out = pattern.sub(REDACTED, out)
-    out = _URL_PASSWORD.sub(lambda m: m["pre"] + REDACTED + m["at"], out)
+    out = redact_passwords(out)
     return out, out != text
 
 

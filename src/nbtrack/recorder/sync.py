@@ -19,10 +19,12 @@ class _Syncer:
         self.errors: dict[str, str] = {}
         self.listeners: list[Any] = []   # called with each store after it was synced (open panels)
 
-    def write_later(self, store: Store, run_id: str, seq: int, record: dict[str, Any]) -> None:
-        """Write a spool record from the background thread (a start record: only a crash needs it)."""
+    def write_later(self, store: Store, run_id: str, seq: int, record: dict[str, Any],
+                    stale: Any = None) -> None:
+        """Write a spool record from the background thread (a start record: only a crash needs it),
+        unless ``stale()`` says a newer record of the run was written meanwhile."""
         self._ensure_thread()
-        self._queue.put((store, run_id, seq, record))
+        self._queue.put((store, run_id, seq, record, stale))
 
     def _ensure_thread(self) -> None:
         with self._guard:
@@ -42,9 +44,10 @@ class _Syncer:
         while True:
             item = self._queue.get()
             if isinstance(item, tuple):
-                store, run_id, seq, record = item
+                store, run_id, seq, record, stale = item
                 try:
-                    store.spool.write_record(run_id, seq, record)
+                    if stale is None or not stale():
+                        store.spool.write_record(run_id, seq, record)
                 except Exception as e:
                     self.errors[str(store.path)] = str(e)
                 finally:
@@ -55,6 +58,7 @@ class _Syncer:
                 with self._guard:
                     self._queued.discard(str(store.path))
                 store.sync(blocking=False)
+                self.errors.pop(str(store.path), None)   # a later success makes an earlier error moot
             except Exception as e:  # reported by the next cell, in one line
                 self.errors[str(store.path)] = str(e)
             finally:
@@ -65,6 +69,16 @@ class _Syncer:
     def flush(self) -> None:
         if self._thread is not None and self._thread.is_alive():
             self._queue.join()
+
+    def finish(self) -> None:
+        """At exit: wait for the last imports and say, in one line each, which could not be done."""
+        self.flush()
+        from ..errors import warn
+
+        for where, error in list(self.errors.items()):
+            warn(f"{error} (the runs not yet in {where} are kept in the local spool and are sent by the next "
+                 "nbtrack command that opens that store on this machine)")
+        self.errors.clear()
 
     def pop_error(self, store: Store) -> str | None:
         return self.errors.pop(str(store.path), None)

@@ -36,6 +36,9 @@ from .base import Store, is_team_url
 from .team import TeamStore, TeamUnreachableError, redact
 
 DEFAULT_RELATIVE = Path(".nbtrack") / "runs.duckdb"
+# A file made by DuckDB 2.x is unreadable by 1.5.5, the version the team extra pins: new files keep the
+# 1.5 storage format so one store moves freely between an environment with and one without the extra.
+FILE_CONFIG = {"storage_compatibility_version": "v1.5.0"}
 
 
 def resolve_path(path: str | os.PathLike[str] | None = None) -> Path:
@@ -55,8 +58,11 @@ def _explain(exc: BaseException, path: Path) -> StoreError:
         return NotAStoreError(f"{path} is not an nbtrack store (not a DuckDB file); "
                               "point NBTRACK_STORE or --store at another path")
     if "newer version" in low or "version number" in low or "storage version" in low:
-        return StoreVersionError(f"{path} was written by a newer DuckDB ({text}); "
-                                 "upgrade with: pip install -U nbtrack duckdb")
+        first = text.strip().splitlines()[0] if text.strip() else text
+        return StoreVersionError(f"{path} was written by a newer DuckDB than this {duckdb.__version__} ({first}); "
+                                 "upgrade with: pip install -U nbtrack duckdb (where the team extra pins DuckDB "
+                                 "1.5.5, copy the runs over with nbtrack push/pull from an environment with "
+                                 "the newer DuckDB)")
     if isinstance(exc, OSError) and exc.errno is not None:
         from .spool import _os_message
 
@@ -105,7 +111,7 @@ class FileStore(Store):
         delay = 0.005
         while True:
             try:
-                return duckdb.connect(str(self.path), read_only=read_only)
+                return duckdb.connect(str(self.path), read_only=read_only, config=FILE_CONFIG)
             except duckdb.Error as e:
                 # a DuckDB client outside nbtrack (no sidecar lock) holds the file: wait for it
                 if "lock" in str(e).lower() and time.monotonic() < deadline:

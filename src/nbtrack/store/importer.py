@@ -18,6 +18,7 @@ import pyarrow as pa
 
 from ..errors import warn
 from . import queries
+from .migrations import rollback
 from .records import RUN_FIELDS, SCHEMAS
 from .spool import BLOB_PREFIX, POINTS_PREFIX, RECORD_PREFIX, Spool, parse_name, read_points, read_record
 
@@ -81,7 +82,7 @@ def import_spool(con: duckdb.DuckDBPyConnection, spool: Spool) -> int:
         _mark_crashed(con)
         con.execute("COMMIT")
     except BaseException:
-        con.execute("ROLLBACK")
+        rollback(con)
         raise
     for path in files:
         try:
@@ -126,6 +127,8 @@ def _import(con, blobs, points, latest) -> int:
                 record = read_record(path)
                 if record["run"]["run_id"] != run_id:
                     raise ValueError("run id does not match the file name")
+            except FileNotFoundError:   # imported and removed meanwhile by another process
+                continue
             except (OSError, ValueError, KeyError, TypeError) as e:
                 _quarantine(path, e)
                 continue

@@ -57,8 +57,17 @@ def migrate(con: duckdb.DuckDBPyConnection, path: str, team: bool = False) -> No
                 con.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)", [name, now, __version__])
         con.execute("COMMIT")
     except BaseException:
-        con.execute("ROLLBACK")
+        rollback(con)
         raise
+
+
+def rollback(con: duckdb.DuckDBPyConnection) -> None:
+    """Roll back if a transaction is still open: a failed COMMIT (a DuckLake conflict) already ended it,
+    and the error to raise is the conflict, not "no transaction is active"."""
+    try:
+        con.execute("ROLLBACK")
+    except duckdb.Error:
+        pass
 
 
 def _without_keys(ddl: str) -> str:

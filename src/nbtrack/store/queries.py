@@ -23,7 +23,7 @@ def fetch_df(cursor: duckdb.DuckDBPyConnection) -> pd.DataFrame:
 
 
 BASE_COLUMNS = ["run_id", "experiment", "name", "status", "started_at", "ended_at", "duration_s", "tags",
-                "sweep_id"]
+                "sweep_id", "user", "host"]
 
 
 def _selection(experiment: str | None, where: str | None, limit: int | None) -> tuple[str, list[Any]]:
@@ -79,7 +79,8 @@ def runs_frame(con: duckdb.DuckDBPyConnection, experiment: str | None = None, wh
     """One row per run: base columns, then params.*, metrics.*, values.* (pivoted inside DuckDB)."""
     query, args = _selection(experiment, where, limit)
     con.execute(f"CREATE OR REPLACE TEMP TABLE nbt_sel AS {query}", args)
-    select = ["r.run_id, r.experiment, r.name, r.status, r.started_at, r.ended_at, r.duration_s, r.tags, r.sweep_id"]
+    select = ['r.run_id, r.experiment, r.name, r.status, r.started_at, r.ended_at, r.duration_s, r.tags, r.sweep_id, '
+              'r."user", r.host']
     joins, params, columns = [], [], []
     for n, (table, prefix) in enumerate([("params", "params"), ("metrics", "metrics"), ("values", "values")]):
         sql, p, cols = _pivot_columns(con, table, prefix, args)

@@ -31,7 +31,11 @@ from typing import Any
 import duckdb
 
 from ..errors import StoreError, StoreVersionError, warn
+from ..recorder.secrets import URL_PASSWORD as URI_PASSWORD
+from ..recorder.secrets import KV_PASSWORD
+from ..recorder.secrets import redact_passwords as redact
 from . import migrations
+from .migrations import rollback
 from .base import PREFIX, Store, is_team_url
 from .importer import import_spool
 from .spool import Spool
@@ -47,29 +51,21 @@ EXTENSIONS = {
     "postgres": ("duckdb_extension_postgres", "postgres", "postgres_scanner"),
 }
 
-_KV_PASSWORD = re.compile(r"(?P<key>\bpassword\s*=\s*)(?P<value>'(?:[^'\\]|\\.)*'|[^\s]+)", re.IGNORECASE)
-_URI_PASSWORD = re.compile(r"(?P<pre>\b[a-zA-Z][a-zA-Z0-9+.\-]*://[^\s:/@]+:)(?P<value>[^\s@/]+)(?P<at>@)")
-
-
-def redact(text: str) -> str:
-    """``text`` with every password of a connection string replaced by ``***``."""
-    text = _KV_PASSWORD.sub(lambda m: m.group("key") + "***", text)
-    return _URI_PASSWORD.sub(lambda m: m.group("pre") + "***" + m.group("at"), text)
 
 
 def split_password(url: str) -> tuple[str, str | None]:
     """The URL without its password, and the password (keyword or URI form), if it had one."""
-    m = _KV_PASSWORD.search(url)
+    m = KV_PASSWORD.search(url)
     if m:
         value = m.group("value")
         if value.startswith("'"):
             value = re.sub(r"\\(.)", r"\1", value[1:-1])
         return (url[:m.start()] + url[m.end():]).strip().replace("  ", " "), value
-    m = _URI_PASSWORD.search(url)
+    m = URI_PASSWORD.search(url)
     if m:
         from urllib.parse import unquote
 
-        return url[:m.start("value") - 1] + url[m.end("value"):], unquote(m.group("value"))
+        return url[:m.start("pw") - 1] + url[m.end("pw"):], unquote(m.group("pw"))
     return url, None
 
 
@@ -83,8 +79,7 @@ class _Extensions:
     def files(self, names: list[str]) -> list[Path]:
         with self._guard:
             if self._dir is None:
-                self._dir = Path(tempfile.mkdtemp(prefix="nbtrack-ext-"))
-                atexit.register(shutil.rmtree, self._dir, True)
+                self._dir = _private_dir("nbtrack-ext-")
             out = []
             for name in names:
                 package, stem, load_name = EXTENSIONS[name]
@@ -117,13 +112,24 @@ def _packaged(name: str, package: str, stem: str) -> Path:
 
 
 _extensions = _Extensions()
+_made: list[Path] = []
+
+
+def _private_dir(prefix: str) -> Path:
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    _made.append(folder)
+    return folder
+
+
+@atexit.register   # registered on import, before the recorder's exit flush, so it runs after it
+def _remove_private_dirs() -> None:
+    for folder in _made:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _passfile(password: str) -> Path:
     """A private libpq password file, so the password is never part of a string DuckDB keeps."""
-    folder = Path(tempfile.mkdtemp(prefix="nbtrack-pg-"))
-    atexit.register(shutil.rmtree, folder, True)
-    path = folder / "pgpass"
+    path = _private_dir("nbtrack-pg-") / "pgpass"
     escaped = password.replace("\\", "\\\\").replace(":", "\\:")
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as f:
@@ -133,6 +139,8 @@ def _passfile(password: str) -> Path:
 
 def _unreachable(text: str) -> bool:
     low = text.lower()
+    if "password" in low or "authentication" in low or "does not exist" in low:
+        return False   # the server answered: a wrong URL or credentials, which waiting will not fix
     return any(s in low for s in ("unable to connect", "could not connect", "connection refused",
                                   "server closed the connection", "connection to server", "timeout expired",
                                   "no route to host", "could not translate host name", "terminating connection",
@@ -161,12 +169,16 @@ class TeamStore(Store):
         self.data_path = str(Path(raw_data).expanduser().absolute()) if raw_data else None
         self.read_only = read_only
         self.local = local if local is not None else FileStore(_local_default())
+        # one spool per user and team store on this machine, whatever the working directory, so any
+        # nbtrack process that reaches the store sends what an earlier one left behind
         digest = hashlib.sha256(self.path.encode()).hexdigest()[:12]
-        self.spool = Spool(self.local.path.with_name(f"team-{digest}.spool"))
+        self.spool = Spool(_cache_dir() / f"team-{digest}.spool")
+        self.lock_path = _cache_dir() / f"team-{digest}.lock"
         self.fallback: str | None = None      # why the last import went to the local store, if it did
         self._db: duckdb.DuckDBPyConnection | None = None
         self._guard = threading.Lock()
         self._migrated = False
+        self._sql: str | None = None
 
     def __repr__(self) -> str:
         return f"TeamStore({self.path!r})"
@@ -205,12 +217,27 @@ class TeamStore(Store):
                 db.execute("SET ducklake_max_retry_count = 30")
                 db.execute("SET ducklake_retry_wait_ms = 20")
                 db.execute("SET ducklake_retry_backoff = 1.6")
-                db.execute(self._attach_sql())
+                self._attach(db)
             except duckdb.Error as e:
                 db.close()
                 raise self._explain(e) from None
             self._db = db
             return db
+
+    def _attach(self, db: duckdb.DuckDBPyConnection) -> None:
+        """ATTACH; writers that meet an empty catalog all create DuckLake's tables, and the losers retry."""
+        if self._sql is None:
+            self._sql = self._attach_sql()
+        sql = self._sql
+        for attempt in range(8):
+            try:
+                db.execute(sql)
+                return
+            except duckdb.Error as e:
+                low = str(e).lower()
+                if attempt == 7 or not ("duplicate key" in low or "already exists" in low):
+                    raise
+                time.sleep(0.05 * (attempt + 1))
 
     def _drop(self) -> None:
         with self._guard:
@@ -229,6 +256,11 @@ class TeamStore(Store):
             reason = _first_line(text[at:] if at >= 0 else text)
             return TeamUnreachableError(f"cannot reach the team store {self.path}: {reason}; check "
                                         "that PostgreSQL is up and the URL is right")
+        if "password" in text.lower() or "authentication" in text.lower():
+            at = text.lower().find("connection to server")
+            return StoreError(f"the team store {self.path} refused the login: "
+                              f"{_first_line(text[at:] if at >= 0 else text)}; check the user and password (in "
+                              "the URL, $PGPASSWORD or ~/.pgpass)")
         if "data_path" in text.lower() or "data path" in text.lower():
             return StoreError(f"the team store {self.path} has no data path yet: set NBTRACK_DATA_PATH or pass "
                               f"data_path= (a folder every writer can reach) ({_first_line(text)})")
@@ -278,7 +310,20 @@ class TeamStore(Store):
         self._migrated = True
 
     def _import(self, con: duckdb.DuckDBPyConnection, spool: Spool, timeout: float) -> int:
-        """Migrate and import ``spool`` in one transaction, retrying DuckLake's conflicts with backoff."""
+        """Migrate and import ``spool`` in one transaction, retrying DuckLake's conflicts with backoff.
+
+        The processes of one machine share the spool: a sidecar lock lets one of them import at a time
+        (it takes everyone's files in one transaction), as for a file store."""
+        from .lock import FileLock
+
+        lock = FileLock(self.lock_path)
+        lock.acquire(timeout=timeout)
+        try:
+            return self._import_locked(con, spool, timeout)
+        finally:
+            lock.release()
+
+    def _import_locked(self, con: duckdb.DuckDBPyConnection, spool: Spool, timeout: float) -> int:
         deadline = time.monotonic() + timeout
         delay = 0.02
         while True:
@@ -306,7 +351,7 @@ class TeamStore(Store):
                         con.execute("COMMIT")
                         return result
                     except BaseException:
-                        con.execute("ROLLBACK")
+                        rollback(con)
                         raise
                 except duckdb.Error as e:
                     if not _conflict(str(e)) or time.monotonic() > deadline:
@@ -351,7 +396,10 @@ class TeamStore(Store):
         return (pending, snapshot)
 
     def sync(self, blocking: bool = True) -> bool:
-        """Send the spool to the lake; when PostgreSQL is out of reach, keep the runs in the local store."""
+        """Send the spool to the lake; when PostgreSQL is out of reach, keep the runs in the local store.
+
+        Always waits for another importer on this machine (imports take milliseconds, and giving up
+        could leave a script's last run in the spool when it exits)."""
         if not self.spool.pending() and self._migrated:
             return True
         if self.read_only:
@@ -375,18 +423,23 @@ class TeamStore(Store):
         self.fallback = why
         from .lock import FileLock
 
-        lock = FileLock(self.local.lock_path)
-        lock.acquire(timeout=30.0)
+        spool_lock = FileLock(self.lock_path)
+        spool_lock.acquire(timeout=30.0)
         try:
-            with self.local._opened(False, 30.0) as con:
+            with self.local.connect() as con:   # imports the local store's own spool first
                 import_spool(con, self.spool)
         finally:
-            lock.release()
+            spool_lock.release()
         return True
 
 
 class TeamUnreachableError(StoreError):
     """PostgreSQL behind a team store cannot be reached."""
+
+
+def _cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "nbtrack"
 
 
 def _local_default() -> Path:

@@ -19,6 +19,7 @@ import pyarrow as pa
 
 from ..errors import NbtrackError, RunNotFoundError
 from . import queries
+from .migrations import rollback
 from .base import Store
 
 RUN_TABLES = ("runs", "params", "values", "metrics", "metric_history", "metric_curves", "inputs", "outputs",
@@ -161,7 +162,7 @@ def _write(target: Store, batch: dict[str, pa.Table]) -> None:
             write_batch(con, batch)
             con.execute("COMMIT")
         except BaseException:
-            con.execute("ROLLBACK")
+            rollback(con)
             raise
 
 
