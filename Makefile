@@ -1,16 +1,26 @@
 # Two entry points: `make quickstart` (set up, run the quickstart notebook) and `make test`.
+# .venv holds the test tools and the team extra (DuckDB 1.5.5 with its DuckLake/PostgreSQL extensions);
+# .venv-latest holds the newest DuckDB without the extra, which a plain `pip install nbtrack` gets.
 VENV   ?= .venv
 PYTHON ?= python3
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
+LATEST := .venv-latest
+LATEST_STAMP := $(LATEST)/.installed-stamp
 
 $(STAMP): pyproject.toml package.json
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[test]"
+	$(BIN)/python -m pip install --quiet -e ".[test,team]"
 	touch $(STAMP)
 
-.PHONY: setup quickstart test bench lab
+$(LATEST_STAMP): pyproject.toml package.json $(STAMP)
+	$(PYTHON) -m venv $(LATEST)
+	$(LATEST)/bin/python -m pip install --quiet --upgrade pip
+	$(LATEST)/bin/python -m pip install --quiet --upgrade -e ".[test]" duckdb
+	touch $(LATEST_STAMP)
+
+.PHONY: setup quickstart test test-latest bench bench-team lab
 setup: $(STAMP)
 
 quickstart: $(STAMP)
@@ -24,9 +34,18 @@ test: $(STAMP)
 	npm test --silent
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest --nbval --nbval-current-env \
 		--nbval-sanitize-with notebooks/nbval-sanitize.cfg tests notebooks
+	$(MAKE) test-latest
+
+# the store, recorder, CLI and panels once more on the newest DuckDB (the browser and team tests ran above)
+test-latest: $(LATEST_STAMP)
+	PATH="$(abspath $(LATEST)/bin):$$PATH" $(LATEST)/bin/python -m pytest -q -p no:cacheprovider \
+		--ignore tests/test_browser.py --ignore tests/test_team.py tests
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench.py
+
+bench-team: $(STAMP)
+	$(BIN)/python benchmarks/team.py
 
 lab: $(STAMP)
 	$(BIN)/python -m pip install --quiet jupyterlab

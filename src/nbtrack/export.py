@@ -139,7 +139,7 @@ def export_script(run: Run | str, path: str | os.PathLike[str] | None = None,
     external = {n: item.get("hash") for r in chain for n, item in r.inputs.items() if n not in produced}
     restorable = _saved(st, external)
     if restorable:
-        parts.append(f"STORE = {str(st.path)!r}\n\n\n"
+        parts.append(f"STORE = {st.location!r}\n\n\n"
                      "def _restore(run_id, name):\n"
                      "    \"\"\"An input saved with %%track --save, loaded from the store (Parquet or .npy).\"\"\"\n"
                      "    import nbtrack\n    return nbtrack.get(run_id, store=STORE).load(name)\n")
@@ -225,9 +225,9 @@ def reproduce(run: Run | str, store: str | os.PathLike[str] | Store | None = Non
         script = Path(tmp) / "reproduce.py"
         export_script(original, script, st)
         result_file = Path(tmp) / "result.json"
-        cmd = [sys.executable, "-m", "nbtrack.reproduce_driver", str(script), str(st.path), original.run_id,
-               str(result_file)]
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=os.getcwd())
+        cmd = [sys.executable, "-m", "nbtrack.reproduce_driver", str(script), original.run_id, str(result_file)]
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=os.getcwd(),
+                              env={**os.environ, **st.child_env()})   # a password stays off the command line
         if proc.returncode != 0 or not result_file.exists():
             raise NbtrackError(f"reproducing run {original.run_id[:8]} failed to start: "
                                f"{(proc.stderr or proc.stdout).strip()[-800:]}")

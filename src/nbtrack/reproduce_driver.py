@@ -14,8 +14,8 @@ from .store import Store
 
 
 def main(argv: list[str]) -> int:
-    script, store_path, run_id, result_path = argv
-    store = Store(store_path)
+    script, run_id, result_path = argv
+    store = Store()   # $NBTRACK_STORE, set by reproduce()
     original = get(run_id, store)
     run = ActiveRun(store, name=original.name, experiment=original.experiment, kind="reproduce",
                     tags=[*original.tags, "reproduce"], command=f"nbtrack reproduce {run_id}",

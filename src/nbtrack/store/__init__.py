@@ -89,6 +89,13 @@ class FileStore(Store):
     def __repr__(self) -> str:
         return f"FileStore({str(self.path)!r})"
 
+    @property
+    def location(self) -> str:
+        return str(self.path)
+
+    def child_env(self) -> dict[str, str]:
+        return {"NBTRACK_STORE": str(self.path)}
+
     def exists(self) -> bool:
         return self.path.exists() or bool(self.spool.pending())
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 
 from ..errors import warn
@@ -103,13 +104,27 @@ def _import(con, blobs, points, latest) -> int:
                     "WHERE hash NOT IN (SELECT hash FROM artifacts)")
         con.unregister("nbt_blobs")
 
-    for run_id, chunk, path in points:  # one statement per file: run id and chunk are parameters
-        con.register("nbt_points", read_points(path))
-        con.execute("DELETE FROM metric_history WHERE run_id = ? AND chunk = ?", [run_id, chunk])
+    tables, done = [], []
+    for run_id, chunk, path in points:
+        try:
+            table = read_points(path)
+        except FileNotFoundError:   # imported and removed meanwhile by another process
+            continue
+        n = table.num_rows
+        zeros = pa.array(np.zeros(n, dtype=np.int32))   # dictionary columns: no copy of a string per point
+        tables.append(pa.table({"run_id": pa.DictionaryArray.from_arrays(zeros, pa.array([run_id])),
+                                "key": table["key"], "step": table["step"], "value": table["value"],
+                                "chunk": pa.DictionaryArray.from_arrays(zeros, pa.array([chunk], pa.int32()))}))
+        done.append((run_id, chunk))
+    if tables:  # one DELETE and one INSERT for every file: each statement is a round trip to a team catalog
+        con.register("nbt_points", pa.concat_tables(tables))
+        con.register("nbt_chunks", pa.table({"run_id": [r for r, _ in done], "chunk": [c for _, c in done]}))
+        con.execute("DELETE FROM metric_history WHERE (run_id, chunk) IN (SELECT (run_id, chunk) FROM nbt_chunks)")
         con.execute("INSERT INTO metric_history (run_id, key, step, value, chunk) "
-                    "SELECT ?, key, step, value, ? FROM nbt_points", [run_id, chunk])
+                    "SELECT run_id, key, step, value, chunk FROM nbt_points")
         con.unregister("nbt_points")
-    touched = sorted({run_id for run_id, _, _ in points})
+        con.unregister("nbt_chunks")
+    touched = sorted({run_id for run_id, _ in done})
     if touched:  # a run's stored curves are recomputed from all its points, whichever chunk arrived
         con.execute("DELETE FROM metric_curves WHERE run_id IN (SELECT unnest(?::VARCHAR[]))", [touched])
         con.execute("INSERT INTO metric_curves " + queries.downsample_sql(
@@ -151,8 +166,10 @@ def _import(con, blobs, points, latest) -> int:
             envs[rec["env"]["env_id"]] = rec["env"]
 
     _register(con, "nbt_runs", "runs", rows["runs"])
-    for table in ("runs", *CHILD_TABLES):
-        con.execute(f'DELETE FROM "{table}" WHERE run_id IN (SELECT run_id FROM nbt_runs)')
+    replaced = [run_id for _, rec in records if (run_id := rec["run"]["run_id"]) in known]
+    if replaced:   # a run's rows are written in one transaction: a run not in `runs` has no rows anywhere
+        for table in ("runs", *CHILD_TABLES):
+            con.execute(f'DELETE FROM "{table}" WHERE run_id IN (SELECT unnest(?::VARCHAR[]))', [replaced])
     con.execute("INSERT INTO runs BY NAME SELECT * REPLACE ("
                 "to_timestamp(started_at) AS started_at, to_timestamp(ended_at) AS ended_at) FROM nbt_runs")
     con.unregister("nbt_runs")

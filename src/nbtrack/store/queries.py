@@ -95,7 +95,7 @@ def runs_frame(con: duckdb.DuckDBPyConnection, experiment: str | None = None, wh
         "ORDER BY r.started_at, r.run_id", params))
     con.execute("DROP TABLE nbt_sel")
     frame.columns = BASE_COLUMNS + [name for name, _ in columns]
-    frame["tags"] = [list(t) if t is not None else [] for t in frame["tags"]]
+    frame["tags"] = [list(t) if t is not None and t is not pd.NA else [] for t in frame["tags"]]
     for name, kind in columns:
         if kind == "json":
             frame[name] = [json.loads(v) if isinstance(v, str) else None for v in frame[name]]

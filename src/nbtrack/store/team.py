@@ -183,6 +183,15 @@ class TeamStore(Store):
     def __repr__(self) -> str:
         return f"TeamStore({self.path!r})"
 
+    @property
+    def location(self) -> str:
+        """The URL without its password, for a script to open (libpq then reads PGPASSWORD or ~/.pgpass)."""
+        return split_password(self.url)[0]
+
+    def child_env(self) -> dict[str, str]:
+        """Environment for a child process to open this store, password included, never on its command line."""
+        return {"NBTRACK_STORE": self.url, **({"NBTRACK_DATA_PATH": self.data_path} if self.data_path else {})}
+
     # -- connection ------------------------------------------------------------------------------------
     def _attach_sql(self) -> str:
         base, password = split_password(self.url[len(PREFIX):])
