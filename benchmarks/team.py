@@ -119,11 +119,23 @@ def main() -> None:
         n_runs = 20 if q else 100
         print(f"write throughput, {n_runs} runs per writer (10 params, 5 metrics, 20-step curve each), runs/s:")
         for n in (1, 4, 8):
-            local = writers(str(tmp / f"local{n}" / "runs.duckdb"), "", n, n_runs, tmp, False)
-            shared = writers(cluster.url(cluster.new_database()), str(tmp / f"lake{n}"), n, n_runs, tmp, False)
+            local_url, team_url = str(tmp / f"local{n}" / "runs.duckdb"), cluster.url(cluster.new_database())
+            local = writers(local_url, "", n, n_runs, tmp, False)
+            shared = writers(team_url, str(tmp / f"lake{n}"), n, n_runs, tmp, False)
             spread = writers(cluster.url(cluster.new_database()), str(tmp / f"lakeb{n}"), n, n_runs, tmp, True)
             print(f"  {n} writer(s): local file {local:6.1f}   team, one machine {shared:6.1f}   "
                   f"team, one machine per writer {spread:6.1f}")
+
+        # runs that arrived one commit at a time sit inlined in the catalog until `nbtrack maintain`
+        lake, file = Store(team_url), Store(local_url)
+        inlined = timed(lambda: nbtrack.runs(store=lake))
+        maintain_s = time.perf_counter()
+        lake.maintain()
+        maintain_s = time.perf_counter() - maintain_s
+        flushed = timed(lambda: nbtrack.runs(store=lake))
+        print(f"nbtrack.runs() over those {8 * n_runs} runs: local file {timed(lambda: nbtrack.runs(store=file)):.0f} "
+              f"ms; team store {inlined:.0f} ms inlined in the catalog, {flushed:.0f} ms after nbtrack maintain "
+              f"({maintain_s:.1f} s)")
 
         big, curve_runs, steps = (10_000, 50, 2_000) if q else (100_000, 500, 20_000)
         local_path = tmp / "big" / "runs.duckdb"

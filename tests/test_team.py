@@ -299,3 +299,28 @@ def test_a_team_url_is_never_taken_for_a_file():
     assert team_mod.redact("dbname=x password='a b' user=u") == "dbname=x password=*** user=u"
     assert team_mod.redact("ducklake:postgres:postgresql://me:pw@db/runs") == "ducklake:postgres:postgresql://me:***@db/runs"
     assert team_mod.split_password("dbname=x password=pw user=u") == ("dbname=x user=u", "pw")
+
+
+def test_sql_is_read_only_and_maintain_keeps_every_run(team, tmp_path):
+    url, data = team
+    store = Store(url, data_path=data)
+    for i in range(3):
+        with nbtrack.run("fit", params={"i": i}, store=store) as r:
+            for step in range(10):
+                r.log(loss=1 / (step + 1), step=step)
+    from nbtrack.recorder.run import syncer
+
+    syncer.flush()
+    out = _cli("sql", "--store", url, "SELECT count(*) AS n FROM runs", cwd=tmp_path)
+    assert out.returncode == 0 and out.stdout.split()[-1] == "3", out.stdout + out.stderr
+    denied = _cli("sql", "--store", url, "DELETE FROM runs", cwd=tmp_path)
+    assert denied.returncode == 1 and "read" in denied.stderr.lower(), denied.stderr
+    kept = _cli("maintain", "--store", url, cwd=tmp_path)
+    assert kept.returncode == 0, kept.stderr
+    assert "inlined rows written to Parquet" in kept.stdout and "orphaned files" in kept.stdout
+    assert list(Path(data).rglob("*.parquet")), "maintain wrote the inlined rows to Parquet files"
+    frame = nbtrack.runs(store=Store(url))
+    assert sorted(frame["params.i"]) == [0, 1, 2]
+    assert len(nbtrack.get(frame.run_id[0], store=Store(url)).history()) == 10
+    local = _cli("maintain", "--store", str(tmp_path / "x.duckdb"), cwd=tmp_path)
+    assert local.returncode == 1 and "team stores" in local.stderr
