@@ -248,3 +248,46 @@ def _check_panel(lab, page):
 
     assert page.dialogs == [], "a string from the store ran as code"
     assert page.errors == []
+
+
+def test_panel_on_a_team_store_in_jupyterlab(lab, page, tmp_path):
+    """The same panel, drawn from a DuckLake team store with a PostgreSQL catalog."""
+    from pgcluster import Cluster, server_bin
+
+    from nbtrack.errors import StoreError
+    from nbtrack.store import team
+
+    try:
+        missing = None if server_bin() else "PostgreSQL server binaries"
+        team._Extensions().files(["postgres", "ducklake"])
+    except StoreError as e:
+        missing = str(e)
+    if missing:
+        if os.environ.get("NBTRACK_REQUIRE_TEAM") == "1":
+            raise RuntimeError(f"the team store cannot be tested: {missing}")
+        pytest.skip(missing)
+    import nbtrack
+    from nbtrack.recorder.run import syncer
+    from nbtrack.store import Store
+
+    cluster = Cluster()
+    try:
+        url = cluster.url(cluster.new_database())
+        store = Store(url, data_path=tmp_path / "lake")
+        for i, who in enumerate(["ana", "ben", "ana"]):
+            with nbtrack.run("fit", params={"lr": 0.1 * (i + 1), "who": who}, store=store) as r:
+                r.log(accuracy=0.5 + i / 10)
+        syncer.flush()
+        page.goto(f"{lab['url']}/lab/tree/compare.ipynb?token={TOKEN}")
+        before = page.locator(".nbtrack-panel").count()
+        _run_in_new_cell(page, f"import nbtrack\nnbtrack.compare(store={url!r}, color='params.who')")
+        panel = page.locator(".nbtrack-panel").nth(before)
+        expect(panel.locator(".nbt-row")).to_have_count(3, timeout=60_000)
+        expect(panel.locator(".nbt-chart svg .mark-symbol.role-mark path")).to_have_count(3, timeout=30_000)
+        expect(panel.locator(".nbt-table")).to_contain_text("ben")
+        assert "s3cret" not in panel.inner_text()
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        panel.screenshot(path=str(ARTIFACTS / "compare-panel-team.png"))
+        assert page.errors == []
+    finally:
+        cluster.destroy()
