@@ -46,6 +46,12 @@ def cluster():
     c.destroy()
 
 
+@pytest.fixture(autouse=True)
+def _own_cache(tmp_path, monkeypatch):
+    """Team spools live in the user's cache folder: each test (and its subprocesses) gets its own."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+
+
 @pytest.fixture
 def team(cluster, tmp_path):
     """A fresh catalog database and data folder: (url, data_path)."""
@@ -324,3 +330,16 @@ def test_sql_is_read_only_and_maintain_keeps_every_run(team, tmp_path):
     assert len(nbtrack.get(frame.run_id[0], store=Store(url)).history()) == 10
     local = _cli("maintain", "--store", str(tmp_path / "x.duckdb"), cwd=tmp_path)
     assert local.returncode == 1 and "team stores" in local.stderr
+
+
+def test_reproduce_and_export_script_on_a_team_store(ip, team, tmp_path):
+    url, data = team
+    ip.run_cell(f"%nbtrack store '{url}' --data-path {data}")
+    assert ip.run_cell("%%track total\nn = 12\ntotal = float(sum(range(n)))").success
+    run_id = nbtrack.runs().run_id.iloc[-1]
+    report = nbtrack.reproduce(run_id)   # a fresh process that records into the team store
+    assert report.verdict == "identical", str(report)
+    assert report.b.info["kind"] == "reproduce"
+    assert len(nbtrack.runs()) == 2
+    script = nbtrack.export_script(run_id)
+    assert PASSWORD not in script
