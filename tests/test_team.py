@@ -343,3 +343,28 @@ def test_reproduce_and_export_script_on_a_team_store(ip, team, tmp_path):
     assert len(nbtrack.runs()) == 2
     script = nbtrack.export_script(run_id)
     assert PASSWORD not in script
+
+
+def test_inlined_rows_are_flushed_to_parquet_by_the_writers_themselves(team, tmp_path):
+    url, data = team
+    writer = textwrap.dedent(f"""
+        import sys, time, nbtrack
+        nbtrack.connect({url!r}, data_path={data!r})
+        for i in range(40):
+            with nbtrack.run("w", params={{"writer": int(sys.argv[1]), "i": i}}) as r:
+                r.log(loss=1.0 / (i + 1))
+            time.sleep(0.03)   # a commit per run or so, as from a notebook
+        """)
+    procs = [subprocess.Popen([sys.executable, "-c", writer, str(w)], cwd=tmp_path, stderr=subprocess.PIPE, text=True,
+                              env={**os.environ, "NBTRACK_SYSTEM_METRICS": "0", "NBTRACK_TEAM_FLUSH_COMMITS": "5",
+                                   "XDG_CACHE_HOME": str(tmp_path / f"machine{w}")}) for w in range(3)]
+    errors = [p.communicate(timeout=300)[1] for p in procs]
+    assert all(p.returncode == 0 for p in procs) and not any(errors), errors
+    with Store(url).connect(read_only=True) as con:
+        flushes = con.execute("SELECT count(*) FROM ducklake_snapshots('team') "
+                              "WHERE map_contains(changes, 'flushed_inlined')").fetchall()[0][0]
+    assert flushes >= 1
+    assert list(Path(data).rglob("*.parquet"))
+    frame = nbtrack.runs(store=Store(url))
+    assert len(frame) == 120 and frame["run_id"].is_unique
+    assert set(zip(frame["params.writer"], frame["params.i"])) == {(w, i) for w in range(3) for i in range(40)}
