@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import numpy as np
@@ -146,6 +147,17 @@ def test_a_cell_records_into_the_team_store_and_the_panel_shows_it(ip, team, tmp
         assert spec["encoding"]["color"]["field"] == "user"
         only_me = nbtrack.runs(where=f"user = '{nbtrack.recorder.environment.USER}'")
         assert len(only_me) == 2
+        # a run committed from another machine (its own spool) appears in the open panel by itself
+        other = subprocess.run(
+            [sys.executable, "-c", f"import nbtrack\nwith nbtrack.run('remote', params={{'lr': 0.3}}, "
+                                   f"store=nbtrack.connect({url!r})):\n    pass\n"],
+            cwd=tmp_path, capture_output=True, text=True, timeout=120,
+            env={**os.environ, "XDG_CACHE_HOME": str(tmp_path / "other-machine")})
+        assert other.returncode == 0, other.stderr
+        deadline = time.monotonic() + 20
+        while panel.table["n"] < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert panel.table["n"] == 3
     finally:
         panel.close()
     assert Path(data).exists()   # data files (or at least the folder) live in the shared path
