@@ -380,3 +380,24 @@ def test_inlined_rows_are_flushed_to_parquet_by_the_writers_themselves(team, tmp
     frame = nbtrack.runs(store=Store(url))
     assert len(frame) == 120 and frame["run_id"].is_unique
     assert set(zip(frame["params.writer"], frame["params.i"])) == {(w, i) for w in range(3) for i in range(40)}
+
+
+def test_a_killed_writer_is_recorded_as_crashed_on_the_team_store(team, tmp_path):
+    url, data = team
+    code = textwrap.dedent(f"""
+        import os, signal, nbtrack
+        from nbtrack.recorder.run import syncer
+        nbtrack.connect({url!r}, data_path={data!r})
+        with nbtrack.run("finished-first") as r:
+            r.log(loss=0.5)
+        syncer.flush()
+        with nbtrack.run("doomed") as r:
+            r.log(loss=1.0)
+            syncer.flush()                      # its "running" record is in the spool
+            os.kill(os.getpid(), signal.SIGKILL)
+        """)
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == -9
+    frame = nbtrack.runs(store=Store(url)).set_index("name")
+    assert frame.loc["finished-first", "status"] == "finished"
+    assert frame.loc["doomed", "status"] == "crashed"
