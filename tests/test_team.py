@@ -126,6 +126,7 @@ def test_push_since_and_experiment_select_runs(ip, store_path, team, tmp_path):
                env={"NBTRACK_DATA_PATH": data})
     assert "1 new" in out.stdout, out.stdout + out.stderr
     assert list(nbtrack.runs(store=Store(url))["run_id"]) == [local.run_id.iloc[2]]
+    assert "runs" not in out.stderr   # one batch: no progress lines, just the summary
     bad = _cli("push", "--to", url, "--store", str(store_path), "--since", "last tuesday", cwd=tmp_path)
     assert bad.returncode == 1 and "neither a date" in bad.stderr
 
@@ -188,6 +189,11 @@ def test_eight_writer_processes_lose_nothing(team, tmp_path):
     assert (frame["status"] == "finished").all()
     pairs = set(zip(frame["params.writer"], frame["params.i"]))
     assert pairs == {(w, i) for w in range(8) for i in range(100)}
+    # everyone's runs, pulled for offline work in batches, with a progress line per batch
+    pulled = _cli("pull", "--from", url, "--store", str(tmp_path / "mine" / "runs.duckdb"), cwd=tmp_path)
+    assert "800 new, 0 updated, 0 already there, 0 failed" in pulled.stdout, pulled.stdout + pulled.stderr
+    assert "100/800 runs" in pulled.stderr and "800/800 runs" in pulled.stderr
+    assert len(nbtrack.runs(store=tmp_path / "mine" / "runs.duckdb")) == 800
 
 
 def test_cells_keep_working_while_postgres_is_down_and_push_sends_the_runs_later(ip, cluster, tmp_path, capsys):

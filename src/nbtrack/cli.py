@@ -269,13 +269,17 @@ def _local(path: str | None) -> Store:
 
 
 def _transfer(source: Store, target: Store, since: str | None, experiment: str | None) -> None:
-    from .store.transfer import copy_runs
+    from .store.transfer import BATCH, copy_runs
 
     bar: Any = None
 
     def progress(done: int, total: int) -> None:
         nonlocal bar
-        if bar is None and total and sys.stderr.isatty():
+        if not sys.stderr.isatty():   # a notebook's !nbtrack push or a log: a line per batch
+            if total > BATCH and done:
+                click.echo(f"{done:,}/{total:,} runs", err=True)
+            return
+        if bar is None and total:
             bar = click.progressbar(length=total, label=f"{source.path} -> {target.path}", file=sys.stderr)
             bar.__enter__()
         if bar is not None:
