@@ -255,11 +255,11 @@ def test_panel_on_a_team_store_in_jupyterlab(lab, page, tmp_path):
     from pgcluster import Cluster, server_bin
 
     from nbtrack.errors import StoreError
-    from nbtrack.store import team
+    from nbtrack.store import ducklake
 
     try:
         missing = None if server_bin() else "PostgreSQL server binaries"
-        team._Extensions().files(["postgres", "ducklake"])
+        ducklake._Extensions().files(["postgres", "ducklake"])
     except StoreError as e:
         missing = str(e)
     if missing:

@@ -8,14 +8,14 @@ import textwrap
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 
 import nbtrack
 from nbtrack.errors import StoreError
 from nbtrack.store import Store
-from nbtrack.store import team as team_mod
+from nbtrack.recorder.secrets import redact_passwords
+from nbtrack.store import ducklake
 
 from pgcluster import PASSWORD, Cluster, server_bin
 
@@ -26,7 +26,7 @@ def _missing() -> str | None:
     if server_bin() is None:
         return "PostgreSQL server binaries not found (apt-get install postgresql)"
     try:
-        team_mod._Extensions().files(["postgres", "ducklake"])
+        ducklake._Extensions().files(["postgres", "ducklake"])
     except StoreError as e:
         return str(e)
     return None
@@ -237,7 +237,7 @@ def test_a_select_only_role_reads_everything_and_cannot_write(cluster, team, tmp
 
     syncer.flush()
     dbname = url.split("dbname=")[1].split()[0]
-    cluster.sql(f"CREATE ROLE reader LOGIN PASSWORD 'read-only-pw'" if "reader" not in cluster.sql(
+    cluster.sql("CREATE ROLE reader LOGIN PASSWORD 'read-only-pw'" if "reader" not in cluster.sql(
         "SELECT rolname FROM pg_roles") else "SELECT 1")
     cluster.sql(f"GRANT CONNECT ON DATABASE {dbname} TO reader; GRANT USAGE ON SCHEMA public TO reader; "
                 "GRANT SELECT ON ALL TABLES IN SCHEMA public TO reader", dbname=dbname)
@@ -309,10 +309,10 @@ def test_missing_extensions_name_the_install_command(monkeypatch):
 
     monkeypatch.setattr(duckdb, "__version__", "9.9.9")
     with pytest.raises(StoreError, match=r"built for DuckDB 1\.5\.5.*pip install 'nbtrack\[team\]'"):
-        team_mod._Extensions().files(["ducklake"])
+        ducklake._Extensions().files(["ducklake"])
     monkeypatch.setitem(sys.modules, "duckdb_extension_postgres", None)
     with pytest.raises(StoreError, match=r"postgres extension, which is not installed.*nbtrack\[team\]"):
-        team_mod._Extensions().files(["postgres"])
+        ducklake._Extensions().files(["postgres"])
 
 
 def test_a_team_url_is_never_taken_for_a_file():
@@ -320,9 +320,9 @@ def test_a_team_url_is_never_taken_for_a_file():
         from nbtrack.store import resolve_path
 
         resolve_path("ducklake:postgres:dbname=x password=p")
-    assert team_mod.redact("dbname=x password='a b' user=u") == "dbname=x password=*** user=u"
-    assert team_mod.redact("ducklake:postgres:postgresql://me:pw@db/runs") == "ducklake:postgres:postgresql://me:***@db/runs"
-    assert team_mod.split_password("dbname=x password=pw user=u") == ("dbname=x user=u", "pw")
+    assert redact_passwords("dbname=x password='a b' user=u") == "dbname=x password=*** user=u"
+    assert redact_passwords("ducklake:postgres:postgresql://me:pw@db/runs") == "ducklake:postgres:postgresql://me:***@db/runs"
+    assert ducklake.split_password("dbname=x password=pw user=u") == ("dbname=x user=u", "pw")
 
 
 def test_sql_is_read_only_and_maintain_keeps_every_run(team, tmp_path):

@@ -168,8 +168,6 @@ def sql_cmd(store_path: str | None, query: str, as_json: bool) -> None:
 
     store = _store(store_path)
     store.sync()
-    if getattr(store, "url", None):   # a team store: attach the lake read-only, not just a cursor
-        store = Store(store.url, data_path=store.data_path, read_only=True)
     with store.connect(read_only=True) as con:
         try:
             frame = user_sql(con, query)

@@ -28,12 +28,14 @@ from pathlib import Path
 import duckdb
 
 from ..errors import NotAStoreError, StoreBusyError, StoreError, StoreVersionError
+from ..recorder.secrets import redact_passwords
 from . import migrations
+from .base import Store, is_team_url
 from .importer import import_spool
 from .lock import FileLock
 from .spool import Spool
-from .base import Store, is_team_url
-from .team import TeamStore, TeamUnreachableError, redact
+# imported eagerly: ducklake.py registers its exit clean-up before the recorder registers its last import
+from . import ducklake  # noqa: F401
 
 DEFAULT_RELATIVE = Path(".nbtrack") / "runs.duckdb"
 # A file made by DuckDB 2.x is unreadable by 1.5.5, the version the team extra pins: new files keep the
@@ -45,7 +47,7 @@ def resolve_path(path: str | os.PathLike[str] | None = None) -> Path:
     """The store path: the argument, else ``$NBTRACK_STORE``, else ``./.nbtrack/runs.duckdb``."""
     raw = path if path is not None else os.environ.get("NBTRACK_STORE") or DEFAULT_RELATIVE
     if is_team_url(raw):
-        raise StoreError(f"{redact(str(raw))} is a team store URL, not a file; open it with "
+        raise StoreError(f"{redact_passwords(str(raw))} is a team store URL, not a file; open it with "
                          "nbtrack.connect(url) or open_store(url)")
     return Path(os.path.abspath(Path(raw).expanduser()))
 
@@ -92,6 +94,11 @@ class FileStore(Store):
     @property
     def location(self) -> str:
         return str(self.path)
+
+    def write(self, fn: Any, timeout: float = 30.0) -> Any:
+        """Run ``fn(con)`` in one transaction (push and pull use it, as on a team store)."""
+        with self.connect(timeout=timeout) as con:
+            return migrations.in_transaction(con, fn)
 
     def child_env(self) -> dict[str, str]:
         return {"NBTRACK_STORE": str(self.path)}

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from typing import Any
 
 import duckdb
 
@@ -68,6 +69,18 @@ def rollback(con: duckdb.DuckDBPyConnection) -> None:
         con.execute("ROLLBACK")
     except duckdb.Error:
         pass
+
+
+def in_transaction(con: duckdb.DuckDBPyConnection, fn: Any) -> Any:
+    """``fn(con)`` between BEGIN and COMMIT, rolled back if it raises."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        result = fn(con)
+        con.execute("COMMIT")
+        return result
+    except BaseException:
+        rollback(con)
+        raise
 
 
 def _without_keys(ddl: str) -> str:

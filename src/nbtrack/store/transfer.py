@@ -18,8 +18,8 @@ import duckdb
 import pyarrow as pa
 
 from ..errors import NbtrackError, RunNotFoundError
+from ..recorder.secrets import redact_passwords
 from . import queries
-from .migrations import rollback
 from .base import Store
 
 RUN_TABLES = ("runs", "params", "values", "metrics", "metric_history", "metric_curves", "inputs", "outputs",
@@ -138,9 +138,9 @@ def copy_runs(source: Store, target: Store, *, since: str | datetime | None = No
         try:
             with source.connect(read_only=True) as con:
                 batch = read_batch(con, ids)
-            _write(target, batch)
+            target.write(lambda con: write_batch(con, batch))
         except (duckdb.Error, NbtrackError, OSError) as e:
-            why = _reason(e, target)
+            why = _reason(e)
             result.failed.update({run_id: why for run_id in ids})
         else:
             for run_id in ids:
@@ -151,23 +151,5 @@ def copy_runs(source: Store, target: Store, *, since: str | datetime | None = No
     return result
 
 
-def _write(target: Store, batch: dict[str, pa.Table]) -> None:
-    writer = getattr(target, "write", None)
-    if writer is not None:   # a team store: one transaction, retried on conflicts
-        writer(lambda con: write_batch(con, batch))
-        return
-    with target.connect() as con:
-        con.execute("BEGIN TRANSACTION")
-        try:
-            write_batch(con, batch)
-            con.execute("COMMIT")
-        except BaseException:
-            rollback(con)
-            raise
-
-
-def _reason(error: BaseException, target: Store) -> str:
-    from .team import redact
-
-    text = redact(" ".join(str(error).split()))
-    return text[:300]
+def _reason(error: BaseException) -> str:
+    return redact_passwords(" ".join(str(error).split()))[:300]

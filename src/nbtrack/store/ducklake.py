@@ -1,0 +1,203 @@
+"""Opening a DuckLake catalog offline and safely: packaged extensions, the password, retries.
+
+DuckDB extensions are never downloaded: they are loaded from the
+``duckdb-extension-*`` packages (the ``team`` extra), which are built for one
+exact DuckDB version and ship no loader of their own. A password in the URL
+never reaches DuckDB: it is moved into a private ``passfile`` for libpq.
+"""
+from __future__ import annotations
+
+import atexit
+import importlib
+import os
+import re
+import shutil
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import duckdb
+
+from ..errors import StoreError
+from ..recorder.secrets import KV_PASSWORD, URL_PASSWORD
+from .base import PREFIX
+
+INSTALL_HINT = "pip install 'nbtrack[team]'"
+# One run's batch (a runs row, its params, metrics, displays, a downsampled curve) stays inlined in the
+# catalog instead of becoming its own tiny Parquet file; writers and `nbtrack maintain` flush them later.
+INLINE_ROWS = 1000
+CONNECT_TIMEOUT_S = 5
+# (package, file in the package, name DuckDB loads it by)
+EXTENSIONS = {
+    "ducklake": ("duckdb_extension_ducklake", "ducklake", "ducklake"),
+    "postgres": ("duckdb_extension_postgres", "postgres", "postgres_scanner"),
+}
+
+
+def split_password(url: str) -> tuple[str, str | None]:
+    """The URL without its password, and the password (keyword or URI form), if it had one."""
+    m = KV_PASSWORD.search(url)
+    if m:
+        value = m.group("value")
+        if value.startswith("'"):
+            value = re.sub(r"\\(.)", r"\1", value[1:-1])
+        return (url[:m.start()] + url[m.end():]).strip().replace("  ", " "), value
+    m = URL_PASSWORD.search(url)
+    if m:
+        from urllib.parse import unquote
+
+        return url[:m.start("pw") - 1] + url[m.end("pw"):], unquote(m.group("pw"))
+    return url, None
+
+
+class _Extensions:
+    """Symlinks to the packaged extension files under the names DuckDB loads them by, made once per process."""
+
+    def __init__(self) -> None:
+        self._dir: Path | None = None
+        self._guard = threading.Lock()
+
+    def files(self, names: list[str]) -> list[Path]:
+        with self._guard:
+            if self._dir is None:
+                self._dir = _private_dir("nbtrack-ext-")
+            out = []
+            for name in names:
+                package, stem, load_name = EXTENSIONS[name]
+                link = self._dir / f"{load_name}.duckdb_extension"
+                if not link.exists():
+                    link.symlink_to(_packaged(name, package, stem))
+                out.append(link)
+            return out
+
+    @property
+    def dir(self) -> Path:
+        assert self._dir is not None
+        return self._dir
+
+
+def _packaged(name: str, package: str, stem: str) -> Path:
+    try:
+        module = importlib.import_module(package)
+    except ImportError:
+        raise StoreError(f"the team store needs DuckDB's {name} extension, which is not installed; "
+                         f"install it with: {INSTALL_HINT}") from None
+    root = Path(module.__file__).parent / "extensions"
+    wanted = root / f"v{duckdb.__version__}" / f"{stem}.duckdb_extension"
+    if not wanted.exists():
+        built = ", ".join(sorted(p.name.lstrip("v") for p in root.glob("v*"))) or "no version"
+        raise StoreError(f"the installed {package.replace('_', '-')} is built for DuckDB {built}, but DuckDB "
+                         f"{duckdb.__version__} is installed; DuckDB loads only extensions built for its exact "
+                         f"version: {INSTALL_HINT} (it pins matching versions)")
+    return wanted
+
+
+_extensions = _Extensions()
+_made: list[Path] = []
+
+
+def _private_dir(prefix: str) -> Path:
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    _made.append(folder)
+    return folder
+
+
+@atexit.register   # registered on import, before the recorder's exit flush, so it runs after it
+def _remove_private_dirs() -> None:
+    for folder in _made:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _passfile(password: str) -> Path:
+    """A private libpq password file, so the password is never part of a string DuckDB keeps."""
+    path = _private_dir("nbtrack-pg-") / "pgpass"
+    escaped = password.replace("\\", "\\\\").replace(":", "\\:")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(f"*:*:*:*:{escaped}\n")
+    return path
+
+
+def catalog(url: str) -> str:
+    """The catalog part of a team URL as DuckDB is given it: no password (a passfile instead), a timeout."""
+    base, password = split_password(url[len(PREFIX):])
+    if not base.startswith("postgres:"):
+        return base
+    extra = {}
+    if "connect_timeout" not in base:
+        extra["connect_timeout"] = str(CONNECT_TIMEOUT_S)
+    if password is not None:
+        extra["passfile"] = str(_passfile(password))
+    for key, value in extra.items():   # libpq's keyword form, or query parameters of a URI
+        base += f" {key}={value}" if "://" not in base else f"{'&' if '?' in base else '?'}{key}={value}"
+    return base
+
+
+def open_lake(catalog_text: str, data_path: str | None, read_only: bool) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB with the extensions loaded and the lake attached as ``team``."""
+    needed = ["postgres", "ducklake"] if catalog_text.startswith("postgres:") else ["ducklake"]
+    files = _extensions.files(needed)
+    db = duckdb.connect(config={"extension_directory": str(_extensions.dir),
+                                "autoinstall_known_extensions": False, "autoload_known_extensions": False})
+    options = []
+    if data_path:
+        options.append(f"DATA_PATH '{quote(data_path.rstrip('/') + '/')}'")
+    if read_only:
+        options.append("READ_ONLY")
+    else:  # per attach, so every writer inlines whatever the catalog's stored default
+        options.append(f"DATA_INLINING_ROW_LIMIT {INLINE_ROWS}")
+    attach = f"ATTACH '{quote(PREFIX + catalog_text)}' AS team ({', '.join(options)})"
+    try:
+        for file in files:
+            db.execute(f"LOAD '{quote(str(file))}'")
+        db.execute("SET ducklake_max_retry_count = 30")
+        db.execute("SET ducklake_retry_wait_ms = 20")
+        db.execute("SET ducklake_retry_backoff = 1.6")
+        for attempt in range(8):   # writers meeting an empty catalog all create its tables; losers retry
+            try:
+                db.execute(attach)
+                break
+            except duckdb.Error as e:
+                low = str(e).lower()
+                if attempt == 7 or not ("duplicate key" in low or "already exists" in low):
+                    raise
+                time.sleep(0.05 * (attempt + 1))
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
+def retrying(fn: Callable[[], Any], timeout: float) -> Any:
+    """``fn()``, again with backoff while it fails on a transaction conflict, until ``timeout``."""
+    deadline = time.monotonic() + timeout
+    delay = 0.02
+    while True:
+        try:
+            return fn()
+        except duckdb.Error as e:
+            if not conflict(str(e)) or time.monotonic() > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
+
+
+def unreachable(text: str) -> bool:
+    low = text.lower()
+    if "password" in low or "authentication" in low or "does not exist" in low:
+        return False   # the server answered: a wrong URL or credentials, which waiting will not fix
+    return any(s in low for s in ("unable to connect", "could not connect", "connection refused",
+                                  "server closed the connection", "connection to server", "timeout expired",
+                                  "no route to host", "could not translate host name", "terminating connection",
+                                  "connection reset", "ssl negotiation", "server conn crashed"))
+
+
+def conflict(text: str) -> bool:
+    low = text.lower()
+    return "conflict" in low or "could not serialize" in low or "deadlock" in low
+
+
+def quote(text: str) -> str:
+    return text.replace("'", "''")
