@@ -229,3 +229,14 @@ def test_an_unreadable_spool_file_is_set_aside_and_the_others_are_imported(tmp_p
     lines = _warning_lines(capsys.readouterr().err)
     assert len(lines) == 1 and "unreadable spool file" in lines[0] and ".unreadable." in lines[0]
     assert not bad.exists() and (spool.dir / f".unreadable.{bad.name}").exists()
+
+
+def test_a_new_store_file_keeps_the_storage_format_duckdb_1_5_reads(store_path):
+    """The team extra pins DuckDB 1.5.5: a store made on a newer DuckDB must still open there."""
+    import struct
+
+    nbtrack.runs(store=store_path)   # creates the file
+    Store(store_path).sync()
+    header = store_path.read_bytes()[:20]
+    assert header[8:12] == b"DUCK"
+    assert struct.unpack("<Q", header[12:20])[0] <= 68   # 64-68: the versions DuckDB 1.5.5 reads; 2.x: 999

@@ -407,3 +407,29 @@ def test_a_killed_writer_is_recorded_as_crashed_on_the_team_store(team, tmp_path
     frame = nbtrack.runs(store=Store(url)).set_index("name")
     assert frame.loc["finished-first", "status"] == "finished"
     assert frame.loc["doomed", "status"] == "crashed"
+
+
+def test_a_read_only_session_keeps_its_runs_locally_and_says_so(ip, team, tmp_path, capsys):
+    url, data = team
+    with nbtrack.run("seed", store=Store(url, data_path=data)):
+        pass
+    from nbtrack.recorder.run import syncer
+
+    syncer.flush()
+    capsys.readouterr()
+    ip.run_cell(f"%nbtrack store '{url}' --read-only")
+    assert ip.run_cell("%%track mine\nacc = 0.5 * 2").success
+    syncer.flush()
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if "nbtrack warning" in line]
+    assert len(lines) == 1 and "read-only" in lines[0] and "nbtrack push" in lines[0], err
+    assert list(nbtrack.runs()["name"]) == ["seed"]          # the team store: unchanged
+    assert list(nbtrack.runs(store=tmp_path / ".nbtrack" / "runs.duckdb")["name"]) == ["mine"]
+
+
+def test_a_wrong_password_is_named_without_the_password(cluster, team):
+    url, _ = team
+    wrong = url.replace(PASSWORD, "not-the-Pa55word")
+    with pytest.raises(StoreError, match="refused the login") as info:
+        nbtrack.runs(store=Store(wrong))
+    assert "not-the-Pa55word" not in str(info.value) and PASSWORD not in str(info.value)
