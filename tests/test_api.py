@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 import nbtrack
-from nbtrack.errors import FilterSyntaxError, RunNotFoundError
+from nbtrack.errors import FilterError, FilterSyntaxError, RunNotFoundError
 from nbtrack.store.filters import compile_filter
 
 
@@ -56,7 +56,7 @@ def test_where_filters(three_runs, where, expected):
     ("metrics.acc > 'high'", "compare it with a number"),
 ])
 def test_bad_filters_get_clear_errors(three_runs, bad, fragment):
-    with pytest.raises(FilterSyntaxError) as info:
+    with pytest.raises(FilterError) as info:
         nbtrack.runs(where=bad)
     assert fragment in str(info.value)
 

@@ -63,7 +63,8 @@ def test_range_logspace_repeat_and_seed(sweep_ip):
     assert kinds["lr"] == "override" and kinds["seed"] == "override"
     groups = [nbtrack.get(i).info["repeat_group"] for i in runs["run_id"]]
     assert len(set(groups)) == 3                                   # one repeat group per combination
-    assert parse_grid("n=range(2, 8, 2)") == ("n", [2, 4, 6])
+    key, values = parse_grid("n=range(2, 8, 2)")
+    assert key == "n" and list(values) == [2, 4, 6]
 
 
 def test_a_failing_combination_is_recorded_and_the_sweep_goes_on(sweep_ip, capfd):

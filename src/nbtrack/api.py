@@ -17,6 +17,7 @@ from .errors import RunNotFoundError
 from .recorder import run as _run
 from .recorder import secrets
 from .store import Store, queries
+from .store import codec
 from .store.records import decode_value
 
 _default: Store | None = None
@@ -157,14 +158,14 @@ def run_from_record(record: dict[str, Any], store: Store) -> Run:
         out = {}
         for r in rows:
             item = {k: v for k, v in r.items() if k not in ("name", "run_id")}
-            item["summary"] = json.loads(item["summary"]) if item.get("summary") else {}
-            item["shape"] = tuple(json.loads(item["shape"])) if item.get("shape") else None
+            item["summary"] = codec.loads(item["summary"]) if item.get("summary") else {}
+            item["shape"] = queries.shape_of(item.get("shape"))
             out[r["name"]] = item
         return out
 
     env = dict(record.get("env") or {})
     if isinstance(env.get("packages"), str):
-        env["packages"] = json.loads(env["packages"])
+        env["packages"] = codec.loads(env["packages"])
     detail = {"run": row, "params": kv(record.get("params", [])),
               "param_kinds": {r["key"]: r["kind"] for r in record.get("params", [])},
               "values": kv(record.get("values", [])),
@@ -225,17 +226,18 @@ class ScriptRun:
 
     def __enter__(self) -> "ScriptRun":
         frame = sys._getframe(1)
-        path = frame.f_code.co_filename
-        source = None
-        try:
-            text = Path(path).read_text()
-            source, _ = secrets.redact_source(text, ast.parse(text))
-        except (OSError, SyntaxError, ValueError):
-            path, source = None, None
+        path: str | None = frame.f_code.co_filename
+        source, found = _script_source(path)
+        if source is None:
+            path = None
+        # secret-named variables of the calling module: their values are scrubbed from the record
+        found = found | {text for name, value in list(frame.f_globals.items())
+                         if secrets.is_secret_name(name) and (text := secrets.known_text(value))}
         experiment = self.experiment or (Path(path).stem if path else "default")
         active = _run.ActiveRun(_store(self._store), name=self.name, experiment=experiment, kind="script",
                                 tags=self.tags, command=" ".join(sys.argv), source=source,
-                                source_path=path, git_dir=str(Path(path).parent) if path else None)
+                                source_path=path, secret_values=found,
+                                git_dir=str(Path(path).parent) if path else None)
         for key, value in self.params.items():
             active.params[key] = (value, "given")
         self._active = active.start()
@@ -249,6 +251,29 @@ class ScriptRun:
                  tb: TracebackType | None) -> bool:
         self._active.finish(exc=ev)
         return False
+
+
+_sources: dict[str, tuple[tuple[int, int], str | None, frozenset[str]]] = {}
+
+
+def _script_source(path: str) -> tuple[str | None, frozenset[str]]:
+    """A script's source with its secret literals redacted, and those secrets; read and parsed once per
+    version of the file (size and mtime), not once per run."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None, frozenset()
+    stamp = (st.st_size, st.st_mtime_ns)
+    cached = _sources.get(path)
+    if cached is not None and cached[0] == stamp:
+        return cached[1], cached[2]
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+        source, found = secrets.redact_source(text, ast.parse(text))
+    except (OSError, SyntaxError, ValueError, UnicodeDecodeError, RecursionError, MemoryError):
+        source, found = None, set()
+    _sources[path] = (stamp, source, frozenset(found))
+    return source, frozenset(found)
 
 
 def run(name: str, params: dict[str, Any] | None = None, tags: list[str] | None = None,

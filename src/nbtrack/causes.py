@@ -13,7 +13,7 @@ from typing import Any
 from .api import Run
 from .errors import RunNotFoundError
 from .report import _MISSING, Cause, _fp, _num
-from .store import queries
+from .store import codec, queries
 
 _RNG_NAMES = {"random": "Python's `random`", "numpy": "NumPy's global generator (`np.random`)",
               "torch": "torch's global generator"}
@@ -22,7 +22,8 @@ _GENERATOR_TYPES = ("Generator", "RandomState", "Random")
 
 def _rng(run: Run) -> dict[str, list[str | None]]:
     raw = run.info.get("rng")
-    return json.loads(raw) if isinstance(raw, str) else (raw or {})
+    value = codec.loads(raw) if isinstance(raw, str) else raw
+    return value if isinstance(value, dict) else {}
 
 
 def _rng_causes(a: Run, b: Run, whose: str) -> list[Cause]:
@@ -58,7 +59,8 @@ def _packages(run: Run) -> dict[str, str]:
 
 def _hidden_state(run: Run, reader: Any) -> list[Cause]:
     raw = run.info.get("provenance")
-    provenance = json.loads(raw) if isinstance(raw, str) else (raw or {})
+    provenance = codec.loads(raw) if isinstance(raw, str) else raw
+    provenance = provenance if isinstance(provenance, dict) else {}
     if not provenance:
         return []
     cells = _notebook_cells(run)

@@ -11,11 +11,12 @@ from typing import Any, Callable
 import click
 import pandas as pd
 
-from . import __version__, api
+from . import __version__, api, formats
 from .diff import diff_runs
 from .errors import NbtrackError
+from .recorder.secrets import redact_passwords
 from .store import DEFAULT_RELATIVE as DEFAULT_LOCAL
-from .store import Store
+from .store import Store, codec
 from .store.queries import user_sql
 
 
@@ -29,12 +30,21 @@ def _store(path: str | None) -> Store:
 
 
 def _errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Store problems are one line and exit 1, never a traceback: nbtrack's own errors as they are, and
+    what slipped past them (DuckDB, the file system) named by its first line."""
+    import duckdb
+
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
         except NbtrackError as e:
             raise click.ClickException(str(e)) from None
+        except duckdb.Error as e:
+            first = " ".join(str(e).strip().splitlines()[0].split()) if str(e).strip() else ""
+            raise click.ClickException(f"the store failed: {redact_passwords(first) or type(e).__name__}") from None
+        except OSError as e:
+            raise click.ClickException(f"{e.strerror or e}: {e.filename or ''}".rstrip(": ")) from None
     return wrapper
 
 
@@ -46,10 +56,6 @@ store_option = click.option("--store", "store_path", envvar="NBTRACK_STORE", met
 def _print_frame(frame: pd.DataFrame) -> None:
     with pd.option_context("display.max_columns", 30, "display.width", 200, "display.max_colwidth", 40):
         click.echo(frame.to_string(index=False))
-
-
-def _jsonable(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    return json.loads(frame.to_json(orient="records", date_format="iso"))
 
 
 @click.group()
@@ -72,7 +78,7 @@ def runs_cmd(store_path: str | None, where: str | None, experiment: str | None, 
     """List runs, oldest first."""
     frame = api.runs(experiment=experiment, where=where, store=_store(store_path), limit=limit)
     if as_json:
-        click.echo(json.dumps(_jsonable(frame), indent=1))
+        click.echo(formats.dumps_records(frame))
         return
     if frame.empty:
         click.echo("no runs match")
@@ -109,10 +115,12 @@ def show_cmd(store_path: str | None, run_id: str, as_json: bool) -> None:
     """Everything recorded about one run (id or unique prefix)."""
     run = api.get(run_id, store=_store(store_path))
     if as_json:
-        data = {k: getattr(run, k) for k in ("run_id", "name", "experiment", "status", "started_at", "ended_at",
-                                             "duration_s", "tags", "params", "metrics", "values", "inputs",
-                                             "outputs", "source", "env", "error")}
-        click.echo(json.dumps(data, indent=1, default=str))
+        data = {k: getattr(run, k) for k in ("run_id", "name", "experiment", "status", "duration_s", "tags",
+                                             "params", "metrics", "values", "inputs", "outputs", "source", "env",
+                                             "error")}
+        data.update({k: None if getattr(run, k) is None else getattr(run, k).isoformat()
+                     for k in ("started_at", "ended_at")})
+        click.echo(json.dumps(codec.encode(data), indent=1, ensure_ascii=False, allow_nan=False))
         return
     click.echo(f"run {run.run_id}  {run.name}  [{run.status}]  experiment {run.experiment}")
     click.echo(f"started {run.started_at}  duration {run.duration_s or 0:.3f} s  tags {', '.join(run.tags) or '-'}")
@@ -161,20 +169,25 @@ def diff_cmd(store_path: str | None, run_a: str, run_b: str) -> None:
 @store_option
 @click.argument("query")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON records.")
+@click.option("--allow-files", is_flag=True,
+              help="Let the query read other files (read_csv, read_parquet); it still cannot write any.")
 @_errors
-def sql_cmd(store_path: str | None, query: str, as_json: bool) -> None:
-    """Run a SQL query on a read-only connection (tables: runs, params, metrics, metric_history, ...)."""
+def sql_cmd(store_path: str | None, query: str, as_json: bool, allow_files: bool) -> None:
+    """Run one reading SQL query on a read-only connection (tables: runs, params, metrics, metric_history, ...).
+
+    The connection cannot write, copy out, attach, install or load anything, nor read other files
+    unless --allow-files is given."""
     import duckdb
 
     store = _store(store_path)
     store.sync()
-    with store.connect(read_only=True) as con:
+    with store.connect(read_only=True, allow_files=allow_files) as con:
         try:
             frame = user_sql(con, query)
         except duckdb.Error as e:
             raise click.ClickException(f"SQL error: {e}") from None
     if as_json:
-        click.echo(json.dumps(_jsonable(frame), indent=1))
+        click.echo(formats.dumps_records(frame))
     else:
         _print_frame(frame)
 
@@ -191,11 +204,11 @@ def export_cmd(store_path: str | None, fmt: str, output: str, where: str | None,
     frame = api.runs(experiment=experiment, where=where, store=_store(store_path))
     path = Path(output)
     if fmt == "csv":
-        frame.assign(tags=frame["tags"].map(lambda t: ",".join(t))).to_csv(path, index=False)
+        formats.write_csv(frame, path)
     elif fmt == "parquet":
-        frame.to_parquet(path, index=False)
+        formats.write_parquet(frame, path)
     else:
-        path.write_text(json.dumps(_jsonable(frame), indent=1))
+        path.write_text(formats.dumps_records(frame), encoding="utf-8")
     click.echo(f"wrote {len(frame)} runs to {path}")
 
 

@@ -20,12 +20,24 @@ class StoreVersionError(StoreError):
     """The store was written by a newer nbtrack."""
 
 
+class CorruptStoreError(StoreError):
+    """The store file is damaged (a checksum or a read failed)."""
+
+
 class StoreBusyError(StoreError):
     """Another process held the store for too long."""
 
 
-class FilterSyntaxError(NbtrackError, ValueError):
+class FilterError(NbtrackError, ValueError):
+    """A ``where=`` filter cannot be applied (a value of the wrong type for its field, a limit passed)."""
+
+
+class FilterSyntaxError(FilterError):
     """A ``where=`` filter did not parse."""
+
+
+class SqlError(NbtrackError, ValueError):
+    """``nbtrack sql`` refuses a query: more than one statement, or one that is not a read."""
 
 
 class RunNotFoundError(NbtrackError, LookupError):

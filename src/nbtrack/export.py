@@ -7,28 +7,78 @@ versions, and an assertion before each step that its inputs have the fingerprint
 from __future__ import annotations
 
 import ast
+import datetime as dt
 import json
+import keyword
+import math
 import os
+import re
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from decimal import Decimal
 from typing import Any
 
 from .api import Run, _store, get
 from .errors import NbtrackError
 from .graph import lineage
 from .recorder import run as _run
-from .store import Store
+from .store import Store, codec
 
-_HEADER = '''"""Reproduces nbtrack run {run_id} ({name!r}, experiment {experiment!r}, {started}).
-
-Exported by nbtrack {version} from {store}.
-Steps: {steps}.
-Run it with the packages below; each step first checks that its inputs are the data the
-recorded run read (this needs nbtrack installed; without it the checks are skipped).
+_HEADER = """# Reproduces nbtrack run {run_id} ({name}, experiment {experiment}, {started}).
+#
+# Exported by nbtrack {version} from {store}.
+# Steps: {steps}.
+# Run it with the packages below; each step first checks that its inputs are the data the
+# recorded run read (this needs nbtrack installed; without it the checks are skipped).
 """
-'''
+_IMPORT = re.compile(r"^(?:import [A-Za-z_][\w.]*(?: as [A-Za-z_]\w*)?"
+                     r"|from [A-Za-z_][\w.]* import [A-Za-z_]\w*(?: as [A-Za-z_]\w*)?)$")
+
+
+# Everything recorded that reaches the script goes through one of these three: a string from the store is
+# never pasted into code, so no run name, param or package can make the script do more than the run did.
+def comment(text: Any) -> str:
+    """Text safe inside a ``#`` comment: one line, escapes for anything unprintable (newlines too)."""
+    text = str(text)
+    return text if text.isprintable() else repr(text)[1:-1]
+
+
+def is_name(text: Any) -> bool:
+    """A name the script may bind or read: an identifier, not a keyword."""
+    return isinstance(text, str) and text.isidentifier() and not keyword.iskeyword(text)
+
+
+def py_literal(value: Any) -> str:
+    """A Python expression that evaluates to ``value``, for every type the store gives back (codec.py)."""
+    if value is None or isinstance(value, (bool, str, bytes)):
+        return repr(value)
+    if isinstance(value, int):
+        try:
+            return repr(value)
+        except ValueError:   # beyond str()'s digit limit
+            return f"int({hex(value)!r}, 16)"
+    if isinstance(value, float):
+        return repr(value) if math.isfinite(value) else f"float({str(value)!r})"
+    if isinstance(value, complex):
+        return f"complex({py_literal(value.real)}, {py_literal(value.imag)})"
+    if isinstance(value, list):
+        return "[" + ", ".join(py_literal(v) for v in value) + "]"
+    if isinstance(value, tuple):
+        return "(" + ", ".join(py_literal(v) for v in value) + ("," if len(value) == 1 else "") + ")"
+    if isinstance(value, (set, frozenset)):
+        inner = "{" + ", ".join(sorted(py_literal(v) for v in value)) + "}" if value else "()"
+        return f"{type(value).__name__}({inner})"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{py_literal(k)}: {py_literal(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, Decimal):
+        return f"__import__('decimal').Decimal({str(value)!r})"
+    if isinstance(value, (dt.datetime, dt.date, dt.time)):
+        return f"__import__('datetime').{type(value).__name__}.fromisoformat({value.isoformat()!r})"
+    if isinstance(value, dt.timedelta):
+        return f"__import__('datetime').timedelta({value.days}, {value.seconds}, {value.microseconds})"
+    return repr(str(value))
 
 
 def _params_hoistable(chain: list[Run]) -> dict[str, Any]:
@@ -74,7 +124,8 @@ def _plain_python(source: str) -> tuple[str, bool]:
 
 def _provenance(run: Run) -> dict[str, dict[str, Any]]:
     raw = run.info.get("provenance")
-    return json.loads(raw) if isinstance(raw, str) else (raw or {})
+    value = codec.loads(raw) if isinstance(raw, str) else raw
+    return value if isinstance(value, dict) else {}
 
 
 def _saved(store: Store, inputs: dict[str, str | None]) -> dict[str, dict[str, Any]]:
@@ -121,12 +172,16 @@ def export_script(run: Run | str, path: str | os.PathLike[str] | None = None,
     produced = {name for r in chain[:-1] for name in r.outputs} | {n for r in chain[:-1] for n in r.metrics} \
         | {n for r in chain[:-1] for n in r.values}
     started = run.started_at.isoformat(timespec="seconds") if run.started_at else "?"
-    parts = [_HEADER.format(run_id=run.run_id, name=run.name, experiment=run.experiment, started=started,
-                            version=__version__, store=st.path,
-                            steps=", ".join(f"{r.name} ({r.run_id[:8]})" for r in chain))]
+    parts = [_HEADER.format(run_id=comment(run.run_id), name=comment(repr(run.name)),
+                            experiment=comment(repr(run.experiment)), started=started, version=__version__,
+                            store=comment(st.path),
+                            steps=comment(", ".join(f"{r.name} ({r.run_id[:8]})" for r in chain)))]
     packages = run.env.get("packages") or {}
-    parts.append(f"# Requirements recorded with the run (Python {run.env.get('python') or '?'}):")
-    parts += [f"#   {name}=={version}" for name, version in sorted(packages.items())] or ["#   (none recorded)"]
+    if not isinstance(packages, dict):
+        packages = {}
+    parts.append(f"# Requirements recorded with the run (Python {comment(run.env.get('python') or '?')}):")
+    parts += [f"#   {comment(name)}=={comment(version)}" for name, version in sorted(packages.items(), key=str)] \
+        or ["#   (none recorded)"]
     parts.append("")
     parts.append("try:\n    from nbtrack import fingerprint as _fingerprint\nexcept ImportError:\n"
                  "    _fingerprint = None\n\n\n"
@@ -151,11 +206,12 @@ def export_script(run: Run | str, path: str | os.PathLike[str] | None = None,
     imports, definitions = [], {}
     for r in chain:
         for name, origin in _provenance(r).items():
-            if name in produced:
+            if name in produced or not isinstance(origin, dict) or not is_name(name):
                 continue
-            if "import" in origin and origin["import"] not in imports:
-                imports.append(origin["import"])
-            elif "definition" in origin and name not in definitions:
+            line = origin.get("import")
+            if isinstance(line, str) and line not in imports:
+                imports.append(line if _IMPORT.match(line) else f"# (not an import line, left out) {comment(line)}")
+            elif isinstance(origin.get("definition"), str) and name not in definitions:
                 definitions[name] = origin["definition"]
     if imports:
         parts.append("# imports the cells used (recorded with the runs)")
@@ -163,26 +219,29 @@ def export_script(run: Run | str, path: str | os.PathLike[str] | None = None,
         parts.append("")
     parts.append("# PARAMETERS")
     for key, value in {**hoisted, **inputs_given}.items():
-        parts.append(f"{key} = {value!r}")
+        parts.append(f"{key} = {py_literal(value)}" if is_name(key) else
+                     f"# (a parameter whose name is not a Python name: {comment(repr(key))} = "
+                     f"{comment(py_literal(value))})")
     parts.append("")
     for name, source in definitions.items():
         parts.append(f"\n# `{name}`, defined in an untracked cell of the notebook")
         parts.append(source.rstrip())
     redacted = False
     for i, r in enumerate(chain, 1):
-        parts.append(f"\n# --- step {i}/{len(chain)}: run {r.run_id} ({r.name}), "
+        parts.append(f"\n# --- step {i}/{len(chain)}: run {comment(r.run_id)} ({comment(r.name)}), "
                      f"{r.started_at.isoformat(timespec='seconds') if r.started_at else '?'} ---")
-        for name in sorted(n for n in r.inputs if n not in produced):
-            item = r.inputs[name]
+        inputs = {n: item for n, item in r.inputs.items() if is_name(n)}
+        for name in sorted(n for n in inputs if n not in produced):
+            item = inputs[name]
             saved = restorable.get(name)
             if saved and name not in produced:
                 parts.append(f"{name} = _restore({saved['run_id']!r}, {saved['name']!r})   "
-                             f"# saved by run {saved['run_id'][:8]}")
+                             f"# saved by run {comment(saved['run_id'][:8])}")
                 produced.add(name)
             else:
-                parts.append(f"# needs `{name}` ({item.get('type')}), which no tracked run produced or saved: "
-                             "define it here")
-        for name, item in sorted(r.inputs.items()):
+                parts.append(f"# needs `{name}` ({comment(item.get('type'))}), which no tracked run produced or "
+                             "saved: define it here")
+        for name, item in sorted(inputs.items()):
             parts.append(f"_check_input({name!r}, {name}, {item.get('hash')!r}, {('step ' + str(i))!r})")
         source, magic = _plain_python(_strip_assignments(r.source or "", set(hoisted)))
         redacted = redacted or "***" in source
@@ -192,12 +251,11 @@ def export_script(run: Run | str, path: str | os.PathLike[str] | None = None,
     parts.append("\n# --- the recorded run's metrics, for comparison ---")
     parts.append("if __name__ == \"__main__\":")
     for name, value in sorted(run.metrics.items()):
-        parts.append(f"    print({name!r}, {name} if {name!r} in globals() else None, "
-                     f"'(recorded: {value!r})')")
+        parts.append(f"    print({name!r}, globals().get({name!r}), {'(recorded: ' + repr(value) + ')'!r})")
     if not run.metrics:
         parts.append("    pass")
     if redacted:
-        parts.insert(1, "# Secrets were redacted as \"***\" when the runs were recorded: set them before running.")
+        parts.insert(1, "# Secrets were redacted as \"***\" when the runs were recorded: set them before running.\n")
     text = "\n".join(parts) + "\n"
     if path is not None:
         Path(path).write_text(text)

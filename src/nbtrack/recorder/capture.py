@@ -10,6 +10,8 @@ the user's cell: every fingerprint is taken under ``safe_fingerprint``.
 """
 from __future__ import annotations
 
+import datetime
+import decimal
 import json
 import pickle
 import sys
@@ -71,6 +73,7 @@ registry = CapturerRegistry()
 
 # -- scalars ----------------------------------------------------------------
 _PLAIN = (bool, int, float, type(None))
+_VALUE_TYPES = (decimal.Decimal, datetime.datetime, datetime.date, datetime.time, datetime.timedelta, complex)
 
 
 def as_scalar(value: Any) -> tuple[bool, Any]:
@@ -93,11 +96,22 @@ def as_scalar(value: Any) -> tuple[bool, Any]:
         return False, None
     if isinstance(value, (bool, int, float)) and t.__module__ in ("builtins", "enum"):
         return True, value
+    if t in _VALUE_TYPES:   # kept exactly as values (store/codec.py), not fingerprinted
+        return True, value
+    if t is bytes:
+        return len(value) <= MAX_SCALAR_STR, value
     return False, None
 
 
 def is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    """A metric: an int or float that a float holds (an int past 1e308 is a value, kept exactly)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        float(value)
+    except OverflowError:
+        return False
+    return True
 
 
 def is_data(value: Any) -> bool:

@@ -220,7 +220,8 @@ class CellTracker:
         run = ActiveRun(self.store, name=name, experiment=experiment, kind="cell", tags=opts.tags,
                         command=f"%%track {opts.line}".strip(), cell_id=cell_id,
                         execution_count=getattr(shell, "execution_count", None), notebook=notebook,
-                        source=plan.source, secret_values=plan.secrets, git_dir=git_dir)
+                        source=plan.source, secret_values=plan.secrets | self.producers.secret_values(ns),
+                        git_dir=git_dir)
         run.sync_after = problem is None
         if repeat is not None:
             run.repeat_group, run.repeat_index = repeat
@@ -327,7 +328,7 @@ class CellTracker:
                                                  "hash_method": "removed", "summary": {}})
         if frame.capture is not None:
             run.displays = frame.capture.displays
-            run.streams = {"stdout": frame.capture.stdout.value(), "stderr": frame.capture.stderr.value()}
+            run.streams = {"stdout": frame.capture.stdout.parts(), "stderr": frame.capture.stderr.parts()}
         run.rng = rng.pair(frame.rng_before, rng.snapshot())
         run.finish(exc=exc)
         self.checks.remember(run)

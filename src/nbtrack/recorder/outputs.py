@@ -14,6 +14,7 @@ def record_input(run: ActiveRun, name: str, value: Any) -> None:
     scalar, plain = as_scalar(value)
     if scalar:
         run.params[name] = (plain, "input")
+        _remember_secret(run, name, plain)
     else:
         fp = safe_fingerprint(value)
         run.inputs[name] = fp
@@ -26,11 +27,11 @@ def record_output(run: ActiveRun, name: str, value: Any, change: str = "new") ->
     scalar, plain = as_scalar(value)
     if scalar and is_number(plain):
         run.metrics[name] = (float(plain), None, "cell")
+        _remember_secret(run, name, plain)
         return None
     if scalar:
         run.values[name] = plain
-        if isinstance(plain, str) and secrets.is_secret_name(name):
-            run.secret_values.add(plain)
+        _remember_secret(run, name, plain)
         return None
     fp = safe_fingerprint(value)
     run.outputs[name] = (change, fp)
@@ -47,3 +48,11 @@ def _capturer_facts(run: ActiveRun, name: str, fp: dict[str, Any], metrics: bool
     for key, value in (fp.pop("metrics", None) or {}).items():
         if metrics and is_number(value):
             run.metrics[f"{name}.{key}"] = (float(value), None, "cell")
+
+
+def _remember_secret(run: ActiveRun, name: str, value: Any) -> None:
+    """The value of a secret-named variable is scrubbed wherever it appears in what the run writes."""
+    if secrets.is_secret_name(name):
+        text = secrets.known_text(value)
+        if text:
+            run.secret_values.add(text)

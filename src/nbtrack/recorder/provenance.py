@@ -8,6 +8,7 @@ import types
 from typing import Any, Callable
 
 from .analysis import analyze
+from .secrets import is_secret_name, known_text
 
 
 def definition_of(name: str, value: Any) -> dict[str, str] | None:
@@ -37,6 +38,7 @@ class Producers:
 
     def __init__(self, hidden: Callable[[str], bool]) -> None:
         self.by_name: dict[str, dict[str, Any]] = {}
+        self.secret_names: set[str] = set()      # names that look secret, bound by any cell so far
         self._bound: dict[str, set[str]] = {}   # cell text -> names it binds (cells are re-run a lot)
         self._hidden = hidden
 
@@ -52,10 +54,21 @@ class Producers:
             if len(self._bound) > 256:
                 self._bound.clear()
             names = self._bound[raw] = set(bound)
+            self.secret_names.update(n for n in names if is_secret_name(n))
         producer = {"cell_id": cell_id, "execution_count": execution_count, "run_id": run_id}
         for name in names:
             if not self._hidden(name):
                 self.by_name[name] = producer
+
+    def secret_values(self, namespace: dict[str, Any]) -> set[str]:
+        """The current values of secret-named variables bound by earlier cells (``db_password = ...`` in an
+        untracked cell, printed by a tracked one): scrubbed from everything a run writes."""
+        found = set()
+        for name in self.secret_names:
+            text = known_text(namespace.get(name))
+            if text:
+                found.add(text)
+        return found
 
     def of(self, name: str, value: Any, is_input: bool) -> dict[str, Any] | None:
         """What a run records about a name it read: its producer, plus an import line or a definition

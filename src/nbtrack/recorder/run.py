@@ -2,12 +2,11 @@
 
 A run is written when it starts (status ``running``) and again when it ends,
 so a process that dies mid-run leaves a ``running`` record that the next
-import marks ``crashed``. Everything a run writes passes through secrets.py.
+import marks ``crashed``. Everything a run writes is sealed (redacted, encoded) by store/seal.py.
 """
 from __future__ import annotations
 
 import atexit
-import hashlib
 import os
 import resource
 import sys
@@ -21,16 +20,15 @@ import pyarrow as pa
 
 from ..errors import NoActiveRunError
 from ..store import Store
+from ..store.codec import text_safe
 from ..store.importer import process_start
-from ..store.records import POINTS_SCHEMA, encode_value, to_json
+from ..store.lock import hold_alive
+from ..store.records import POINTS_SCHEMA
 from ..store.spool import POINTS_PREFIX, parse_name, read_points
 from . import environment, secrets, system
 from .sync import syncer
 
 CHUNK_POINTS = 500_000
-DISPLAY_ITEM_CAP = 2 << 20
-DISPLAY_RUN_CAP = 16 << 20
-_TEXT_MIMES = ("text/", "application/json", "application/javascript", "image/svg+xml")
 _PID = os.getpid()
 _PROC_START = process_start(_PID)
 SESSION_ID = uuid.uuid4().hex
@@ -79,7 +77,7 @@ class ActiveRun:
         self.inputs: dict[str, dict[str, Any]] = {}
         self.outputs: dict[str, tuple[str, dict[str, Any]]] = {}
         self.displays: list[tuple[str, dict[str, Any]]] = []
-        self.streams: dict[str, tuple[str, bool]] = {}
+        self.streams: dict[str, dict[str, Any]] = {}   # stdout/stderr: kept head and tail (streams.py)
         self.secret_values: set[str] = set(secret_values or ())
         self.redacted: set[str] = set()
         self.error: dict[str, str] | None = None
@@ -115,9 +113,11 @@ class ActiveRun:
             self._seq += 1
             # skipped if the run has written a newer record by then (a stale "running" record in the
             # spool would resurrect a finished run wherever that spool is imported next)
-            syncer.write_later(self.store, self.run_id, seq, record, stale=lambda: self._seq > seq + 1)
+            syncer.write_later(self.store, self.run_id, seq, record, self._known_secrets(),
+                               stale=lambda: self._seq > seq + 1)
         else:
             self._write()
+        hold_alive(self.store.spool.dir, SESSION_ID)   # how an importer tells this process has ended
         _stack.append(self)  # only a run that could be written receives nbtrack.log points
         if system.enabled() and self.kind in ("cell", "script"):
             self.sampler = system.monitor.watch(self.log_system, self.started_at)
@@ -197,11 +197,12 @@ class ActiveRun:
         """
         tables = []
         for path in self.store.spool.pending():
+            name = parse_name(path)
+            if name is None or name[0] != POINTS_PREFIX or name[1] != self.run_id:
+                continue
             try:
-                prefix, run_id, _ = parse_name(path)
-                if prefix == POINTS_PREFIX and run_id == self.run_id:
-                    tables.append(read_points(path).select(["key", "step", "value"]))
-            except (OSError, ValueError, IndexError, pa.ArrowException):
+                tables.append(read_points(path).select(["key", "step", "value"]))
+            except (OSError, ValueError, KeyError, pa.ArrowException):
                 continue  # imported meanwhile; the store has these points
         for key, (steps, values) in [*self._lists.items(), *self.system_points.items()]:
             n = min(len(steps), len(values))  # log appends the step first: one may be ahead
@@ -220,7 +221,8 @@ class ActiveRun:
         keys, steps, values = [], [], []
         for key, (s, v) in self._lists.items():
             n = len(s)
-            keys.append(pa.DictionaryArray.from_arrays(pa.repeat(pa.scalar(0, pa.int32()), n), pa.array([key])))
+            keys.append(pa.DictionaryArray.from_arrays(pa.repeat(pa.scalar(0, pa.int32()), n),
+                                                       pa.array([text_safe(key)], pa.string())))
             steps.append(pa.Array.from_buffers(pa.int64(), n, [None, pa.py_buffer(s)]))
             values.append(pa.Array.from_buffers(pa.float64(), n, [None, pa.py_buffer(v)]))
             self.last_points[key] = (s[-1], v[-1])
@@ -228,7 +230,7 @@ class ActiveRun:
             [pa.concat_arrays(keys), pa.concat_arrays(steps), pa.concat_arrays(values)], schema=POINTS_SCHEMA)
         self._series, self._lists = {}, {}
         self._n_points = 0
-        self.store.spool.write_points(self.run_id, self._chunk, table)
+        self.store.spool.write_points(self.run_id, self._chunk, table, self._known_secrets())
         self._chunk += 1
 
     # -- the record -----------------------------------------------------------
@@ -236,86 +238,15 @@ class ActiveRun:
         return set(self.secret_values) | environment.environ_secrets()
 
     def public(self, items: dict[str, Any], prefix: str, known: set[str] | None = None) -> dict[str, Any]:
-        """Params or values as they may be written or shown: secrets replaced by "***"."""
+        """Params or values as they may be shown (the summary line): secrets replaced by "***"."""
         known = self._known_secrets() if known is None else known
         out = {}
         for key, value in items.items():
-            if isinstance(value, str) and secrets.is_secret_name(key) and value:
-                known.add(value)
-            out[key], changed = secrets.redact_value(value, known, key)
-            if changed:
-                self.redacted.add(f"{prefix}.{key}")
+            out[key], _ = secrets.redact_value(value, known, key)
         return out
 
-    def _scalar_rows(self, items: dict[str, Any], prefix: str, known: set[str]) -> list[dict[str, Any]]:
-        return [{"key": k, **encode_value(v)} for k, v in self.public(items, prefix, known).items()]
-
-    def _fingerprint_rows(self, items: dict[str, dict[str, Any]], prefix: str) -> list[dict[str, Any]]:
-        rows = []
-        for name, fp in items.items():
-            if secrets.is_secret_name(name):
-                fp = {"type": fp.get("type"), "hash": None, "hash_method": "redacted", "summary": {}}
-                self.redacted.add(f"{prefix}.{name}")
-            rows.append({"name": name, "type": fp.get("type"), "hash": fp.get("hash"),
-                         "hash_method": fp.get("hash_method"),
-                         "shape": None if fp.get("shape") is None else to_json(fp["shape"]),
-                         "length": fp.get("length"), "dtype": fp.get("dtype"),
-                         "summary": to_json(fp.get("summary") or {}),
-                         **({"artifact": fp["artifact"], "artifact_format": fp.get("artifact_format")}
-                            if fp.get("artifact") else {})})
-        return rows
-
-    def _display_rows(self, known: set[str]) -> list[dict[str, Any]]:
-        rows, budget = [], DISPLAY_RUN_CAP
-        items: list[tuple[str, dict[str, Any]]] = list(self.displays)
-        for stream, (text, _cut) in self.streams.items():
-            if text:
-                items.append((stream, {"text/plain": text}))
-        for seq, (kind, bundle) in enumerate(items):
-            for mime, data in bundle.items():
-                if isinstance(data, bytes):
-                    raw = data
-                elif isinstance(data, str):
-                    raw = data.encode("utf-8", "replace")
-                else:
-                    raw = to_json(data).encode()
-                truncated = kind in self.streams and self.streams[kind][1]
-                if mime.startswith(_TEXT_MIMES):
-                    text, changed = secrets.scrub(raw.decode("utf-8", "replace"), known)
-                    if changed:
-                        self.redacted.add(f"displays.{kind}")
-                        raw = text.encode()
-                size = len(raw)
-                digest = None
-                if size > DISPLAY_ITEM_CAP and mime.startswith("text/"):
-                    raw, truncated = raw[:DISPLAY_ITEM_CAP], True
-                if len(raw) <= min(DISPLAY_ITEM_CAP, budget):
-                    budget -= len(raw)
-                    digest = hashlib.sha256(raw).hexdigest()
-                    self.store.spool.write_blob(digest, raw)
-                else:
-                    truncated = True
-                rows.append({"seq": seq, "kind": kind, "mime": mime, "artifact": digest, "size": size,
-                             "truncated": truncated})
-        return rows
-
     def _record(self) -> dict[str, Any]:
-        known = self._known_secrets()
-        params = self._scalar_rows({k: v for k, (v, _) in self.params.items()}, "params", known)
-        for row in params:
-            row["kind"] = self.params[row["key"]][1]
-        values = self._scalar_rows(self.values, "values", known)
-        source = None
-        if self.source is not None:
-            text, changed = secrets.scrub(self.source, known)
-            if changed or "source" in self.redacted:
-                self.redacted.add("source")
-            source = {"hash": hashlib.sha256(text.encode()).hexdigest(), "text": text}
-        error = dict(self.error or {})
-        for key in error:
-            error[key], changed = secrets.scrub(error[key], known)
-            if changed:
-                self.redacted.add(key)
+        """The run as plain Python values; the spool seals it (redaction, encoding) on its way to disk."""
         env = environment.environment()
         git = environment.git_state(self.git_dir)
         ended = self.ended_at
@@ -323,35 +254,46 @@ class ActiveRun:
             "run_id": self.run_id, "experiment": self.experiment, "name": self.name, "status": self.status,
             "kind": self.kind, "started_at": self.started_at, "ended_at": ended,
             "duration_s": self.duration_s, "cpu_s": self.cpu_s,
-            "peak_rss_mb": _peak_rss_mb() if ended else None, "tags": self.tags,
-            "command": secrets.scrub(self.command or "", known)[0] or None, "cell_id": self.cell_id,
-            "execution_count": self.execution_count, "source_hash": source and source["hash"],
+            "peak_rss_mb": _peak_rss_mb() if ended else None, "tags": list(self.tags),
+            "command": self.command or None, "cell_id": self.cell_id,
+            "execution_count": self.execution_count, "source_hash": None,
             "source_path": self.source_path, "notebook": self.notebook, "env_id": env["env_id"],
             **git, "session_id": SESSION_ID, "kernel_id": environment.kernel_id(),
             "host": environment.HOST, "user": environment.USER, "pid": _PID, "proc_start": _PROC_START,
-            **error,
+            **(self.error or {}),
             "checked_against": self.checked_against, "repeat_group": self.repeat_group,
-            "repeat_index": self.repeat_index, "rng": to_json(self.rng) if self.rng else None,
-            "provenance": to_json(self.provenance) if self.provenance else None, "sweep_id": self.sweep_id,
+            "repeat_index": self.repeat_index, "rng": self.rng or None, "provenance": self.provenance or None,
+            "sweep_id": self.sweep_id, "redacted": sorted(self.redacted),
         }
         metrics = [{"key": k, "value": v, "step": s, "source": "log"}
                    for k, (s, v) in self.last_points.items() if k not in self.metrics]
         metrics += [{"key": k, "value": v, "step": s, "source": src} for k, (v, s, src) in self.metrics.items()]
-        record = {
-            "run": run, "params": params, "values": values, "metrics": metrics,
-            "inputs": self._fingerprint_rows(self.inputs, "inputs"),
-            "outputs": [{**row, "change": self.outputs[row["name"]][0]} for row in
-                        self._fingerprint_rows({k: fp for k, (_, fp) in self.outputs.items()}, "outputs")],
-            "displays": self._display_rows(known) if ended else [],
-            "source": source, "env": env,
+        return {
+            "run": run,
+            "params": [{"key": k, "kind": kind, "value": v} for k, (v, kind) in self.params.items()],
+            "values": [{"key": k, "value": v} for k, v in self.values.items()],
+            "metrics": metrics,
+            "inputs": [_fingerprint_row(name, fp) for name, fp in self.inputs.items()],
+            "outputs": [{**_fingerprint_row(name, fp), "change": change} for name, (change, fp) in self.outputs.items()],
+            "displays": list(self.displays) if ended else [],
+            "streams": dict(self.streams) if ended else {},
+            "source": self.source, "env": env,
         }
-        run["redacted"] = sorted(self.redacted)
-        return record
 
     def _write(self) -> None:
-        self.record = self._record()   # the latest record, as written: checks read it back from memory
-        self.store.spool.write_record(self.run_id, self._seq, self.record)
+        # the latest record, as written: checks read it back from memory
+        self.record = self.store.spool.write_record(self.run_id, self._seq, self._record(), self._known_secrets())
+        self.redacted.update(self.record["run"]["redacted"])
         self._seq += 1
+
+
+def _fingerprint_row(name: str, fp: dict[str, Any]) -> dict[str, Any]:
+    row = {"name": name, "type": fp.get("type"), "hash": fp.get("hash"), "hash_method": fp.get("hash_method"),
+           "shape": fp.get("shape"), "length": fp.get("length"), "dtype": fp.get("dtype"),
+           "summary": fp.get("summary") or {}}
+    if fp.get("artifact"):
+        row.update(artifact=fp["artifact"], artifact_format=fp.get("artifact_format"))
+    return row
 
 
 def _peak_rss_mb() -> float | None:

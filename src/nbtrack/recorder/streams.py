@@ -11,11 +11,15 @@ from collections import deque
 from typing import Any
 
 STREAM_CAP = 64 << 10      # per stream: first 32 KiB and last 32 KiB are kept
+# Redaction happens when the run is written (store/seal.py) and must see a secret whole even where the
+# kept head or tail cuts the text: each side keeps this much more, scrubbed and then cut away.
+MARGIN = 16 << 10
 
 
 class CappedText:
     def __init__(self, cap: int = STREAM_CAP) -> None:
         self.half = cap // 2
+        self.keep = self.half + MARGIN
         self.head: list[str] = []
         self.head_len = 0
         self.tail: deque[str] = deque()
@@ -24,8 +28,8 @@ class CappedText:
 
     def add(self, text: str) -> None:
         self.total += len(text)
-        if self.head_len < self.half:
-            room = self.half - self.head_len
+        if self.head_len < self.keep:
+            room = self.keep - self.head_len
             self.head.append(text[:room])
             self.head_len += min(len(text), room)
             text = text[room:]
@@ -33,18 +37,14 @@ class CappedText:
                 return
         self.tail.append(text)
         self.tail_len += len(text)
-        while self.tail_len - len(self.tail[0]) >= self.half:
+        while self.tail_len - len(self.tail[0]) >= self.keep:
             self.tail_len -= len(self.tail.popleft())
 
-    def value(self) -> tuple[str, bool]:
-        """The text kept, and whether some of it was left out."""
-        head = "".join(self.head)
+    def parts(self) -> dict[str, Any]:
+        """What was kept: the head and the tail with their margins, the total length and where to cut."""
         tail = "".join(self.tail)
-        if self.total <= 2 * self.half:
-            return head + tail, False
-        tail = tail[-self.half:]
-        skipped = self.total - len(head) - len(tail)
-        return f"{head}\n... [{skipped} characters not recorded] ...\n{tail}", True
+        return {"head": "".join(self.head), "tail": tail[-self.keep:] if self.total > self.head_len + len(tail)
+                else tail, "total": self.total, "half": self.half}
 
 
 class _Tee:

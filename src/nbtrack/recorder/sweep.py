@@ -7,23 +7,18 @@ line stands in for it while the sweep runs, and a summary (best run, failures) r
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import time
 import uuid
 from typing import Any
 
 from IPython.utils.capture import capture_output
 
+from ..options import combinations, count
 from . import run as _run
 
 _LOWER_IS_BETTER = ("loss", "err", "error", "mse", "rmse", "mae", "perplexity")
 last_sweep_id: str | None = None
 _ABSENT = object()
-
-
-def combinations(grid: dict[str, list[Any]]) -> list[dict[str, Any]]:
-    keys = list(grid)
-    return [dict(zip(keys, values)) for values in itertools.product(*grid.values())] or [{}]
 
 
 def _fmt(values: dict[str, Any]) -> str:
@@ -99,9 +94,9 @@ def run_sweep(tracker: Any, plan: Any, cell: str) -> str:
     """Run the sweep a ``%%track`` line asks for; return its id. Prints one summary."""
     global last_sweep_id
     shell, opts = tracker.shell, plan.options
-    combos = combinations(opts.grid)
+    combos = combinations(opts.grid)   # one at a time: a grid is never expanded in memory
     repeats = opts.repeat
-    total = len(combos) * repeats
+    total = count(opts.grid) * repeats
     sweep_id = last_sweep_id = uuid.uuid4().hex
     progress = Progress(total)
     stopped: str | None = None

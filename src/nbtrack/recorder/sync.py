@@ -19,12 +19,12 @@ class _Syncer:
         self.errors: dict[str, str] = {}
         self.listeners: list[Any] = []   # called with each store after it was synced (open panels)
 
-    def write_later(self, store: Store, run_id: str, seq: int, record: dict[str, Any],
+    def write_later(self, store: Store, run_id: str, seq: int, record: dict[str, Any], known: set[str],
                     stale: Any = None) -> None:
         """Write a spool record from the background thread (a start record: only a crash needs it),
         unless ``stale()`` says a newer record of the run was written meanwhile."""
         self._ensure_thread()
-        self._queue.put((store, run_id, seq, record, stale))
+        self._queue.put((store, run_id, seq, record, known, stale))
 
     def _ensure_thread(self) -> None:
         with self._guard:
@@ -44,10 +44,10 @@ class _Syncer:
         while True:
             item = self._queue.get()
             if isinstance(item, tuple):
-                store, run_id, seq, record, stale = item
+                store, run_id, seq, record, known, stale = item
                 try:
                     if stale is None or not stale():
-                        store.spool.write_record(run_id, seq, record)
+                        store.spool.write_record(run_id, seq, record, known)
                 except Exception as e:
                     self.errors[str(store.path)] = str(e)
                 finally:

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import duckdb
 
-from ..errors import NotAStoreError, StoreBusyError, StoreError, StoreVersionError
+from ..errors import CorruptStoreError, NotAStoreError, StoreBusyError, StoreError, StoreVersionError
 from ..recorder.secrets import redact_passwords
 from . import migrations
 from .base import Store, is_team_url
@@ -53,29 +53,60 @@ def resolve_path(path: str | os.PathLike[str] | None = None) -> Path:
 
 
 
-def _explain(exc: BaseException, path: Path) -> StoreError:
+# DuckDB reports a damaged, foreign, newer, locked or unwritable file with these exceptions and fixed
+# phrases; a record's own text can only appear in a data error (constraint, conversion), which is never
+# matched, and the store's path is cut out of the message before matching (a path can say "lock" too).
+_STORE_ERRORS = tuple(getattr(duckdb, n) for n in ("IOException", "InternalException", "FatalException",
+                                                   "SerializationException", "PermissionException")
+                      if hasattr(duckdb, n))
+
+
+def _cause(exc: BaseException, path: Path) -> str | None:
+    """The fixed part of a DuckDB error about the file itself (path removed), or None for any other error."""
+    if not (type(exc) is duckdb.Error or isinstance(exc, _STORE_ERRORS)):
+        return None
     text = str(exc)
-    low = text.lower()
-    if "not a valid duckdb database" in low:
-        return NotAStoreError(f"{path} is not an nbtrack store (not a DuckDB file); "
-                              "point NBTRACK_STORE or --store at another path")
-    if "newer version" in low or "version number" in low or "storage version" in low:
-        first = text.strip().splitlines()[0] if text.strip() else text
-        return StoreVersionError(f"{path} was written by a newer DuckDB than this {duckdb.__version__} ({first}); "
-                                 "upgrade with: pip install -U nbtrack duckdb (where the team extra pins DuckDB "
-                                 "1.5.5, copy the runs over with nbtrack push/pull from an environment with "
-                                 "the newer DuckDB)")
+    for form in (str(path), path.name):
+        text = text.replace(form, "<store>")
+    return text
+
+
+def _is_lock_conflict(exc: BaseException, path: Path) -> bool:
+    cause = _cause(exc, path)
+    return cause is not None and "Could not set lock on file" in cause
+
+
+def _explain(exc: BaseException, path: Path) -> StoreError | None:
+    """The StoreError that names what is wrong with the file, or None when ``exc`` is not about the file."""
     if isinstance(exc, OSError) and exc.errno is not None:
         from .spool import _os_message
 
         return StoreError(_os_message(exc, path))
-    if "no space left" in low:
+    cause = _cause(exc, path)
+    if cause is None:
+        return None
+    first = " ".join(cause.strip().splitlines()[0].split()) if cause.strip() else type(exc).__name__
+    if "not a valid DuckDB database file" in cause:
+        return NotAStoreError(f"{path} is not an nbtrack store (not a DuckDB file); "
+                              "point NBTRACK_STORE or --store at another path")
+    if "version number" in cause or "newer version" in cause:
+        return StoreVersionError(f"{path} was written by a newer DuckDB than this {duckdb.__version__} ({first}); "
+                                 "upgrade with: pip install -U nbtrack duckdb (where the team extra pins DuckDB "
+                                 "1.5.5, copy the runs over with nbtrack push/pull from an environment with "
+                                 "the newer DuckDB)")
+    if "Corrupt database file" in cause or "Could not read enough bytes" in cause or "checksum" in cause:
+        return CorruptStoreError(f"{path} is damaged and cannot be read ({first}); move it aside "
+                                 f"(mv {path} {path}.damaged) and nbtrack starts a new store; runs not yet "
+                                 f"imported wait in {path.name}.spool and go into the new one")
+    if "No space left" in cause:
         return StoreError(f"the disk is full: cannot write {path}; free space or set NBTRACK_STORE "
                           "to another disk")
-    if "permission denied" in low or "read-only file system" in low:
+    if "Permission denied" in cause or "Read-only file system" in cause:
         return StoreError(f"cannot write {path}: permission denied; point NBTRACK_STORE at a "
                           "writable path")
-    return StoreError(f"cannot open {path}: {text}")
+    if "Could not set lock on file" in cause:
+        return StoreBusyError(f"{path} is held open by another DuckDB client; close it and retry")
+    return StoreError(f"cannot use {path}: {first}")
 
 
 class FileStore(Store):
@@ -115,56 +146,61 @@ class FileStore(Store):
             stamp = None
         return (tuple(p.name for p in self.spool.pending()), stamp)
 
-    def _open(self, read_only: bool, timeout: float) -> duckdb.DuckDBPyConnection:
+    def _open(self, read_only: bool, timeout: float, allow_files: bool = False) -> duckdb.DuckDBPyConnection:
         if not read_only:
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
             except OSError as e:
                 raise _explain(e, self.path) from None
+        # a read-only connection touches nothing but this file: no COPY TO, EXPORT, ATTACH, INSTALL or
+        # LOAD, and no reading other files unless asked (nbtrack sql --allow-files); nor can SQL undo it
+        config = dict(FILE_CONFIG, **({"enable_external_access": allow_files, "lock_configuration": True}
+                                      if read_only else {}))
         deadline = time.monotonic() + timeout
         delay = 0.005
         while True:
             try:
-                return duckdb.connect(str(self.path), read_only=read_only, config=FILE_CONFIG)
+                return duckdb.connect(str(self.path), read_only=read_only, config=config)
             except duckdb.Error as e:
                 # a DuckDB client outside nbtrack (no sidecar lock) holds the file: wait for it
-                if "lock" in str(e).lower() and time.monotonic() < deadline:
+                if _is_lock_conflict(e, self.path) and time.monotonic() < deadline:
                     time.sleep(delay)
                     delay = min(delay * 2, 0.2)
                     continue
-                if "lock" in str(e).lower():
-                    raise StoreBusyError(f"{self.path} is held open by another DuckDB client; "
-                                         "close it and retry") from None
-                raise _explain(e, self.path) from None
+                raise (_explain(e, self.path) or StoreError(f"cannot open {self.path}: {e}")) from None
             except OSError as e:
                 raise _explain(e, self.path) from None
 
     @contextmanager
-    def _opened(self, read_only: bool, timeout: float) -> Iterator[duckdb.DuckDBPyConnection]:
-        con = self._open(read_only, timeout)
+    def _opened(self, read_only: bool, timeout: float, allow_files: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        con = self._open(read_only, timeout, allow_files)
         try:
             if read_only:
                 pending = migrations.check(con, str(self.path))
                 if pending and len(pending) == len(migrations.MIGRATIONS):
                     raise NotAStoreError(f"{self.path} is empty: no run has been recorded yet")
             else:
-                try:
-                    migrations.migrate(con, str(self.path))
-                    import_spool(con, self.spool)
-                except duckdb.Error as e:
-                    raise _explain(e, self.path) from None
+                migrations.migrate(con, str(self.path))
+                import_spool(con, self.spool)
             yield con
+        except duckdb.Error as e:   # the file itself failing under a query (a damaged block) is named as such
+            problem = _explain(e, self.path)
+            if problem is None:
+                raise
+            raise problem from None
         finally:
             con.close()
 
     @contextmanager
-    def connect(self, read_only: bool = False, timeout: float = 30.0) -> Iterator[duckdb.DuckDBPyConnection]:
-        """Hold the store for one short operation; a writable open imports the spool first."""
+    def connect(self, read_only: bool = False, timeout: float = 30.0,
+                allow_files: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        """Hold the store for one short operation; a writable open imports the spool first. A read-only
+        connection can read this file only (``allow_files``: other files too, for ``nbtrack sql``)."""
         read_only = read_only or self.read_only
         lock = FileLock(self.lock_path)
         lock.acquire(timeout=timeout)
         try:
-            with self._opened(read_only, timeout) as con:
+            with self._opened(read_only, timeout, allow_files) as con:
                 yield con
         finally:
             lock.release()

@@ -135,8 +135,9 @@ def catalog(url: str) -> str:
     return base
 
 
-def open_lake(catalog_text: str, data_path: str | None, read_only: bool) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB with the extensions loaded and the lake attached as ``team``."""
+def open_lake(catalog_text: str, data_path: str | None, read_only: bool, sandbox: bool = True) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB with the extensions loaded and the lake attached as ``team``; read-only and
+    ``sandbox``: locked so that no SQL can reach a file outside the lake's data path or change that."""
     needed = ["postgres", "ducklake"] if catalog_text.startswith("postgres:") else ["ducklake"]
     files = _extensions.files(needed)
     db = duckdb.connect(config={"extension_directory": str(_extensions.dir),
@@ -160,10 +161,16 @@ def open_lake(catalog_text: str, data_path: str | None, read_only: bool) -> duck
                 db.execute(attach)
                 break
             except duckdb.Error as e:
-                low = str(e).lower()
+                low = error_parts(e)[1].lower()
                 if attempt == 7 or not ("duplicate key" in low or "already exists" in low):
                     raise
                 time.sleep(0.05 * (attempt + 1))
+        if read_only and sandbox:
+            rows = db.execute("SELECT value FROM ducklake_options('team') WHERE option_name = 'data_path'").fetchall()
+            folders = ", ".join(f"'{quote(r[0])}'" for r in rows if r[0])
+            db.execute(f"SET allowed_directories = [{folders}]")
+            db.execute("SET enable_external_access = false")
+            db.execute("SET lock_configuration = true")
     except BaseException:
         db.close()
         raise
@@ -178,25 +185,71 @@ def retrying(fn: Callable[[], Any], timeout: float) -> Any:
         try:
             return fn()
         except duckdb.Error as e:
-            if not conflict(str(e)) or time.monotonic() > deadline:
+            if not conflict(e) or time.monotonic() > deadline:
                 raise
             time.sleep(delay)
             delay = min(delay * 2, 1.0)
 
 
-def unreachable(text: str) -> bool:
-    low = text.lower()
-    if "password" in low or "authentication" in low or "does not exist" in low:
+_QUERY = 'Failed to execute query "'
+
+
+def error_parts(exc: BaseException) -> tuple[str, str]:
+    """(DuckDB's own words, the server's words) of a team-store error, without the SQL a failed catalog
+    query quotes: that SQL holds stored runs' text, so no word in it may decide what the error means.
+
+    DuckDB's words come before the quoted query; the server's after its end (the last ``": ``), from
+    PostgreSQL's ``ERROR:``/``FATAL:`` where there is one. An error without a query (a failed login)
+    is all DuckDB's words, the server's being what follows its last ``failed:``."""
+    text = str(exc)
+    at = text.find(_QUERY)
+    if at >= 0:
+        end = text.rfind('": ')
+        head, server = text[:at], (text[end + 3:] if end > at else "")
+    else:
+        head, server = text, ""
+        for marker in ("FATAL:", "ERROR:", " failed: "):
+            found = text.rfind(marker)
+            if found >= 0:
+                server = text[found:].removeprefix(" failed: ")
+                break
+    for marker in ("ERROR:", "FATAL:"):
+        found = server.find(marker)
+        if found >= 0:
+            server = server[found:]
+            break
+    lines = server.strip().splitlines()
+    return head, " ".join(lines[0].split()) if lines else ""
+
+
+def unreachable(exc: BaseException) -> bool:
+    """PostgreSQL could not be reached (as opposed to: it answered with an error)."""
+    if not isinstance(exc, duckdb.Error):
+        return False
+    head, server = error_parts(exc)
+    low = server.lower() if server else head.lower()
+    answered = low.startswith(("error:", "fatal:")) and "terminating connection" not in low
+    if answered or "password" in low or "authentication" in low or "does not exist" in low:
         return False   # the server answered: a wrong URL or credentials, which waiting will not fix
-    return any(s in low for s in ("unable to connect", "could not connect", "connection refused",
-                                  "server closed the connection", "connection to server", "timeout expired",
-                                  "no route to host", "could not translate host name", "terminating connection",
-                                  "connection reset", "ssl negotiation", "server conn crashed"))
+    words = (head + " " + server).lower()
+    return any(s in words for s in ("unable to connect", "could not connect", "connection refused",
+                                    "server closed the connection", "timeout expired", "no route to host",
+                                    "could not translate host name", "terminating connection",
+                                    "connection reset", "ssl negotiation", "server conn crashed",
+                                    "could not receive data", "could not send data", "no connection to the server"))
 
 
-def conflict(text: str) -> bool:
-    low = text.lower()
-    return "conflict" in low or "could not serialize" in low or "deadlock" in low
+def conflict(exc: BaseException) -> bool:
+    """A transaction conflict, which a retry resolves (DuckLake's own, or PostgreSQL's serialization)."""
+    if not isinstance(exc, (duckdb.TransactionException, duckdb.Error)) or isinstance(exc, _NOT_CONFLICTS):
+        return False
+    head, server = error_parts(exc)
+    return "conflict" in head.lower() or "could not serialize" in server.lower() or "deadlock" in server.lower()
+
+
+# errors of a statement's content: never a conflict, whatever their text says
+_NOT_CONFLICTS = (duckdb.ConstraintException, duckdb.ConversionException, duckdb.BinderException,
+                  duckdb.CatalogException, duckdb.ParserException)
 
 
 def quote(text: str) -> str:

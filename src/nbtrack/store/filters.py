@@ -11,7 +11,10 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import FilterSyntaxError
+from datetime import date, datetime
+
+from ..errors import FilterError, FilterSyntaxError
+from .codec import text_safe
 
 RUN_COLUMNS = {
     "run_id": "r.run_id", "experiment": "r.experiment", "name": "r.name", "status": "r.status",
@@ -20,14 +23,20 @@ RUN_COLUMNS = {
     "user": 'r."user"', "git_commit": "r.git_commit", "git_branch": "r.git_branch",
     "tags": "r.tags", "error_type": "r.error_type", "sweep_id": "r.sweep_id",
 }
+TIME_COLUMNS = {"started_at", "ended_at"}
+NUMBER_COLUMNS = {"duration_s", "cpu_s"}
 GROUPS = {"params", "metrics", "values"}
+# Limits, so that no filter can exhaust Python's stack or DuckDB's binder: they are stated in the errors.
+MAX_DEPTH = 50          # nested parentheses and nots
+MAX_TERMS = 1000        # comparisons in one filter
+MAX_IN = 10_000         # values in one in (...) list
 OPS = {"=": "=", "==": "=", "!=": "<>", "<>": "<>", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
 
 _TOKEN = re.compile(r"""
     (?P<ws>\s+)
   | (?P<num>-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)
   | (?P<str>'(?:[^']|'')*'|"(?:[^"\\]|\\.)*")
-  | (?P<quoted>`[^`]+`)
+  | (?P<quoted>`(?:[^`]|``)+`)
   | (?P<op>==|!=|<>|<=|>=|<|>|=)
   | (?P<punct>[(),.])
   | (?P<word>[A-Za-z_][A-Za-z0-9_\-]*)
@@ -59,6 +68,10 @@ def tokenize(text: str) -> list[Tok]:
     return toks
 
 
+def _type_error(text: str, pos: int, what: str) -> FilterError:
+    return FilterError(f"cannot apply filter: {what} at position {pos}\n  {text}\n  {' ' * pos}^")
+
+
 def _error(text: str, pos: int, what: str) -> FilterSyntaxError:
     return FilterSyntaxError(
         f"could not parse filter: {what} at position {pos}\n  {text}\n  {' ' * pos}^\n"
@@ -72,6 +85,8 @@ class _Parser:
         self.toks = tokenize(text)
         self.i = 0
         self.params: list[Any] = []
+        self.depth = 0
+        self.terms = 0
 
     def peek(self) -> Tok:
         return self.toks[self.i]
@@ -96,6 +111,11 @@ class _Parser:
         self.take("end")
         return sql
 
+    def nest(self, pos: int) -> None:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise _error(self.text, pos, f"nesting deeper than {MAX_DEPTH} levels of parentheses and not")
+
     def or_(self) -> str:
         parts = [self.and_()]
         while self.peek().text == "or" and self.peek().kind == "kw":
@@ -111,14 +131,23 @@ class _Parser:
         return parts[0] if len(parts) == 1 else "(" + " AND ".join(parts) + ")"
 
     def not_(self) -> str:
-        if self.peek().kind == "kw" and self.peek().text == "not":
+        tok = self.peek()
+        if tok.kind == "kw" and tok.text == "not":
             self.i += 1
-            return f"(NOT {self.not_()})"
-        if self.peek().text == "(":
+            self.nest(tok.pos)
+            sql = f"(NOT {self.not_()})"
+            self.depth -= 1
+            return sql
+        if tok.text == "(":
             self.i += 1
+            self.nest(tok.pos)
             sql = self.or_()
             self.take("punct", ")")
+            self.depth -= 1
             return sql
+        self.terms += 1
+        if self.terms > MAX_TERMS:
+            raise _error(self.text, tok.pos, f"more than {MAX_TERMS} comparisons in one filter")
         return self.comparison()
 
     def field(self) -> tuple[str, str | None, int]:
@@ -132,7 +161,7 @@ class _Parser:
             if key.kind not in ("word", "quoted", "kw"):
                 raise _error(self.text, key.pos, f"expected a key after '{tok.text}.'")
             self.i += 1
-            name = key.text.strip("`")
+            name = key.text[1:-1].replace("``", "`") if key.kind == "quoted" else key.text
             while self.peek().text == "." and self.toks[self.i + 1].kind in ("word", "kw"):
                 self.i += 1
                 name += "." + self.take().text
@@ -147,7 +176,10 @@ class _Parser:
         tok = self.peek()
         self.i += 1
         if tok.kind == "num":
-            return float(tok.text) if any(c in tok.text for c in ".eE") else int(tok.text)
+            try:
+                return float(tok.text) if any(c in tok.text for c in ".eE") else int(tok.text)
+            except ValueError:   # more digits than int() takes
+                raise _type_error(self.text, tok.pos, f"a number of {len(tok.text):,} digits is too long") from None
         if tok.kind == "str":
             body = tok.text[1:-1]
             return body.replace("''", "'") if tok.text[0] == "'" else re.sub(r"\\(.)", r"\1", body)
@@ -157,7 +189,7 @@ class _Parser:
                                          f"found {repr(tok.text) if tok.text else 'the end'}")
 
     def comparison(self) -> str:
-        group, key, _ = self.field()
+        group, key, pos = self.field()
         tok = self.peek()
         if tok.kind == "kw" and tok.text == "is":
             self.i += 1
@@ -177,16 +209,18 @@ class _Parser:
             values = [self.literal()]
             while self.peek().text == ",":
                 self.i += 1
+                if len(values) >= MAX_IN:
+                    raise _error(self.text, self.peek().pos, f"more than {MAX_IN:,} values in one in (...) list")
                 values.append(self.literal())
             self.take("punct", ")")
-            sql = "(" + " OR ".join(self.compare(group, key, "=", v) for v in values) + ")"
+            sql = self.member(group, key, values, tok.pos)
             return f"(NOT {sql})" if negate else sql
         if tok.kind == "kw" and tok.text == "like":
             self.i += 1
             value = self.literal()
             if not isinstance(value, str):
-                raise _error(self.text, tok.pos, "like needs a 'text' pattern")
-            sql = self.compare(group, key, "LIKE", value)
+                raise _type_error(self.text, tok.pos, "like needs a 'text' pattern")
+            sql = self.compare(group, key, "LIKE", value, tok.pos)
             return f"(NOT {sql})" if negate else sql
         if negate:
             raise _error(self.text, tok.pos, "expected 'in' or 'like' after 'not'")
@@ -194,31 +228,88 @@ class _Parser:
             raise _error(self.text, tok.pos, f"expected an operator (= != < <= > >= in like is), "
                                              f"found {repr(tok.text) if tok.text else 'the end'}")
         self.i += 1
-        return self.compare(group, key, OPS[tok.text], self.literal())
+        return self.compare(group, key, OPS[tok.text], self.literal(), tok.pos)
 
-    def compare(self, group: str, key: str | None, op: str, value: Any) -> str:
+    def run_value(self, column: str, op: str, value: Any, pos: int) -> Any:
+        """A value checked against a run column's type (DuckDB would fail on it, or compare nonsense)."""
+        if column in TIME_COLUMNS:
+            parsed = _time(value) if isinstance(value, str) else None
+            if parsed is None or op == "LIKE":
+                raise _type_error(self.text, pos, f"{column} is a time: compare it with a date or time in quotes, "
+                                                  f"e.g. {column} > '2026-11-01' or {column} < '2026-11-01T12:00'")
+            return parsed
+        if column in NUMBER_COLUMNS:
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or op == "LIKE":
+                raise _type_error(self.text, pos, f"{column} is a number: compare it with a number, e.g. "
+                                                  f"{column} > 10")
+            return self.number(value, pos)
+        if not isinstance(value, str):
+            raise _type_error(self.text, pos, f"{column} is text: quote the value, e.g. {column} = '{value}'")
+        return text_safe(value)
+
+    def number(self, value: Any, pos: int) -> float:
+        try:
+            return float(value)
+        except OverflowError:
+            raise _type_error(self.text, pos, f"{value:.20} is too large a number to compare") from None
+
+    def compare(self, group: str, key: str | None, op: str, value: Any, pos: int = 0) -> str:
         if key is None:
             column = RUN_COLUMNS[group]
             if group == "tags":
-                if op not in ("=", "<>"):
-                    raise FilterSyntaxError("tags only supports = and != (tags = 'x' means: has tag x)")
-                sql = f"list_contains({column}, {self.bind(str(value))})"
+                if op not in ("=", "<>") or not isinstance(value, str):
+                    raise _type_error(self.text, pos, "tags only supports = and != with a 'text' value "
+                                                      "(tags = 'x' means: has tag x)")
+                sql = f"list_contains({column}, {self.bind(text_safe(value))})"
                 return sql if op == "=" else f"(NOT {sql})"
-            return f"({column} {op} {self.bind(value)})"
+            return f"({column} {op} {self.bind(self.run_value(group, op, value, pos))})"
         if group == "metrics":
             if not isinstance(value, (int, float)) or isinstance(value, bool):
-                raise FilterSyntaxError(f"metrics.{key} is a number; compare it with a number, not {value!r}")
-            col, table = "value", "metrics"
+                raise _type_error(self.text, pos, f"metrics.{key} is a number; compare it with a number, "
+                                                  f"not {value!r}")
+            col, table, value = "value", "metrics", self.number(value, pos)
         else:
             table = "params" if group == "params" else '"values"'
             if isinstance(value, bool):
+                if op not in ("=", "<>"):
+                    raise _type_error(self.text, pos, "true and false compare with = and != only")
                 col, value = "value_json", "true" if value else "false"
             elif isinstance(value, (int, float)):
-                col = "value_num"
+                col, value = "value_num", self.number(value, pos)
             else:
-                col = "value_text"
+                col, value = "value_text", text_safe(value)
         return (f"EXISTS (SELECT 1 FROM {table} f WHERE f.run_id = r.run_id AND f.key = {self.bind(key)} "
                 f"AND f.{col} {op} {self.bind(value)})")
+
+    def member(self, group: str, key: str | None, values: list[Any], pos: int) -> str:
+        """``in (...)``: one set membership per type of value, however long the list (not one OR per value)."""
+        if key is None:
+            if group == "tags":
+                strings = [text_safe(v) for v in values if isinstance(v, str)]
+                if len(strings) != len(values):
+                    raise _type_error(self.text, pos, "tags in (...) takes 'text' values")
+                return f"list_has_any({RUN_COLUMNS[group]}, {self.bind(strings)}::VARCHAR[])"
+            checked = [self.run_value(group, "=", v, pos) for v in values]
+            cast = "TIMESTAMP" if group in TIME_COLUMNS else "DOUBLE" if group in NUMBER_COLUMNS else "VARCHAR"
+            return f"({RUN_COLUMNS[group]} IN (SELECT unnest({self.bind(checked)}::{cast}[])))"
+        key_sql = self.bind(key)   # bound in the order the placeholders appear
+        if group == "metrics":
+            if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+                raise _type_error(self.text, pos, f"metrics.{key} is a number; in (...) takes numbers")
+            cond = f"f.value IN (SELECT unnest({self.bind([self.number(v, pos) for v in values])}::DOUBLE[]))"
+            table = "metrics"
+        else:
+            table = "params" if group == "params" else '"values"'
+            nums = [self.number(v, pos) for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
+            texts = [text_safe(v) for v in values if isinstance(v, str)]
+            bools = ["true" if v else "false" for v in values if isinstance(v, bool)]
+            conds = []
+            for col, items, cast in (("value_num", nums, "DOUBLE"), ("value_text", texts, "VARCHAR"),
+                                     ("value_json", bools, "VARCHAR")):
+                if items:
+                    conds.append(f"f.{col} IN (SELECT unnest({self.bind(items)}::{cast}[]))")
+            cond = "(" + " OR ".join(conds) + ")"
+        return f"EXISTS (SELECT 1 FROM {table} f WHERE f.run_id = r.run_id AND f.key = {key_sql} AND {cond})"
 
     def null_test(self, group: str, key: str | None, negate: bool) -> str:
         if key is None:
@@ -232,8 +323,26 @@ class _Parser:
         return exists if negate else f"(NOT {exists})"
 
 
+def _time(text: str) -> datetime | None:
+    """A date or a time in ISO form ('2026-11-01', '2026-11-01T12:00', '2026-11-01 12:00:00+01:00', 'Z')."""
+    text = text.strip()
+    try:
+        return datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
+    except ValueError:
+        pass
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        return None
+    return datetime(day.year, day.month, day.day)
+
+
 def compile_filter(text: str) -> tuple[str, list[Any]]:
-    """SQL boolean expression over ``runs r`` and its bound parameters."""
+    """SQL boolean expression over ``runs r`` and its bound parameters; FilterSyntaxError (a filter that
+    does not parse) or FilterError (one that cannot apply: a value of the wrong type, a limit passed),
+    each with the position."""
+    if not isinstance(text, str):
+        raise FilterError(f"a filter is text, such as \"metrics.acc > 0.9\", not {type(text).__name__}")
     parser = _Parser(text)
     sql = parser.parse()
     return sql, parser.params

@@ -3,13 +3,17 @@
 Run ids are made by the writer, every record carries a sequence number and
 every points file a chunk number, so an import that is retried after a
 ``kill -9`` between COMMIT and deleting the files replaces rows with the same
-rows and never duplicates a run. Runs left ``running`` by a process that no
+rows and never duplicates a run. One bad item never blocks the rest: it is set
+aside with a line saying why. Runs left ``running`` by a process that no
 longer exists on this host are marked ``crashed`` here.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import socket
+import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +24,9 @@ import pyarrow as pa
 from ..errors import warn
 from . import queries
 from .migrations import rollback
-from .records import RUN_FIELDS, SCHEMAS
-from .spool import BLOB_PREFIX, POINTS_PREFIX, RECORD_PREFIX, Spool, parse_name, read_points, read_record
+from .lock import session_alive
+from .records import ENV_SCHEMA, RUN_FIELDS, SCHEMAS
+from .spool import BLOB_PREFIX, POINTS_PREFIX, Spool, parse_name, read_points, read_record
 
 CHILD_TABLES = ("params", "values", "metrics", "inputs", "outputs", "displays")
 
@@ -52,121 +57,269 @@ def process_alive(pid: int | None, started: int | None) -> bool:
     return True
 
 
-def _register(con: duckdb.DuckDBPyConnection, name: str, table: str, rows: list[dict[str, Any]]) -> None:
-    con.register(name, pa.Table.from_pylist(rows, schema=SCHEMAS[table]))
+# errors of a record's content, as DuckDB reports them; anything else (I/O, permissions, a conflict on a
+# team store) is the store's and is raised
+_DATA_ERRORS = (duckdb.ConstraintException, duckdb.ConversionException, duckdb.InvalidInputException,
+                duckdb.OutOfRangeException, duckdb.TypeMismatchException, duckdb.BinderException)
+_BUILD_ERRORS = (pa.ArrowException, TypeError, ValueError, OverflowError, KeyError, AttributeError,
+                 UnicodeError)
+# columns an import cannot do without (NOT NULL in the schema)
+REQUIRED = {
+    "params": ("key", "kind", "vtype"), "values": ("key", "vtype"), "metrics": ("key", "source"),
+    "inputs": ("name",), "outputs": ("name", "change"), "displays": ("seq", "kind", "mime", "size", "truncated"),
+}
+_LATEST_TIME = 32503680000.0   # 3000-01-01: beyond it a timestamp is a corrupt record, not a date
+
+
+class _Bad(Exception):
+    """A spool item that cannot be imported: set aside with this reason."""
+
+
+@dataclass
+class _Item:
+    path: Path
+    run_id: str
+    seq: int
+    record: dict[str, Any] | None = None
+    replaces: bool = False   # the store holds an older record of this run
 
 
 def import_spool(con: duckdb.DuckDBPyConnection, spool: Spool) -> int:
-    """Import every complete spool file; return the number of run records imported."""
+    """Import every complete spool file; return the number of run records imported.
+
+    A spool item that cannot be read or imported (an odd name, a truncated file, a record with wrong
+    types) is set aside with one line naming it and why, and everything else is imported."""
     files = spool.pending()
     blobs: list[Path] = []
     points: list[tuple[str, int, Path]] = []
-    latest: dict[str, tuple[int, Path]] = {}
+    latest: dict[str, _Item] = {}
+    done: list[Path] = []
     for path in files:
-        try:
-            prefix, key, seq = parse_name(path)
-        except (ValueError, IndexError):
+        name = parse_name(path) if path.is_file() else None
+        if name is None:
+            quarantine(path, "not a spool file (its name or kind is not one nbtrack writes)")
             continue
+        prefix, key, seq = name
         if prefix == BLOB_PREFIX:
             blobs.append(path)
         elif prefix == POINTS_PREFIX:
             points.append((key, seq, path))
-        elif prefix == RECORD_PREFIX and seq >= latest.get(key, (-1, path))[0]:
-            latest[key] = (seq, path)
-
-    if not files:  # nothing to import: only look for runs whose process died
-        _mark_crashed(con)
+        else:
+            done.append(path)   # superseded records are removed with the rest
+            if seq >= (latest[key].seq if key in latest else -1):
+                latest[key] = _Item(path, key, seq)
+    if not blobs and not points and not latest:
+        _mark_crashed(con, spool)
+        for path in done:
+            _remove(path)
         return 0
-    con.execute("BEGIN TRANSACTION")
+    blob_table = _read_blobs(blobs)
+    point_table, chunks = _read_points(points)
+    items = _read_records(con, list(latest.values()))
     try:
-        n = _import(con, blobs, points, latest)
-        _mark_crashed(con)
-        con.execute("COMMIT")
-    except BaseException:
-        rollback(con)
-        raise
-    for path in files:
-        try:
-            path.unlink()
-        except FileNotFoundError:
-            pass
+        batch = _Batch(items)
+    except _BUILD_ERRORS:   # some record holds a value of the wrong type: find it, set it aside
+        items = [item for item in items if _builds(item)]
+        batch = _Batch(items)
+    try:
+        n = _transaction(con, lambda: _import(con, blob_table, point_table, chunks, batch) + _mark_crashed(con, spool))
+    except _DATA_ERRORS:
+        # a record that passed every check was still refused: find it by importing one record at a time
+        n = _transaction(con, lambda: _import(con, blob_table, point_table, chunks, _Batch([])))
+        for item in items:
+            try:
+                n += _transaction(con, lambda: _import(con, None, None, [], _Batch([item])))
+            except _DATA_ERRORS as e:
+                quarantine(item.path, f"DuckDB refused it: {_first_line(e)}")
+        _transaction(con, lambda: _mark_crashed(con, spool))
+    for path in (*blobs, *(p for _, _, p in points), *done):
+        _remove(path)
     return n
 
 
-def _import(con, blobs, points, latest) -> int:
-    if blobs:
-        con.register("nbt_blobs", pa.table({
-            "hash": [parse_name(p)[1] for p in blobs],
-            "size": [p.stat().st_size for p in blobs],
-            "data": pa.array([p.read_bytes() for p in blobs], pa.binary()),
-        }))
-        con.execute("INSERT INTO artifacts SELECT * FROM nbt_blobs "
-                    "WHERE hash NOT IN (SELECT hash FROM artifacts)")
-        con.unregister("nbt_blobs")
+def _transaction(con: duckdb.DuckDBPyConnection, fn: Any) -> int:
+    con.execute("BEGIN TRANSACTION")
+    try:
+        n = fn()
+        con.execute("COMMIT")
+        return n
+    except BaseException:
+        rollback(con)
+        raise
 
+
+def _remove(path: Path) -> None:
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        pass
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0][:200] if text else type(error).__name__
+
+
+def quarantine(path: Path, why: str) -> None:
+    """Set a spool item aside (renamed ``.unreadable.<name>``, never deleted) and say so in one line."""
+    kept = path.with_name(f".unreadable.{path.name}")
+    if kept.exists():
+        kept = path.with_name(f".unreadable.{uuid.uuid4().hex[:8]}.{path.name}")
+    try:
+        path.rename(kept)
+    except FileNotFoundError:   # imported and removed meanwhile by another process
+        return
+    except OSError:
+        kept = path
+    warn(f"set aside an unreadable spool file {path.name!r} ({why}); it is kept as {kept} and the other runs "
+         "are imported")
+
+
+def _read_blobs(paths: list[Path]) -> pa.Table | None:
+    hashes, sizes, datas = [], [], []
+    for path in paths:
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            continue
+        except OSError as e:
+            quarantine(path, f"cannot be read ({e.strerror or e})")
+            continue
+        digest = parse_name(path)[1]
+        if hashlib.sha256(data).hexdigest() != digest:
+            quarantine(path, "its content does not match its hash (a damaged file)")
+            continue
+        hashes.append(digest)
+        sizes.append(len(data))
+        datas.append(data)
+    if not hashes:
+        return None
+    return pa.table({"hash": hashes, "size": pa.array(sizes, pa.int64()), "data": pa.array(datas, pa.binary())})
+
+
+def _read_points(points: list[tuple[str, int, Path]]) -> tuple[pa.Table | None, list[tuple[str, int]]]:
     tables, done = [], []
     for run_id, chunk, path in points:
         try:
             table = read_points(path)
+            keys = table.column("key")
+            if not pa.types.is_dictionary(keys.type):
+                keys = keys.cast(pa.string()).dictionary_encode()
+            keys = keys.combine_chunks() if isinstance(keys, pa.ChunkedArray) else keys
+            steps = table.column("step").cast(pa.int64())
+            values = table.column("value").cast(pa.float64())
+            if keys.null_count or steps.null_count:
+                raise ValueError("a point without a key or a step")
         except FileNotFoundError:   # imported and removed meanwhile by another process
+            continue
+        except (OSError, KeyError, *_BUILD_ERRORS) as e:
+            quarantine(path, f"not a readable points file ({type(e).__name__}: {_first_line(e)})")
             continue
         n = table.num_rows
         zeros = pa.array(np.zeros(n, dtype=np.int32))   # dictionary columns: no copy of a string per point
         tables.append(pa.table({"run_id": pa.DictionaryArray.from_arrays(zeros, pa.array([run_id])),
-                                "key": table["key"], "step": table["step"], "value": table["value"],
+                                "key": keys.cast(pa.dictionary(pa.int32(), pa.string())), "step": steps,
+                                "value": values,
                                 "chunk": pa.DictionaryArray.from_arrays(zeros, pa.array([chunk], pa.int32()))}))
         done.append((run_id, chunk))
-    if tables:  # one DELETE and one INSERT for every file: each statement is a round trip to a team catalog
-        con.register("nbt_points", pa.concat_tables(tables))
-        con.register("nbt_chunks", pa.table({"run_id": [r for r, _ in done], "chunk": [c for _, c in done]}))
+    return (pa.concat_tables(tables) if tables else None), done
+
+
+def _read_records(con: duckdb.DuckDBPyConnection, candidates: list[_Item]) -> list[_Item]:
+    """The records newer than what the store holds, read and checked; bad ones are set aside."""
+    if not candidates:
+        return []
+    known = dict(con.execute("SELECT run_id, seq FROM runs WHERE run_id IN (SELECT unnest(?::VARCHAR[]))",
+                             [[i.run_id for i in candidates]]).fetchall())
+    items = []
+    for item in candidates:
+        if item.seq <= known.get(item.run_id, -1):
+            continue
+        try:
+            item.record = read_record(item.path)
+            check_record(item.record, item.run_id)
+        except FileNotFoundError:   # imported and removed meanwhile by another process
+            continue
+        except _Bad as e:
+            quarantine(item.path, str(e))
+            continue
+        except (OSError, RecursionError, *_BUILD_ERRORS) as e:
+            quarantine(item.path, f"not a readable run record ({type(e).__name__}: {_first_line(e)})")
+            continue
+        item.replaces = item.run_id in known
+        items.append(item)
+    return items
+
+
+def check_record(record: Any, run_id: str) -> None:
+    """Raise _Bad naming what is wrong with a run record that DuckDB would refuse or misread."""
+    if not isinstance(record, dict) or not isinstance(record.get("run"), dict):
+        raise _Bad("not a run record (no 'run' object)")
+    run = record["run"]
+    if run.get("run_id") != run_id:
+        raise _Bad("its run id does not match its file name")
+    for key in ("experiment", "name", "status", "kind"):
+        if not isinstance(run.get(key), str):
+            raise _Bad(f"the run's {key} is missing or not text")
+    for key in ("started_at", "ended_at"):
+        value = run.get(key)
+        if value is None and key == "ended_at":
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= _LATEST_TIME:
+            raise _Bad(f"the run's {key} is not a time ({value!r:.40})")
+    for table, columns in REQUIRED.items():
+        rows = record.get(table) or []
+        if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+            raise _Bad(f"its {table} are not a list of rows")
+        for row in rows:
+            missing = [c for c in columns if row.get(c) is None]
+            if missing:
+                raise _Bad(f"a row of its {table} has no {missing[0]}")
+    for key in ("source", "env"):
+        if record.get(key) is not None and not isinstance(record[key], dict):
+            raise _Bad(f"its {key} is not an object")
+    source = record.get("source")
+    if source and not (isinstance(source.get("hash"), str) and isinstance(source.get("text"), str)):
+        raise _Bad("its source has no hash or text")
+    env = record.get("env")
+    if env and not isinstance(env.get("env_id"), str):
+        raise _Bad("its environment has no id")
+
+
+def _rows(item: _Item) -> dict[str, list[dict[str, Any]]]:
+    rec, run_id = item.record, item.run_id
+    run = rec["run"]
+    rows = {"runs": [{**{f: run.get(f) for f in RUN_FIELDS}, "seq": item.seq}]}
+    for table in CHILD_TABLES:
+        rows[table] = [{**row, "run_id": run_id} for row in rec.get(table) or ()]
+    return rows
+
+
+def _import(con: duckdb.DuckDBPyConnection, blobs: pa.Table | None, points: pa.Table | None,
+            chunks: list[tuple[str, int]], batch: "_Batch") -> int:
+    if blobs is not None:
+        con.register("nbt_blobs", blobs)
+        con.execute("INSERT INTO artifacts SELECT * FROM nbt_blobs "
+                    "WHERE hash NOT IN (SELECT hash FROM artifacts)")
+        con.unregister("nbt_blobs")
+    if points is not None:  # one DELETE and one INSERT for every file: each statement is a round trip to a team catalog
+        con.register("nbt_points", points)
+        con.register("nbt_chunks", pa.table({"run_id": [r for r, _ in chunks], "chunk": [c for _, c in chunks]}))
         con.execute("DELETE FROM metric_history WHERE (run_id, chunk) IN (SELECT (run_id, chunk) FROM nbt_chunks)")
         con.execute("INSERT INTO metric_history (run_id, key, step, value, chunk) "
                     "SELECT run_id, key, step, value, chunk FROM nbt_points")
         con.unregister("nbt_points")
         con.unregister("nbt_chunks")
-    touched = sorted({run_id for run_id, _ in done})
-    if touched:  # a run's stored curves are recomputed from all its points, whichever chunk arrived
+        # a run's stored curves are recomputed from all its points, whichever chunk arrived
+        touched = sorted({run_id for run_id, _ in chunks})
         con.execute("DELETE FROM metric_curves WHERE run_id IN (SELECT unnest(?::VARCHAR[]))", [touched])
         con.execute("INSERT INTO metric_curves " + queries.downsample_sql(
             "SELECT run_id, key, step, value FROM metric_history "
             "WHERE run_id IN (SELECT unnest($runs::VARCHAR[]))"), {"runs": touched})
-
-    if not latest:
+    if not batch.items:
         return 0
-    known = dict(con.execute(
-        "SELECT run_id, seq FROM runs WHERE run_id IN (SELECT unnest(?))", [list(latest)]).fetchall())
-    records = []
-    for run_id, (seq, path) in latest.items():
-        if seq > known.get(run_id, -1):
-            try:
-                record = read_record(path)
-                if record["run"]["run_id"] != run_id:
-                    raise ValueError("run id does not match the file name")
-            except FileNotFoundError:   # imported and removed meanwhile by another process
-                continue
-            except (OSError, ValueError, KeyError, TypeError) as e:
-                _quarantine(path, e)
-                continue
-            records.append((seq, record))
-    if not records:
-        return 0
-
-    rows: dict[str, list[dict[str, Any]]] = {t: [] for t in ("runs", *CHILD_TABLES)}
-    sources: dict[str, str] = {}
-    envs: dict[str, dict[str, Any]] = {}
-    for seq, rec in records:
-        run = rec["run"]
-        run_id = run["run_id"]
-        rows["runs"].append({**{f: run.get(f) for f in RUN_FIELDS}, "seq": seq})
-        for table in CHILD_TABLES:
-            rows[table].extend({**row, "run_id": run_id} for row in rec.get(table, ()))
-        if rec.get("source"):
-            sources[rec["source"]["hash"]] = rec["source"]["text"]
-        if rec.get("env"):
-            envs[rec["env"]["env_id"]] = rec["env"]
-
-    _register(con, "nbt_runs", "runs", rows["runs"])
-    replaced = [run_id for _, rec in records if (run_id := rec["run"]["run_id"]) in known]
+    con.register("nbt_runs", batch.tables["runs"])
+    replaced = [item.run_id for item in batch.items if item.replaces]
     if replaced:   # a run's rows are written in one transaction: a run not in `runs` has no rows anywhere
         for table in ("runs", *CHILD_TABLES):
             con.execute(f'DELETE FROM "{table}" WHERE run_id IN (SELECT unnest(?::VARCHAR[]))', [replaced])
@@ -174,42 +327,69 @@ def _import(con, blobs, points, latest) -> int:
                 "to_timestamp(started_at) AS started_at, to_timestamp(ended_at) AS ended_at) FROM nbt_runs")
     con.unregister("nbt_runs")
     for table in CHILD_TABLES:
-        if rows[table]:
-            _register(con, "nbt_child", table, rows[table])
+        if batch.tables[table].num_rows:
+            con.register("nbt_child", batch.tables[table])
             con.execute(f'INSERT INTO "{table}" BY NAME SELECT * FROM nbt_child')
             con.unregister("nbt_child")
-    if sources:
-        con.register("nbt_src", pa.table({"hash": list(sources), "text": list(sources.values())}))
+    if batch.sources.num_rows:
+        con.register("nbt_src", batch.sources)
         con.execute("INSERT INTO sources SELECT * FROM nbt_src WHERE hash NOT IN (SELECT hash FROM sources)")
         con.unregister("nbt_src")
-    if envs:
-        con.register("nbt_env", pa.Table.from_pylist([
-            {k: e.get(k) for k in ("env_id", "python", "implementation", "platform", "machine", "packages",
-                                   "created_at")} for e in envs.values()]))
+    if batch.envs.num_rows:
+        con.register("nbt_env", batch.envs)
         con.execute("INSERT INTO environments BY NAME SELECT * REPLACE (to_timestamp(created_at) AS created_at) "
                     "FROM nbt_env WHERE env_id NOT IN (SELECT env_id FROM environments)")
         con.unregister("nbt_env")
-    return len(records)
+    return len(batch.items)
 
 
-def _quarantine(path: Path, error: BaseException) -> None:
-    """Set an unreadable spool file aside, say so, and go on importing the others."""
-    kept = path.with_name(f".unreadable.{path.name}")
+class _Batch:
+    """The Arrow tables of some records, built before any SQL runs: a value of the wrong type fails
+    here (and its record is found and set aside), not halfway through a transaction."""
+
+    def __init__(self, items: list[_Item]) -> None:
+        self.items = items
+        rows: dict[str, list[dict[str, Any]]] = {t: [] for t in ("runs", *CHILD_TABLES)}
+        sources: dict[str, str] = {}
+        envs: dict[str, dict[str, Any]] = {}
+        for item in items:
+            for table, table_rows in _rows(item).items():
+                rows[table].extend(table_rows)
+            rec = item.record
+            if rec.get("source"):
+                sources[rec["source"]["hash"]] = rec["source"]["text"]
+            if rec.get("env"):
+                envs[rec["env"]["env_id"]] = {k: rec["env"].get(k) for k in ENV_SCHEMA.names}
+        self.tables = {t: pa.Table.from_pylist(r, schema=SCHEMAS[t]) for t, r in rows.items()}
+        self.sources = pa.table({"hash": pa.array(list(sources), pa.string()),
+                                 "text": pa.array(list(sources.values()), pa.string())})
+        self.envs = pa.Table.from_pylist(list(envs.values()), schema=ENV_SCHEMA)
+
+
+def _builds(item: _Item) -> bool:
     try:
-        path.rename(kept)
-    except OSError:
-        kept = path
-    warn(f"skipped an unreadable spool file ({type(error).__name__}: {error}); it is kept as {kept}")
+        _Batch([item])
+        return True
+    except _BUILD_ERRORS as e:
+        quarantine(item.path, f"a value of the wrong type ({type(e).__name__}: {_first_line(e)})")
+        return False
 
 
-def _mark_crashed(con: duckdb.DuckDBPyConnection) -> None:
+def _mark_crashed(con: duckdb.DuckDBPyConnection, spool: Spool) -> int:
+    """Runs left ``running`` on this host by a process that has ended become ``crashed``: asked of the
+    process's liveness lock (lock.py), else of its pid."""
     host = socket.gethostname()
-    rows = con.execute("SELECT DISTINCT pid, proc_start FROM runs WHERE status = 'running' AND host = ?",
+    rows = con.execute("SELECT DISTINCT session_id, pid, proc_start FROM runs WHERE status = 'running' AND host = ?",
                        [host]).fetchall()
-    for pid, started in rows:
-        if not process_alive(pid, started):
+    for session, pid, started in rows:
+        alive = session_alive(spool.dir, session)
+        if alive is None:
+            alive = process_alive(pid, started)
+        if not alive:
             con.execute(
                 "UPDATE runs SET status = 'crashed', error_type = 'Crashed', error_message = ? "
-                "WHERE status = 'running' AND host = ? AND pid = ? AND proc_start IS NOT DISTINCT FROM ?",
-                [f"the process that ran it (pid {pid} on {host}) ended before the run finished", host, pid,
-                 started])
+                "WHERE status = 'running' AND host = ? AND session_id IS NOT DISTINCT FROM ? AND pid = ? "
+                "AND proc_start IS NOT DISTINCT FROM ?",
+                [f"the process that ran it (pid {pid} on {host}) ended before the run finished", host, session,
+                 pid, started])
+    return 0

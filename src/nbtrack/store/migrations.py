@@ -8,15 +8,59 @@ import duckdb
 
 from .. import __version__
 from ..errors import NotAStoreError, StoreVersionError
-from . import queries, schema
+from . import codec, queries, records, schema
 
-MIGRATIONS: list[tuple[str, str]] = [
+def _typed_values(con: duckdb.DuckDBPyConnection) -> None:
+    """0006: values written before codec.py in its encoding. They were patched text (NaN and Infinity
+    replaced as strings, which broke any text holding those words), ints past 64 bits were typed ``int``,
+    and a dict whose keys start with ``$`` would now read as a tag. Readers tolerate the old text too
+    (codec.loads); this makes the stored text what any JSON reader and SQL see from now on."""
+    import pyarrow as pa
+
+    for table in ("params", "values"):
+        rows = con.execute(f'SELECT run_id, key, vtype, value_json, value_num FROM "{table}" '
+                           "WHERE vtype IN ('json', 'float', 'int')").fetchall()
+        fixed = []
+        for run_id, key, vtype, text, num in rows:
+            if vtype == "float":
+                value = num if num is not None else codec.loads_legacy(text)
+            elif vtype == "int":
+                value = codec.loads_legacy(text)
+                if isinstance(value, int) and -codec.INT64 <= value < codec.INT64:
+                    continue
+            else:
+                value = codec.loads_legacy(text)
+            new = records.encode_value(value)
+            if new["value_json"] != text or new["vtype"] != vtype:
+                fixed.append({"run_id": run_id, "key": key, **new})
+        if fixed:
+            con.register("nbt_fix", pa.Table.from_pylist(fixed))
+            con.execute(f'UPDATE "{table}" SET vtype = f.vtype, value_json = f.value_json, value_num = f.value_num, '
+                        f'value_text = f.value_text FROM nbt_fix f WHERE "{table}".run_id = f.run_id '
+                        f'AND "{table}".key = f.key')
+            con.unregister("nbt_fix")
+    for table, key, columns in (("inputs", "name", ("summary", "shape")), ("outputs", "name", ("summary", "shape")),
+                                ("runs", None, ("rng", "provenance"))):
+        for column in columns:
+            keys = "run_id" + (f", {key}" if key else "")
+            rows = con.execute(f"SELECT {keys}, {column} FROM {table} WHERE {column} IS NOT NULL").fetchall()
+            fixed = [(*r[:-1], new) for r in rows if (new := codec.dumps(codec.loads_legacy(r[-1]))) != r[-1]]
+            if fixed:
+                names = ["run_id", *([key] if key else []), "fixed"]
+                con.register("nbt_fix", pa.table({n: [r[i] for r in fixed] for i, n in enumerate(names)}))
+                match = " AND ".join(f"{table}.{n} = f.{n}" for n in names[:-1])
+                con.execute(f"UPDATE {table} SET {column} = f.fixed FROM nbt_fix f WHERE {match}")
+                con.unregister("nbt_fix")
+
+
+MIGRATIONS: list[tuple[str, Any]] = [
     ("0001_initial", schema.INITIAL),
     ("0002_metric_curves", schema.CURVES.format(
         backfill=queries.downsample_sql("SELECT run_id, key, step, value FROM metric_history"))),
     ("0003_repro", schema.REPRO),
     ("0004_sweeps", schema.SWEEPS),
     ("0005_saved_outputs", schema.SAVED),
+    ("0006_typed_values", _typed_values),   # Python, not DDL: a callable gets the connection
 ]
 KNOWN = {name for name, _ in MIGRATIONS}
 
@@ -52,9 +96,12 @@ def migrate(con: duckdb.DuckDBPyConnection, path: str, team: bool = False) -> No
     now = datetime.now(timezone.utc)
     con.execute("BEGIN TRANSACTION")
     try:
-        for name, ddl in MIGRATIONS:
+        for name, step in MIGRATIONS:
             if name in pending:
-                con.execute(_without_keys(ddl) if team else ddl)
+                if callable(step):
+                    step(con)
+                else:
+                    con.execute(_without_keys(step) if team else step)
                 con.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)", [name, now, __version__])
         con.execute("COMMIT")
     except BaseException:

@@ -8,8 +8,9 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from ..errors import RunNotFoundError
+from ..errors import FilterError, RunNotFoundError, SqlError
 from .filters import compile_filter
+from . import codec
 from .records import decode_value
 
 def fetch_df(cursor: duckdb.DuckDBPyConnection) -> pd.DataFrame:
@@ -57,8 +58,10 @@ def _pivot_columns(con: duckdb.DuckDBPyConnection, table: str, prefix: str,
     for i, (key, vtypes) in enumerate(keys):
         if table == "metrics":
             expr = "first(value) FILTER (WHERE key = ?)"
-        elif vtypes in ("int", "bool", "float", "float,int"):
-            cast = {"int": "BIGINT", "bool": "BOOLEAN"}.get(vtypes, "DOUBLE")
+        elif vtypes == "int":   # from the exact text: a DOUBLE holds only 53 bits of an int
+            expr = "CAST(first(value_json) FILTER (WHERE key = ?) AS BIGINT)"
+        elif vtypes in ("bool", "float", "float,int"):
+            cast = "BOOLEAN" if vtypes == "bool" else "DOUBLE"
             expr = f"CAST(first(value_num) FILTER (WHERE key = ?) AS {cast})"
         elif vtypes == "str":
             expr = "first(value_text) FILTER (WHERE key = ?)"
@@ -78,7 +81,12 @@ def runs_frame(con: duckdb.DuckDBPyConnection, experiment: str | None = None, wh
                limit: int | None = None) -> pd.DataFrame:
     """One row per run: base columns, then params.*, metrics.*, values.* (pivoted inside DuckDB)."""
     query, args = _selection(experiment, where, limit)
-    con.execute(f"CREATE OR REPLACE TEMP TABLE nbt_sel AS {query}", args)
+    try:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE nbt_sel AS {query}", args)
+    except (duckdb.ConversionException, duckdb.BinderException, duckdb.OutOfRangeException,
+            duckdb.InvalidInputException) as e:   # the filter's checks should make this unreachable
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise FilterError(f"cannot apply filter {where!r}: {first}") from None
     select = ['r.run_id, r.experiment, r.name, r.status, r.started_at, r.ended_at, r.duration_s, r.tags, r.sweep_id, '
               'r."user", r.host']
     joins, params, columns = [], [], []
@@ -98,7 +106,7 @@ def runs_frame(con: duckdb.DuckDBPyConnection, experiment: str | None = None, wh
     frame["tags"] = [list(t) if t is not None and t is not pd.NA else [] for t in frame["tags"]]
     for name, kind in columns:
         if kind == "json":
-            frame[name] = [json.loads(v) if isinstance(v, str) else None for v in frame[name]]
+            frame[name] = [codec.loads(v) if isinstance(v, str) else None for v in frame[name]]
     return frame
 
 
@@ -130,10 +138,16 @@ def _fingerprints(con: duckdb.DuckDBPyConnection, table: str, run_id: str) -> di
     out = {}
     for row in cur.fetchall():
         item = {k: v for k, v in zip(names, row) if k not in ("run_id", "name")}
-        item["summary"] = json.loads(item["summary"]) if item.get("summary") else {}
-        item["shape"] = tuple(json.loads(item["shape"])) if item.get("shape") else None
+        item["summary"] = codec.loads(item["summary"]) if item.get("summary") else {}
+        item["shape"] = shape_of(item.get("shape"))
         out[row[names.index("name")]] = item
     return out
+
+
+def shape_of(text: str | None) -> tuple[Any, ...] | None:
+    """A fingerprint's shape column as a tuple; ``None`` when absent or unreadable."""
+    value = codec.loads(text) if text else None
+    return tuple(value) if isinstance(value, (list, tuple)) else None
 
 
 def run_detail(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, Any]:
@@ -159,7 +173,7 @@ def run_detail(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, Any]:
     env_rows = env.fetchall()
     detail["env"] = dict(zip(env_names, env_rows[0])) if env_rows else {}
     if detail["env"].get("packages"):
-        detail["env"]["packages"] = json.loads(detail["env"]["packages"])
+        detail["env"]["packages"] = codec.loads(detail["env"]["packages"])
     detail["displays"] = [
         {"kind": k, "mime": m, "size": s, "truncated": t, "data": d}
         for k, m, s, t, d in con.execute(
@@ -178,8 +192,21 @@ def history(con: duckdb.DuckDBPyConnection, run_id: str, key: str | None = None)
     return fetch_df(con.execute(query + " ORDER BY key, step, chunk", args))
 
 
+READING_STATEMENTS = {"SELECT", "EXPLAIN"}   # SELECT covers FROM, WITH, VALUES, DESCRIBE, SHOW, SUMMARIZE, PRAGMA
+
+
 def user_sql(con: duckdb.DuckDBPyConnection, query: str) -> pd.DataFrame:
-    """A user's own query (``nbtrack sql``), on the read-only connection it is given."""
+    """A user's own query (``nbtrack sql``): one reading statement, on the read-only connection it is given.
+
+    The connection already refuses writes and files (FileStore.connect); refusing every other kind of
+    statement here as well means a store whose connection cannot be locked down (a team store) is safe."""
+    statements = con.extract_statements(query)
+    if len(statements) != 1:
+        raise SqlError(f"nbtrack sql runs one query at a time; this text holds {len(statements)}")
+    kind = statements[0].type.name
+    if kind not in READING_STATEMENTS:
+        raise SqlError(f"nbtrack sql is read-only: a {kind} statement is refused (use SELECT, DESCRIBE, SHOW, "
+                       "SUMMARIZE or EXPLAIN; copy data out with nbtrack export)")
     return fetch_df(con.execute(query))
 
 

@@ -2,14 +2,16 @@
 
 A record is plain JSON so that a spool file is readable without nbtrack and a
 retried import is exact. Encoding a Python value into the typed columns of
-``params``/``values`` lives here, next to the Arrow schemas the importer uses.
+``params``/``values`` lives here, next to the Arrow schemas the importer uses;
+the value itself is written by codec.py.
 """
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pyarrow as pa
+
+from . import codec
 
 RUN_FIELDS = (
     "run_id", "experiment", "name", "status", "kind", "started_at", "ended_at", "duration_s",
@@ -45,46 +47,45 @@ SCHEMAS: dict[str, pa.Schema] = {
     "displays": pa.schema([("run_id", _S), ("seq", _I), ("kind", _S), ("mime", _S), ("artifact", _S),
                            ("size", _I), ("truncated", _B)]),
 }
+ENV_SCHEMA = pa.schema([("env_id", _S), ("python", _S), ("implementation", _S), ("platform", _S), ("machine", _S),
+                        ("packages", _S), ("created_at", _F)])
 POINTS_SCHEMA = pa.schema([("key", pa.dictionary(pa.int32(), _S)), ("step", _I), ("value", _F)])
 
 
-def _default(obj: Any) -> Any:
-    if isinstance(obj, (set, frozenset)):
-        try:
-            return sorted(obj)
-        except TypeError:
-            return list(obj)
-    if isinstance(obj, tuple):
-        return list(obj)
-    if isinstance(obj, bytes):
-        return obj.decode("utf-8", "replace")
-    return repr(obj)
-
-
-def to_json(value: Any) -> str:
-    """JSON text for a value; NaN/inf become strings (JSON has neither) so any reader can parse it."""
-    try:
-        return json.dumps(value, default=_default, allow_nan=False)
-    except ValueError:
-        return json.dumps(value, default=_default, allow_nan=True).replace("NaN", '"NaN"') \
-            .replace("-Infinity", '"-Infinity"').replace("Infinity", '"Infinity"')
-
-
 def encode_value(value: Any) -> dict[str, Any]:
-    """Split a scalar or literal container into the typed columns of params/values."""
+    """A param or value as the typed columns of ``params``/``values``: ``value_json`` always holds it
+    exactly (codec.py); ``value_num``/``value_text`` are for SQL and filters; ``vtype`` names the type."""
+    np_item = getattr(value, "item", None)
+    if np_item is not None and type(value).__module__ == "numpy":
+        try:
+            value = np_item()
+        except Exception:
+            pass
+    text = codec.dumps(value)
+    num: float | None = None
+    plain: str | None = None
     if value is None:
-        return {"vtype": "none", "value_json": "null", "value_num": None, "value_text": None}
-    if isinstance(value, bool):
-        return {"vtype": "bool", "value_json": "true" if value else "false",
-                "value_num": float(value), "value_text": None}
-    if isinstance(value, int):
-        num = float(value) if abs(value) < 2**63 else None
-        return {"vtype": "int", "value_json": str(value), "value_num": num, "value_text": None}
-    if isinstance(value, float):
-        return {"vtype": "float", "value_json": to_json(value), "value_num": value, "value_text": None}
-    if isinstance(value, str):
-        return {"vtype": "str", "value_json": json.dumps(value), "value_num": None, "value_text": value}
-    return {"vtype": "json", "value_json": to_json(value), "value_num": None, "value_text": None}
+        vtype = "none"
+    elif isinstance(value, bool):
+        vtype, num = "bool", float(value)
+    elif isinstance(value, int):
+        vtype = "int" if -codec.INT64 <= value < codec.INT64 else "bigint"
+        num = _as_float(value)
+    elif isinstance(value, float):
+        vtype, num = "float", float(value)
+    elif isinstance(value, str):
+        plain = codec.text_safe(value)
+        vtype = "str" if plain == value else "json"   # a lone surrogate: only value_json holds it exactly
+    else:
+        vtype, num, plain = codec.scalar_columns(value)
+    return {"vtype": vtype, "value_json": text, "value_num": num, "value_text": plain}
+
+
+def _as_float(value: Any) -> float | None:
+    try:
+        return float(value)
+    except (OverflowError, ValueError, TypeError):
+        return None
 
 
 def decode_value(vtype: str, value_json: str | None, value_num: float | None, value_text: str | None) -> Any:
@@ -93,10 +94,13 @@ def decode_value(vtype: str, value_json: str | None, value_num: float | None, va
         return None
     if vtype == "bool":
         return value_json == "true"
-    if vtype == "int":
-        return int(value_json)
-    if vtype == "float":
-        return value_num if value_num is not None else float(json.loads(value_json))
-    if vtype == "str":
+    if vtype == "float" and value_num is not None:
+        return value_num
+    if vtype == "str" and value_text is not None:
         return value_text
-    return json.loads(value_json)
+    if vtype == "int":
+        try:
+            return int(value_json)
+        except ValueError:
+            pass
+    return codec.loads(value_json)

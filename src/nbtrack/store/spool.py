@@ -3,15 +3,19 @@
 A cell never opens the DuckDB file (a held connection locks every other
 process out; an open costs ~25 ms). It writes one JSON file per run event
 and one Arrow file per chunk of logged points into ``<store>.spool/``: write
-to a temporary name, then rename, so a reader sees whole files only and a
-``kill -9`` leaves either nothing or a complete file. Anyone who reads the
-store imports the spool first (see importer.py).
+to a temporary name, fsync, then rename, so a reader sees whole files only, a
+``kill -9`` leaves either nothing or a complete file, and a run acknowledged
+(its cell ended) is on disk. Measured here: the fsyncs add about 1 ms per run
+(``make bench``). Everything a record holds is redacted on its way in
+(seal.py). Anyone who reads the store imports the spool first (importer.py).
 """
 from __future__ import annotations
 
 import json
 import os
+import re
 import uuid
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +23,8 @@ import pyarrow as pa
 import pyarrow.ipc as ipc
 
 from ..errors import StoreError
-from .records import POINTS_SCHEMA, to_json
+from .records import POINTS_SCHEMA
+from .seal import seal, seal_keys
 
 RECORD_PREFIX, POINTS_PREFIX, BLOB_PREFIX = "run.", "pts.", "blob."
 
@@ -29,34 +34,62 @@ class Spool:
 
     def __init__(self, directory: Path) -> None:
         self.dir = directory
-        self._ready = False
-
-    def _ensure(self) -> None:
-        if not self._ready:
-            self.dir.mkdir(parents=True, exist_ok=True)
-            self._ready = True
 
     def _atomic_write(self, name: str, data: bytes) -> None:
-        tmp = self.dir / f".tmp.{uuid.uuid4().hex}"
-        try:
-            self._ensure()
-            with open(tmp, "wb") as f:
-                f.write(data)
-            os.replace(tmp, self.dir / name)
-        except BaseException as e:
+        """Write, fsync, rename: once this returns, the file survives a crash (the folder's entry is made
+        durable by ``_sync_dir``). A folder removed meanwhile is made again."""
+        for attempt in (1, 2):
+            tmp = self.dir / f".tmp.{uuid.uuid4().hex}"
             try:
-                tmp.unlink()
-            except OSError:
-                pass
-            if isinstance(e, OSError):
-                raise StoreError(_os_message(e, self.dir)) from None
-            raise
+                with open(tmp, "wb") as f:
+                    f.write(data)
+                    f.flush()
+                    os.fsync(f.fileno())
+                os.replace(tmp, self.dir / name)
+                return
+            except FileNotFoundError as e:   # first write, or someone removed the spool folder
+                if attempt == 2:
+                    raise StoreError(_os_message(e, self.dir)) from None
+                try:
+                    self.dir.mkdir(parents=True, exist_ok=True)
+                except OSError as e2:
+                    raise StoreError(_os_message(e2, self.dir)) from None
+            except BaseException as e:
+                try:
+                    tmp.unlink()
+                except OSError:
+                    pass
+                if isinstance(e, OSError):
+                    raise StoreError(_os_message(e, self.dir)) from None
+                raise
 
-    def write_record(self, run_id: str, seq: int, record: dict[str, Any]) -> None:
-        data = json.dumps(record, default=to_json, allow_nan=True).encode()
+    def _sync_dir(self) -> None:
+        """fsync the folder, so the renames of the files just written survive a power cut too."""
+        if os.name != "posix":   # Windows cannot open a folder; NTFS journals renames itself
+            return
+        try:
+            fd = os.open(self.dir, os.O_RDONLY)
+        except OSError:
+            return
+        try:
+            os.fsync(fd)
+        except OSError:   # some file systems refuse fsync on a folder
+            pass
+        finally:
+            os.close(fd)
+
+    def write_record(self, run_id: str, seq: int, record: dict[str, Any], known: Iterable[str] = ()) -> dict[str, Any]:
+        """Seal a run record (redact and encode every field: seal.py), write its display blobs and the
+        record durably, and return the sealed record."""
+        sealed = seal(record, known, self.write_blob)
+        data = json.dumps(sealed, allow_nan=True).encode()
         self._atomic_write(f"{RECORD_PREFIX}{run_id}.{seq:06d}.json", data)
+        self._sync_dir()
+        return sealed
 
-    def write_points(self, run_id: str, chunk: int, table: pa.Table) -> None:
+    def write_points(self, run_id: str, chunk: int, table: pa.Table, known: Iterable[str] = ()) -> None:
+        """One chunk of logged points; keys go through the same rules as every other text."""
+        table = seal_keys(table, known)
         sink = pa.BufferOutputStream()
         with ipc.new_file(sink, POINTS_SCHEMA) as writer:
             writer.write_table(table)
@@ -83,12 +116,21 @@ def read_points(path: Path) -> pa.Table:
         return ipc.open_file(source).read_all()
 
 
-def parse_name(path: Path) -> tuple[str, str, int]:
-    """(prefix, run_id or digest, seq or chunk) from a spool file name."""
-    parts = path.name.split(".")
-    if parts[0] + "." == BLOB_PREFIX:
-        return BLOB_PREFIX, parts[1], 0
-    return parts[0] + ".", parts[1], int(parts[2])
+_NAME = re.compile(r"^(?:(?P<rec>run)\.(?P<rid>[A-Za-z0-9_-]{1,64})\.(?P<seq>\d{1,9})\.json"
+                   r"|(?P<pts>pts)\.(?P<pid>[A-Za-z0-9_-]{1,64})\.(?P<chunk>\d{1,9})\.arrow"
+                   r"|(?P<blob>blob)\.(?P<digest>[0-9a-f]{64}))$")
+
+
+def parse_name(path: Path) -> tuple[str, str, int] | None:
+    """(prefix, run_id or digest, seq or chunk) from a spool file name; None for any other name."""
+    m = _NAME.match(path.name)
+    if m is None:
+        return None
+    if m["rec"]:
+        return RECORD_PREFIX, m["rid"], int(m["seq"])
+    if m["pts"]:
+        return POINTS_PREFIX, m["pid"], int(m["chunk"])
+    return BLOB_PREFIX, m["digest"], 0
 
 
 def _os_message(e: OSError, where: Path) -> str:

@@ -24,7 +24,7 @@ from ..errors import NotAStoreError, StoreError, StoreVersionError, warn
 from ..recorder.secrets import redact_passwords as redact
 from . import migrations
 from .base import Store, is_team_url
-from .ducklake import catalog, open_lake, retrying, split_password, unreachable
+from .ducklake import catalog, error_parts, open_lake, retrying, split_password, unreachable
 from .importer import import_spool
 from .lock import FileLock
 from .spool import Spool
@@ -56,7 +56,7 @@ class TeamStore(Store):
         self.spool = Spool(cache / f"team-{digest}.spool")
         self.lock_path = cache / f"team-{digest}.lock"
         self.fallback: str | None = None      # why the last import went to the local store, if it did
-        self._dbs: dict[bool, duckdb.DuckDBPyConnection] = {}   # read_only -> the lake attached that way
+        self._dbs: dict[tuple[bool, bool], duckdb.DuckDBPyConnection] = {}   # (read_only, allow_files) -> lake
         self._guard = threading.Lock()
         self._migrated = False
         self._catalog: str | None = None
@@ -74,18 +74,20 @@ class TeamStore(Store):
         return {"NBTRACK_STORE": self.url, **({"NBTRACK_DATA_PATH": self.data_path} if self.data_path else {})}
 
     # -- connection ------------------------------------------------------------------------------------
-    def _database(self, read_only: bool) -> duckdb.DuckDBPyConnection:
-        """The lake attached read-write, or read-only (then even SQL a user types cannot write), per process."""
+    def _database(self, read_only: bool, allow_files: bool = False) -> duckdb.DuckDBPyConnection:
+        """The lake attached read-write, or read-only (then even SQL a user types cannot write, nor touch a
+        file outside the lake's data path unless ``allow_files``), one of each per process."""
         read_only = read_only or self.read_only
+        mode = (read_only, read_only and allow_files)
         with self._guard:
-            if read_only not in self._dbs:
+            if mode not in self._dbs:
                 if self._catalog is None:
                     self._catalog = catalog(self.url)   # once: it writes the passfile
                 try:
-                    self._dbs[read_only] = open_lake(self._catalog, self.data_path, read_only)
+                    self._dbs[mode] = open_lake(self._catalog, self.data_path, read_only, sandbox=not mode[1])
                 except duckdb.Error as e:
                     raise self._explain(e) from None
-            return self._dbs[read_only]
+            return self._dbs[mode]
 
     def _drop(self) -> None:
         with self._guard:
@@ -98,30 +100,40 @@ class TeamStore(Store):
             self._migrated = False
 
     def _explain(self, exc: BaseException) -> StoreError:
-        text = redact(str(exc))
-        if unreachable(text):
-            at = text.lower().find("connection to server")
-            reason = _first_line(text[at:] if at >= 0 else text)
-            return TeamUnreachableError(f"cannot reach the team store {self.path}: {reason}; check "
-                                        "that PostgreSQL is up and the URL is right")
-        if "password" in text.lower() or "authentication" in text.lower():
-            at = text.lower().find("connection to server")
-            return StoreError(f"the team store {self.path} refused the login: "
-                              f"{_first_line(text[at:] if at >= 0 else text)}; check the user and password (in "
-                              "the URL, $PGPASSWORD or ~/.pgpass)")
-        if "data_path" in text.lower() or "data path" in text.lower():
+        """The one line for a failure of the team store, decided by the exception's type and by DuckDB's and
+        PostgreSQL's own words (ducklake.error_parts), never by SQL text, which holds stored runs' text."""
+        head, server = error_parts(exc)
+        head, server = redact(head), redact(server)
+        first = _first_line(head)
+        if isinstance(exc, duckdb.InvalidInputException) and "data_path is not set" in first:
             return StoreError(f"the team store {self.path} has no data path yet: set NBTRACK_DATA_PATH or pass "
-                              f"data_path= (a folder every writer can reach) ({_first_line(text)})")
-        if "permission denied" in text.lower() or "read-only" in text.lower() or "read only" in text.lower():
-            return StoreError(f"the team store {self.path} refused a write: {_first_line(text)}; this role or "
-                              "connection is read-only")
-        return StoreError(f"team store {self.path}: {_first_line(text)}")
+                              "data_path= (a folder every writer can reach) to create it")
+        if unreachable(exc):
+            return TeamUnreachableError(f"cannot reach the team store {self.path}: {server or first}; check "
+                                        "that PostgreSQL is up and the URL is right")
+        low = server.lower()
+        if "authentication failed" in low or "password" in low and "fatal" in low:
+            return StoreError(f"the team store {self.path} refused the login: {server}; check the user and "
+                              "password (in the URL, $PGPASSWORD or ~/.pgpass)")
+        if "does not exist" in low and "database" in low:
+            return StoreError(f"the team store {self.path} names a database that does not exist: {server}; "
+                              "create it (createdb NAME) or fix dbname= in the URL")
+        if "permission denied" in low or "read-only" in low or "read only" in low:
+            return StoreError(f"the team store {self.path} refused a write: {server}; this role or "
+                              "connection may only read")
+        if isinstance(exc, duckdb.IOException) and self.data_path and first.startswith(
+                ("IO Error: Failed to create directory", "IO Error: Cannot open file", "IO Error: Could not write")):
+            reason = first.rsplit(": ", 1)[-1]
+            return StoreError(f"cannot write the team store's data path {self.data_path}: {reason}; give every "
+                              "writer a folder it can write (NBTRACK_DATA_PATH)")
+        return StoreError(f"team store {self.path}: {server or first}")
 
     @contextmanager
-    def connect(self, read_only: bool = False, timeout: float = 30.0) -> Iterator[duckdb.DuckDBPyConnection]:
+    def connect(self, read_only: bool = False, timeout: float = 30.0,
+                allow_files: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
         """A cursor on the team catalog for one operation; a writable one sends the spool first."""
         read_only = read_only or self.read_only
-        con = self._cursor(read_only)
+        con = self._cursor(read_only, allow_files)
         try:
             if not read_only:
                 self._import(con, self.spool, timeout)
@@ -136,8 +148,8 @@ class TeamStore(Store):
         finally:
             con.close()
 
-    def _cursor(self, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-        db = self._database(read_only)
+    def _cursor(self, read_only: bool = False, allow_files: bool = False) -> duckdb.DuckDBPyConnection:
+        db = self._database(read_only, allow_files)
         try:
             con = db.cursor()
             con.execute("USE team")

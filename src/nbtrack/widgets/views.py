@@ -47,6 +47,6 @@ class ReportView(anywidget.AnyWidget):
 
 
 def _jsonable(value: Any) -> Any:
-    import json
+    from ..store.codec import for_display
 
-    return json.loads(json.dumps(value, default=str, allow_nan=True).replace("NaN", "null"))
+    return for_display(value)

@@ -1,0 +1,237 @@
+"""The boundary: a run record is redacted and encoded here, right before the spool writes it.
+
+The recorder builds a record out of plain Python values (params and values as
+they are, summaries as dicts, displays as MIME bundles, stdout as the kept
+head and tail); ``seal`` turns it into what the importer reads, and it is the
+only way a record reaches a file. So there is one redaction pass over every
+text and every JSON or MIME payload, with one rule set (recorder/secrets.py),
+and no field can bypass it: a field added later goes through ``_walk`` unless
+it is given a rule of its own below. Redaction happens before anything is cut
+to size, so no kept head or tail holds half a secret.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..recorder import secrets
+from . import codec
+from .records import encode_value
+
+DISPLAY_ITEM_CAP = 2 << 20     # one display item; text beyond it is cut, anything else recorded by size only
+DISPLAY_RUN_CAP = 16 << 20     # all of a run's displays together
+# displays kept as their bytes: scrubbing base64 or binary data for token shapes would corrupt images
+BINARY_MIMES = ("image/png", "image/jpeg", "image/gif", "image/webp", "image/bmp", "image/tiff", "application/pdf")
+# run fields that are ids, hashes or numbers: nothing to redact in them
+_OPAQUE = {"run_id", "source_hash", "env_id", "session_id", "started_at", "ended_at", "duration_s", "cpu_s",
+           "peak_rss_mb", "execution_count", "pid", "proc_start", "git_dirty", "repeat_index", "seq"}
+_CODE_FIELDS = {"source", "definition"}
+
+
+class Sealer:
+    """Applies the rules and remembers which fields it changed (``runs.redacted``)."""
+
+    def __init__(self, known: Iterable[str], redacted: Iterable[str] = ()) -> None:
+        self.known = frozenset(k for k in known if k)
+        self.redacted: set[str] = set(redacted)
+
+    def text(self, value: str, field: str) -> str:
+        out, changed = secrets.scrub_text(value, self.known)
+        if changed:
+            self.redacted.add(field)
+        return codec.text_safe(out)
+
+    def code(self, value: str, field: str) -> str:
+        out, changed = secrets.scrub_code(value, self.known)
+        if changed:
+            self.redacted.add(field)
+        return codec.text_safe(out)
+
+    def value(self, value: Any, name: str, field: str) -> Any:
+        out, changed = secrets.redact_value(value, self.known, name)
+        if changed:
+            self.redacted.add(field)
+        return out
+
+    def walk(self, value: Any, field: str) -> Any:
+        """Any JSON-like tree: every string through the text rules (code rules for code), every value
+        through the name rules of the key it sits under."""
+        if isinstance(value, str):
+            return self.text(value, field)
+        if isinstance(value, dict):
+            out = {}
+            for k, v in value.items():
+                key = self.text(k, field) if isinstance(k, str) else k
+                if isinstance(k, str) and secrets.is_secret_name(k) and v is not None and not isinstance(v, dict):
+                    self.redacted.add(field)
+                    out[key] = secrets.REDACTED
+                elif k in _CODE_FIELDS and isinstance(v, str):
+                    out[key] = self.code(v, field)
+                else:
+                    out[key] = self.walk(v, field)
+            return out
+        if isinstance(value, (list, tuple)):
+            return [self.walk(v, field) for v in value]
+        return self.value(value, "", field)
+
+
+def _display(sealer: Sealer, kind: str, mime: str, data: Any) -> tuple[bytes, bool]:
+    """(bytes to store, cut) for one MIME payload, redacted before it is cut."""
+    field = f"displays.{kind}"
+    if isinstance(data, (dict, list)):
+        text = json.dumps(codec.for_display(sealer.walk(data, field)), ensure_ascii=False)
+    elif mime.startswith(BINARY_MIMES):
+        return (data if isinstance(data, bytes) else str(data).encode("utf-8", "replace")), False
+    elif isinstance(data, (bytes, bytearray)):
+        try:
+            text = bytes(data).decode("utf-8")
+        except UnicodeDecodeError:
+            return bytes(data), False
+        text = sealer.text(text, field)
+    else:
+        text = sealer.text(str(data), field)
+    raw = text.encode("utf-8", "replace")
+    if len(raw) > DISPLAY_ITEM_CAP and mime.startswith("text/"):
+        return raw[:DISPLAY_ITEM_CAP], True
+    return raw, False
+
+
+def _stream(sealer: Sealer, kind: str, parts: dict[str, Any]) -> tuple[str, bool]:
+    """The kept text of stdout/stderr: its first and last ``half`` characters, scrubbed with the margins
+    around them before they are cut (streams.py)."""
+    field = f"displays.{kind}"
+    head, tail, total, half = parts["head"], parts["tail"], parts["total"], parts["half"]
+    if total <= len(head) + len(tail):   # nothing was dropped: scrubbed as one text
+        text = sealer.text(head + tail, field)
+        if len(text) <= 2 * half:
+            return text, False
+        head, tail = text[:half], text[-half:]
+    else:
+        head, tail = sealer.text(head, field)[:half], sealer.text(tail, field)[-half:]
+    return f"{head}\n... [{max(total - 2 * half, 0)} characters not recorded] ...\n{tail}", True
+
+
+def _displays(sealer: Sealer, items: list[tuple[str, dict[str, Any]]], streams: dict[str, dict[str, Any]],
+              blob: Callable[[str, bytes], None]) -> list[dict[str, Any]]:
+    payloads: list[tuple[int, str, str, bytes, bool]] = []   # (item, kind, mime, bytes, cut), in display order
+    for seq, (kind, bundle) in enumerate(items):
+        payloads += [(seq, kind, mime, *_display(sealer, kind, mime, data)) for mime, data in bundle.items()]
+    seq = len(items)
+    for kind, parts in streams.items():
+        if parts and parts.get("total"):
+            text, cut = _stream(sealer, kind, parts)
+            payloads.append((seq, kind, "text/plain", text.encode("utf-8", "replace"), cut))
+            seq += 1
+    rows, budget = [], DISPLAY_RUN_CAP
+    for seq, kind, mime, raw, truncated in payloads:
+        size, digest = len(raw), None
+        if size <= min(DISPLAY_ITEM_CAP, budget):
+            budget -= size
+            digest = hashlib.sha256(raw).hexdigest()
+            blob(digest, raw)
+        else:
+            truncated = True
+        rows.append({"seq": seq, "kind": kind, "mime": sealer.text(mime, f"displays.{kind}"), "artifact": digest, "size": size,
+                     "truncated": truncated})
+    return rows
+
+
+def _fingerprints(sealer: Sealer, rows: list[dict[str, Any]], prefix: str) -> list[dict[str, Any]]:
+    out = []
+    for fp in rows:
+        name = fp["name"]
+        field = f"{prefix}.{name}"
+        row = {k: v for k, v in fp.items() if k not in ("summary", "shape")}
+        if secrets.is_secret_name(name):
+            sealer.redacted.add(field)
+            row.update(hash=None, hash_method="redacted", length=None, dtype=None, artifact=None,
+                       artifact_format=None)
+            summary: Any = {}
+            shape = None
+        else:
+            summary, shape = sealer.walk(fp.get("summary") or {}, field), fp.get("shape")
+        for key in ("name", "type", "dtype", "change", "hash_method"):
+            if isinstance(row.get(key), str):
+                row[key] = sealer.text(row[key], field)
+        row["summary"] = codec.dumps(summary)
+        row["shape"] = None if shape is None else codec.dumps(list(shape))
+        out.append(row)
+    return out
+
+
+def _key(sealer: Sealer, key: Any, prefix: str) -> str:
+    return sealer.text(key if isinstance(key, str) else str(key), prefix)
+
+
+def seal(record: dict[str, Any], known: Iterable[str], blob: Callable[[str, bytes], None]) -> dict[str, Any]:
+    """The record as it is written: every text redacted, every value encoded; display payloads are
+    handed to ``blob(digest, data)``."""
+    raw_run = record["run"]
+    sealer = Sealer(known, raw_run.get("redacted") or ())
+    run: dict[str, Any] = {}
+    for key, value in raw_run.items():
+        if key in ("redacted", "rng", "provenance"):
+            continue
+        if key in _OPAQUE or value is None:
+            run[key] = value
+        elif key == "tags":
+            run[key] = [sealer.text(str(t), "tags") for t in value]
+        elif isinstance(value, str):
+            run[key] = sealer.text(value, key)
+        else:
+            run[key] = sealer.walk(value, key)
+    for key in ("rng", "provenance"):
+        value = raw_run.get(key)
+        run[key] = codec.dumps(sealer.walk(value, key)) if value else None
+    params = []
+    for row in record.get("params", ()):
+        field = f"params.{row['key']}"
+        params.append({"key": _key(sealer, row["key"], field), "kind": row["kind"],
+                       **encode_value(sealer.value(row["value"], str(row["key"]), field))})
+    values = []
+    for row in record.get("values", ()):
+        field = f"values.{row['key']}"
+        values.append({"key": _key(sealer, row["key"], field),
+                       **encode_value(sealer.value(row["value"], str(row["key"]), field))})
+    metrics = []
+    for row in record.get("metrics", ()):
+        if secrets.is_secret_name(str(row["key"])):   # a number under a secret name (a PIN) is not kept
+            sealer.redacted.add(f"metrics.{row['key']}")
+            continue
+        metrics.append({**row, "key": _key(sealer, row["key"], f"metrics.{row['key']}")})
+    source = record.get("source")
+    if source is not None:
+        text = sealer.code(source, "source")
+        source = {"hash": hashlib.sha256(text.encode("utf-8", "backslashreplace")).hexdigest(), "text": text}
+        run["source_hash"] = source["hash"]
+    env = record.get("env")
+    sealed = {
+        "run": run, "params": params, "values": values, "metrics": metrics,
+        "inputs": _fingerprints(sealer, record.get("inputs", ()), "inputs"),
+        "outputs": _fingerprints(sealer, record.get("outputs", ()), "outputs"),
+        "displays": _displays(sealer, record.get("displays", ()), record.get("streams") or {}, blob),
+        "source": source, "env": sealer.walk(env, "env") if env else env,
+    }
+    run["redacted"] = sorted(sealer.redacted)
+    return sealed
+
+
+def seal_keys(table: pa.Table, known: Iterable[str] = ()) -> pa.Table:
+    """A chunk of logged points with its keys through the text rules; points under a secret name
+    (``nbtrack.log(pin=...)``) are dropped, as metrics under one are."""
+    column = table.column("key").combine_chunks()
+    names = column.dictionary.to_pylist()
+    sealer = Sealer(known)
+    sealed = [sealer.text(k, "metrics") for k in names]
+    secret = [i for i, k in enumerate(names) if secrets.is_secret_name(k)]
+    if sealed == names and not secret:
+        return table
+    table = table.set_column(0, "key", pa.DictionaryArray.from_arrays(column.indices, pa.array(sealed, pa.string())))
+    if secret:
+        table = table.filter(pc.invert(pc.is_in(column.indices, value_set=pa.array(secret, column.indices.type))))
+    return table
