@@ -11,6 +11,7 @@ cell is null in JSON and empty in CSV; ``nbtrack.get()`` tells them apart.
 """
 from __future__ import annotations
 
+import csv
 import json
 import math
 from pathlib import Path
@@ -59,7 +60,14 @@ def json_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def dumps_records(frame: pd.DataFrame) -> str:
-    return json.dumps(json_records(frame), indent=1, ensure_ascii=False, allow_nan=False)
+    """The records as JSON text: UTF-8 where it can be, escapes where a string holds a lone surrogate."""
+    records = json_records(frame)
+    text = json.dumps(records, indent=1, ensure_ascii=False, allow_nan=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = json.dumps(records, indent=1, ensure_ascii=True, allow_nan=False)
+    return text
 
 
 def csv_text(value: Any) -> str:
@@ -92,7 +100,8 @@ def write_csv(frame: pd.DataFrame, path: str | Path) -> None:
             out[column] = ["" if math.isnan(v) else repr(float(v)) for v in series]
         else:
             out[column] = [csv_text(v) for v in series]
-    out.to_csv(path, index=False, encoding="utf-8")
+    # every field quoted: a carriage return in a name or a tag must not end a row
+    out.to_csv(path, index=False, encoding="utf-8", quoting=csv.QUOTE_ALL)
 
 
 def _native(series: pd.Series) -> bool:
@@ -117,9 +126,13 @@ def write_parquet(frame: pd.DataFrame, path: str | Path) -> None:
     out = frame.copy()
     encoded = []
     for column in out.columns:
-        if out[column].dtype == object and column != "tags" and not _native(out[column]):
-            out[column] = [None if _plain(v) is None else codec.dumps(_plain(v)) for v in out[column]]
-            encoded.append(column)
+        dtype = out[column].dtype
+        if column in ("tags", *TIME_COLUMNS) or pd.api.types.is_bool_dtype(dtype) \
+                or pd.api.types.is_integer_dtype(dtype) or pd.api.types.is_float_dtype(dtype) \
+                or ((dtype == object or pd.api.types.is_string_dtype(dtype)) and _native(out[column])):
+            continue
+        out[column] = [None if _plain(v) is None else codec.dumps(_plain(v)) for v in out[column]]
+        encoded.append(column)
     table = pa.Table.from_pandas(out, preserve_index=False)
     metadata = dict(table.schema.metadata or {})
     metadata[JSON_COLUMNS_KEY] = json.dumps(encoded).encode()
@@ -133,5 +146,6 @@ def read_parquet(path: str | Path) -> pd.DataFrame:
     table = pq.read_table(path)
     frame = table.to_pandas()
     for column in json.loads((table.schema.metadata or {}).get(JSON_COLUMNS_KEY, b"[]")):
-        frame[column] = [None if v is None else codec.loads(v) for v in frame[column]]
+        frame[column] = pd.Series([codec.loads(v) if isinstance(v, str) else None for v in frame[column]],
+                                  index=frame.index, dtype=object)
     return frame

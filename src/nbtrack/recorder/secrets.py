@@ -113,10 +113,17 @@ def known_text(value: Any) -> str | None:
     if isinstance(value, (bytes, bytearray)):
         value = bytes(value).decode("utf-8", "replace")
     elif isinstance(value, (int, float)) and not isinstance(value, bool):
-        value = str(value)
+        value = _number_text(value)
     if isinstance(value, str) and len(value) >= MIN_SECRET and value not in _PLACEHOLDERS:
         return value
     return None
+
+
+def _number_text(value: int | float) -> str | None:
+    try:
+        return str(value)
+    except ValueError:   # an int past str()'s digit limit is no one's PIN
+        return None
 
 
 def _replace_known(text: str, known: Iterable[str]) -> str:
@@ -217,7 +224,7 @@ def redact_value(value: Any, known: Iterable[str] = (), name: str = "") -> tuple
         return (REDACTED, True) if scrub_text(text, known)[1] else (value, False)
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         known = set(known)
-        return (REDACTED, True) if known and str(value) in known else (value, False)
+        return (REDACTED, True) if known and _number_text(value) in known else (value, False)
     if isinstance(value, dict):
         changed = False
         out = {}

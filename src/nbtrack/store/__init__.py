@@ -97,7 +97,7 @@ def _explain(exc: BaseException, path: Path) -> StoreError | None:
     if "Corrupt database file" in cause or "Could not read enough bytes" in cause or "checksum" in cause:
         return CorruptStoreError(f"{path} is damaged and cannot be read ({first}); move it aside "
                                  f"(mv {path} {path}.damaged) and nbtrack starts a new store; runs not yet "
-                                 f"imported wait in {path.name}.spool and go into the new one")
+                                 f"imported wait in {path}.spool and go into the new one")
     if "No space left" in cause:
         return StoreError(f"the disk is full: cannot write {path}; free space or set NBTRACK_STORE "
                           "to another disk")
@@ -154,13 +154,16 @@ class FileStore(Store):
                 raise _explain(e, self.path) from None
         # a read-only connection touches nothing but this file: no COPY TO, EXPORT, ATTACH, INSTALL or
         # LOAD, and no reading other files unless asked (nbtrack sql --allow-files); nor can SQL undo it
-        config = dict(FILE_CONFIG, **({"enable_external_access": allow_files, "lock_configuration": True}
-                                      if read_only else {}))
+        config = dict(FILE_CONFIG, **({"enable_external_access": allow_files} if read_only else {}))
         deadline = time.monotonic() + timeout
         delay = 0.005
         while True:
             try:
-                return duckdb.connect(str(self.path), read_only=read_only, config=config)
+                con = duckdb.connect(str(self.path), read_only=read_only, config=config)
+                con.execute("SET enable_progress_bar = false")   # DuckDB draws one on the user's terminal
+                if read_only:
+                    con.execute("SET lock_configuration = true")
+                return con
             except duckdb.Error as e:
                 # a DuckDB client outside nbtrack (no sidecar lock) holds the file: wait for it
                 if _is_lock_conflict(e, self.path) and time.monotonic() < deadline:

@@ -82,6 +82,7 @@ class _Item:
     seq: int
     record: dict[str, Any] | None = None
     replaces: bool = False   # the store holds an older record of this run
+    older: list["_Item"] | None = None   # the run's older records not yet read, newest first
 
 
 def import_spool(con: duckdb.DuckDBPyConnection, spool: Spool) -> int:
@@ -92,7 +93,7 @@ def import_spool(con: duckdb.DuckDBPyConnection, spool: Spool) -> int:
     files = spool.pending()
     blobs: list[Path] = []
     points: list[tuple[str, int, Path]] = []
-    latest: dict[str, _Item] = {}
+    records: dict[str, list[_Item]] = {}   # run id -> its record files, newest first
     done: list[Path] = []
     for path in files:
         name = parse_name(path) if path.is_file() else None
@@ -106,20 +107,21 @@ def import_spool(con: duckdb.DuckDBPyConnection, spool: Spool) -> int:
             points.append((key, seq, path))
         else:
             done.append(path)   # superseded records are removed with the rest
-            if seq >= (latest[key].seq if key in latest else -1):
-                latest[key] = _Item(path, key, seq)
-    if not blobs and not points and not latest:
+            records.setdefault(key, []).append(_Item(path, key, seq))
+    if not blobs and not points and not records:
         _mark_crashed(con, spool)
         for path in done:
             _remove(path)
         return 0
     blob_table = _read_blobs(blobs)
     point_table, chunks = _read_points(points)
-    items = _read_records(con, list(latest.values()))
+    for candidates in records.values():
+        candidates.sort(key=lambda item: item.seq, reverse=True)
+    items = _read_records(con, records)
     try:
         batch = _Batch(items)
     except _BUILD_ERRORS:   # some record holds a value of the wrong type: find it, set it aside
-        items = [item for item in items if _builds(item)]
+        items = [good for item in items if (good := _builds(item))]
         batch = _Batch(items)
     try:
         n = _transaction(con, lambda: _import(con, blob_table, point_table, chunks, batch) + _mark_crashed(con, spool))
@@ -225,30 +227,39 @@ def _read_points(points: list[tuple[str, int, Path]]) -> tuple[pa.Table | None, 
     return (pa.concat_tables(tables) if tables else None), done
 
 
-def _read_records(con: duckdb.DuckDBPyConnection, candidates: list[_Item]) -> list[_Item]:
-    """The records newer than what the store holds, read and checked; bad ones are set aside."""
-    if not candidates:
+def _read_records(con: duckdb.DuckDBPyConnection, records: dict[str, list[_Item]]) -> list[_Item]:
+    """Per run, its newest record that reads and checks, if newer than what the store holds. A bad record is
+    set aside and the next older one of the run is taken: a damaged final record leaves the run as it
+    started, not lost."""
+    if not records:
         return []
     known = dict(con.execute("SELECT run_id, seq FROM runs WHERE run_id IN (SELECT unnest(?::VARCHAR[]))",
-                             [[i.run_id for i in candidates]]).fetchall())
+                             [list(records)]).fetchall())
     items = []
-    for item in candidates:
-        if item.seq <= known.get(item.run_id, -1):
-            continue
+    for run_id, candidates in records.items():
+        fresh = [c for c in candidates if c.seq > known.get(run_id, -1)]
+        item = _first_good(fresh)
+        if item is not None:
+            item.replaces = run_id in known
+            items.append(item)
+    return items
+
+
+def _first_good(candidates: list[_Item]) -> _Item | None:
+    while candidates:
+        item = candidates.pop(0)
         try:
             item.record = read_record(item.path)
             check_record(item.record, item.run_id)
+            item.older = candidates
+            return item
         except FileNotFoundError:   # imported and removed meanwhile by another process
-            continue
+            return None
         except _Bad as e:
             quarantine(item.path, str(e))
-            continue
         except (OSError, RecursionError, *_BUILD_ERRORS) as e:
             quarantine(item.path, f"not a readable run record ({type(e).__name__}: {_first_line(e)})")
-            continue
-        item.replaces = item.run_id in known
-        items.append(item)
-    return items
+    return None
 
 
 def check_record(record: Any, run_id: str) -> None:
@@ -366,13 +377,19 @@ class _Batch:
         self.envs = pa.Table.from_pylist(list(envs.values()), schema=ENV_SCHEMA)
 
 
-def _builds(item: _Item) -> bool:
-    try:
-        _Batch([item])
-        return True
-    except _BUILD_ERRORS as e:
-        quarantine(item.path, f"a value of the wrong type ({type(e).__name__}: {_first_line(e)})")
-        return False
+def _builds(item: _Item | None) -> _Item | None:
+    """``item`` if its values have the right types, else the run's next older record that does."""
+    while item is not None:
+        try:
+            _Batch([item])
+            return item
+        except _BUILD_ERRORS as e:
+            quarantine(item.path, f"a value of the wrong type ({type(e).__name__}: {_first_line(e)})")
+        replaces = item.replaces
+        item = _first_good(item.older or [])
+        if item is not None:
+            item.replaces = replaces
+    return None
 
 
 def _mark_crashed(con: duckdb.DuckDBPyConnection, spool: Spool) -> int:

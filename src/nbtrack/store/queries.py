@@ -60,9 +60,13 @@ def _pivot_columns(con: duckdb.DuckDBPyConnection, table: str, prefix: str,
             expr = "first(value) FILTER (WHERE key = ?)"
         elif vtypes == "int":   # from the exact text: a DOUBLE holds only 53 bits of an int
             expr = "CAST(first(value_json) FILTER (WHERE key = ?) AS BIGINT)"
-        elif vtypes in ("bool", "float", "float,int"):
-            cast = "BOOLEAN" if vtypes == "bool" else "DOUBLE"
-            expr = f"CAST(first(value_num) FILTER (WHERE key = ?) AS {cast})"
+        elif vtypes == "bool":
+            expr = "CAST(first(value_num) FILTER (WHERE key = ?) AS BOOLEAN)"
+        elif vtypes in ("float", "float,int"):
+            # DuckDB's storage may keep -0.0 as 0.0 in a DOUBLE column (constant compression): the sign of
+            # a zero is read from the exact text
+            expr = ("first(CASE WHEN value_num = 0 THEN CAST(value_json AS DOUBLE) ELSE value_num END) "
+                    "FILTER (WHERE key = ?)")
         elif vtypes == "str":
             expr = "first(value_text) FILTER (WHERE key = ?)"
         else:  # containers, None and mixed types: decoded in Python
@@ -86,7 +90,8 @@ def runs_frame(con: duckdb.DuckDBPyConnection, experiment: str | None = None, wh
     except (duckdb.ConversionException, duckdb.BinderException, duckdb.OutOfRangeException,
             duckdb.InvalidInputException) as e:   # the filter's checks should make this unreachable
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise FilterError(f"cannot apply filter {where!r}: {first}") from None
+        shown = where if len(where) <= 200 else where[:200] + "..."
+        raise FilterError(f"cannot apply filter {shown!r}: {first}") from None
     select = ['r.run_id, r.experiment, r.name, r.status, r.started_at, r.ended_at, r.duration_s, r.tags, r.sweep_id, '
               'r."user", r.host']
     joins, params, columns = [], [], []
@@ -106,7 +111,9 @@ def runs_frame(con: duckdb.DuckDBPyConnection, experiment: str | None = None, wh
     frame["tags"] = [list(t) if t is not None and t is not pd.NA else [] for t in frame["tags"]]
     for name, kind in columns:
         if kind == "json":
-            frame[name] = [codec.loads(v) if isinstance(v, str) else None for v in frame[name]]
+            # object dtype: pandas would turn a column of datetimes into Timestamps, of complex into complex128
+            frame[name] = pd.Series([codec.loads(v) if isinstance(v, str) else None for v in frame[name]],
+                                    index=frame.index, dtype=object)
     return frame
 
 

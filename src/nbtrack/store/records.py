@@ -94,8 +94,8 @@ def decode_value(vtype: str, value_json: str | None, value_num: float | None, va
         return None
     if vtype == "bool":
         return value_json == "true"
-    if vtype == "float" and value_num is not None:
-        return value_num
+    if vtype == "float" and value_num is not None and value_num != 0:
+        return value_num   # a zero is read from the text: DuckDB's storage may drop the sign of -0.0
     if vtype == "str" and value_text is not None:
         return value_text
     if vtype == "int":

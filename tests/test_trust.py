@@ -1,0 +1,203 @@
+"""Odd values through the real path: a tracked cell or nbtrack.run -> spool -> import -> every way of
+reading them back (get, runs, where, the CLI's JSON, CSV/Parquet/JSON exports). Each value comes back
+as itself, or as the one representation the README's "How values are stored" table states."""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+from click.testing import CliRunner
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+import nbtrack
+from nbtrack import formats
+from nbtrack.cli import main
+from nbtrack.recorder.secrets import redact_value, scrub_text
+from nbtrack.store import codec
+from nbtrack.store.records import encode_value
+
+from strategies import FLOATS, ODD_TEXT, SCALARS, VALUES, same
+
+SETTINGS = settings(max_examples=30, deadline=None,
+                    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+
+
+def _plain(value: Any) -> bool:
+    """Nothing nbtrack's secret rules would redact (a generated key that happens to read 'auth_x')."""
+    return not redact_value(value, (), "")[1]
+
+
+KEYS = ODD_TEXT.filter(lambda k: k != "" and _plain(k) and not scrub_text(k)[1] and _plain({k: 1}))
+NAMES = ODD_TEXT.filter(lambda t: t.strip() != "" and not scrub_text(t)[1])
+
+
+@dataclass
+class Spec:
+    name: str
+    tags: list[str]
+    params: dict[str, Any]
+    curve_key: str
+    curve: list[float]
+    run_id: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+SPECS = st.builds(Spec, name=NAMES, tags=st.lists(NAMES, max_size=3, unique=True),
+                  params=st.dictionaries(st.one_of(KEYS, st.sampled_from(["shared", "mixed"])),
+                                         VALUES.filter(_plain), max_size=5),
+                  curve_key=KEYS, curve=st.lists(FLOATS, min_size=1, max_size=4))
+
+
+def _column_value(key: str, specs: list[Spec], value: Any) -> Any:
+    """What runs() shows for ``value`` of param ``key``: exact, except that a key holding ints in some
+    runs and floats in others is a float column (documented)."""
+    vtypes = {encode_value(s.params[key])["vtype"] for s in specs if key in s.params}
+    if vtypes == {"float", "int"}:
+        return float(value)
+    return value
+
+
+def _cell(frame: pd.DataFrame, run_id: str, column: str) -> Any:
+    return formats._plain(frame.set_index("run_id").at[run_id, column])
+
+
+def _check_read_paths(store: Any, specs: list[Spec], tmp_path: Any) -> None:
+    frame = nbtrack.runs(store=store)
+    assert sorted(frame["run_id"]) == sorted(s.run_id for s in specs)
+    runner = CliRunner()
+    out = runner.invoke(main, ["runs", "--json", "--store", str(store)])
+    assert out.exit_code == 0, (out.output, out.exception)
+    records = {r["run_id"]: r for r in json.loads(out.output)}
+    paths = {}
+    for fmt in ("csv", "parquet", "json"):
+        paths[fmt] = tmp_path / f"runs-{uuid.uuid4().hex[:6]}.{fmt}"
+        result = runner.invoke(main, ["export", "--format", fmt, "-o", str(paths[fmt]), "--store", str(store)])
+        assert result.exit_code == 0, (result.output, result.exception)
+    with open(paths["csv"], newline="", encoding="utf-8") as f:
+        csv_rows = {r["run_id"]: r for r in csv.DictReader(f)}
+    parquet = formats.read_parquet(paths["parquet"]).set_index("run_id")
+    exported = {r["run_id"]: r for r in json.loads(paths["json"].read_text(encoding="utf-8"))}
+    assert exported == records
+
+    for spec in specs:
+        run = nbtrack.get(spec.run_id, store=store)
+        assert run.name == codec.text_safe(spec.name)
+        assert run.tags == [codec.text_safe(t) for t in spec.tags]
+        for key, value in spec.params.items():   # a key is text: a lone surrogate in it is escaped
+            assert same(run.params[codec.text_safe(key)], value), (key, value)
+        key = codec.text_safe(spec.curve_key)
+        history = run.history(key)["value"].tolist()
+        assert len(history) == len(spec.curve) and all(_same_double(a, b) for a, b in zip(history, spec.curve)), \
+            (key, history, spec.curve)
+        assert _same_double(run.metrics[key], spec.curve[-1])
+        assert _same_double(_cell(frame, spec.run_id, f"metrics.{key}"), spec.curve[-1])
+        row, csv_row = records[spec.run_id], csv_rows[spec.run_id]
+        assert row["name"] == codec.text_safe(spec.name) and row["tags"] == run.tags
+        assert json.loads(csv_row["tags"]) == run.tags
+        for key, value in spec.params.items():
+            column = f"params.{codec.text_safe(key)}"
+            shown = _column_value(key, specs, value)
+            assert same(_cell(frame, spec.run_id, column), shown), (column, shown)
+            in_float_column = pd.api.types.is_float_dtype(frame[column].dtype)
+            if in_float_column and math.isnan(shown):   # a float column: NaN reads as missing (documented)
+                assert row[column] is None and csv_row[column] == ""
+            else:
+                assert same(codec.decode(row[column]), shown)
+                assert csv_row[column] == formats.csv_text(shown)
+            assert same(formats._plain(parquet.at[spec.run_id, column]), shown), \
+                (column, parquet.at[spec.run_id, column], shown)
+            if _filterable(value):
+                quoted = codec.text_safe(key).replace("`", "``")
+                hits = nbtrack.runs(where=f"params.`{quoted}` = {_literal(value)}", store=store)
+                assert spec.run_id in set(hits["run_id"]), (key, value)
+        one = nbtrack.runs(where=f"run_id = '{spec.run_id}'", store=store)
+        assert one["run_id"].tolist() == [spec.run_id]
+
+
+def _same_double(a: float, b: float) -> bool:
+    """Metrics and curve points are DOUBLE columns, whose storage may keep -0.0 as 0.0 (documented)."""
+    return same(a, b) or (a == 0 and b == 0)
+
+
+def _filterable(value: Any) -> bool:
+    if isinstance(value, bool):
+        return True
+    if isinstance(value, int):
+        return abs(value) < 2**53
+    if isinstance(value, float):
+        return math.isfinite(value)
+    return isinstance(value, str)
+
+
+def _literal(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    return "'" + value.replace("'", "''") + "'"
+
+
+@SETTINGS
+@given(st.lists(SPECS, min_size=1, max_size=3))
+def test_script_runs_round_trip_through_every_read_path(tmp_path, specs):
+    store = tmp_path / uuid.uuid4().hex / "runs.duckdb"
+    for spec in specs:
+        with nbtrack.run(spec.name, params=spec.params, tags=spec.tags, store=store) as run:
+            for step, value in enumerate(spec.curve):
+                run.log(step=step, **{spec.curve_key: value})
+        spec.run_id = run.run_id
+    _check_read_paths(store, specs, tmp_path)
+
+
+# a cell's literal params: what a person can write as a literal (no NaN, no Decimal, no set())
+LITERAL_SCALARS = st.one_of(st.none(), st.booleans(), st.integers(), st.sampled_from([2**64, -(10**400)]),
+                            st.floats(allow_nan=False, allow_infinity=False), ODD_TEXT, st.binary(max_size=8))
+LITERALS = st.recursive(LITERAL_SCALARS, lambda inner: st.one_of(
+    st.lists(inner, max_size=3), st.lists(inner, min_size=1, max_size=3).map(tuple),
+    st.dictionaries(st.one_of(ODD_TEXT, st.tuples(ODD_TEXT, st.integers())), inner, max_size=3)), max_leaves=8)
+CELL_VALUES = SCALARS.filter(lambda v: not isinstance(v, (int, float)) or isinstance(v, bool)
+                             or (isinstance(v, int) and abs(v) > 10**308))
+IDENT = st.from_regex(r"[a-z][a-z0-9_]{0,6}", fullmatch=True) | st.sampled_from(["λ", "naïve", "变量"])
+
+
+@SETTINGS
+@given(name=NAMES, tags=st.lists(NAMES, max_size=2, unique=True),
+       params=st.dictionaries(IDENT, LITERALS.filter(_plain), max_size=4),
+       values=st.dictionaries(IDENT, CELL_VALUES.filter(_plain), max_size=4),
+       metrics=st.dictionaries(IDENT, FLOATS, max_size=3),
+       curve_key=KEYS, curve=st.lists(FLOATS, min_size=1, max_size=3))
+def test_a_tracked_cell_round_trips(ip, tmp_path, name, tags, params, values, metrics, curve_key, curve):
+    params = {f"p_{k}": v for k, v in params.items()}
+    values = {f"v_{k}": v for k, v in values.items()}
+    metrics = {f"m_{k}": v for k, v in metrics.items()}
+    assume(_plain(list(values)) and _plain(list(params)))
+    store = tmp_path / uuid.uuid4().hex / "runs.duckdb"
+    nbtrack.connect(store)
+    ip.user_ns.update({"_values": values, "_metrics": metrics, "_curve": curve, "_key": curve_key})
+    lines = [f"%%track {name!r} " + " ".join(f"-t {t!r}" for t in tags), "import nbtrack"]
+    lines += [f"{k} = {v!r}" for k, v in params.items()]
+    lines += [f"{k} = _values[{k!r}]" for k in values] + [f"{k} = _metrics[{k!r}]" for k in metrics]
+    lines += ["for _i, _x in enumerate(_curve):", "    nbtrack.log(step=_i, **{_key: _x})"]
+    result = ip.run_cell("\n".join(lines))
+    assert result.success, result.error_in_exec or result.error_before_exec
+    run = nbtrack.last()
+    assert run.status == "finished" and run.name == codec.text_safe(name)
+    assert run.tags == [codec.text_safe(t) for t in tags]
+    assert {k: run.param_kinds[k] for k in params} == {k: "literal" for k in params}
+    for key, value in params.items():
+        assert same(run.params[key], value), (key, run.params[key], value)
+    for key, value in values.items():
+        assert same(run.values[key], value), (key, run.values[key], value)
+    for key, value in metrics.items():
+        assert _same_double(run.metrics[key], value)
+    assert _same_double(run.metrics[codec.text_safe(curve_key)], curve[-1])
+    frame = nbtrack.runs(store=store)
+    for key, value in {**params, **values}.items():
+        column = f"params.{key}" if key in params else f"values.{key}"
+        assert same(_cell(frame, run.run_id, column), value), (column, value)
