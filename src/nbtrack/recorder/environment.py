@@ -208,16 +208,11 @@ def kernel_id() -> str | None:
     return None
 
 
-_env_secrets: tuple[int, frozenset[str]] | None = None
-
-
 def environ_secrets() -> frozenset[str]:
-    """Values of environment variables with secret names (``OPENAI_API_KEY``...), to scrub from text."""
-    global _env_secrets
-    signature = len(os.environ)  # a variable set during the session (%env KEY=...) changes it
-    if _env_secrets is None or _env_secrets[0] != signature:
-        from .secrets import is_secret_name
+    """Values of environment variables with secret names (``OPENAI_API_KEY``...), to scrub from text.
 
-        values = frozenset(v for k, v in os.environ.items() if len(v) >= 8 and is_secret_name(k))
-        _env_secrets = (signature, values)
-    return _env_secrets[1]
+    Read afresh each time (a few dozen variables, names checked through a cache): ``%env TOKEN=new``
+    replaces a value without changing anything cheaper to watch."""
+    from .secrets import is_secret_name
+
+    return frozenset(v for k, v in os.environ.items() if len(v) >= 8 and is_secret_name(k))

@@ -17,6 +17,7 @@ import re
 import tokenize
 from collections.abc import Iterable
 from typing import Any
+from urllib.parse import unquote
 
 REDACTED = "***"
 MIN_SECRET = 6          # shorter values are not scrubbed as literals: too many innocent matches
@@ -106,6 +107,18 @@ def redact_passwords(text: str) -> str:
     if "://" in text:
         text = URL_PASSWORD.sub(lambda m: m["pre"] + REDACTED + m["at"], text)
     return text
+
+
+def passwords_in(text: str) -> set[str]:
+    """Passwords written in connection strings in ``text`` (URI and keyword forms): secrets wherever else
+    they appear (a DSN's password printed on its own, or passed as a plain parameter)."""
+    found = set()
+    if "://" in text:
+        for m in URL_PASSWORD.finditer(text):   # as written (percent-encoded) and as it is
+            found.update((m["pw"], unquote(m["pw"])))
+    if "assword" in text or "ASSWORD" in text:
+        found.update(m["value"].strip("'") for m in KV_PASSWORD.finditer(text))
+    return {p for p in found if known_text(p)}
 
 
 def known_text(value: Any) -> str | None:
@@ -211,7 +224,22 @@ def _scrub_code(text: str, known: frozenset[str]) -> tuple[str, bool]:
     return out, out != text
 
 
-def redact_value(value: Any, known: Iterable[str] = (), name: str = "") -> tuple[Any, bool]:
+MAX_DEPTH = 100   # as deep as the value encoding goes (store/codec.py); deeper parts are kept as their repr
+
+
+def _opaque(value: Any, known: Iterable[str]) -> tuple[Any, bool]:
+    """A part too deep to walk, or a container that holds itself: the encoding keeps its repr, so its
+    repr is what is scrubbed."""
+    try:
+        text = repr(value)
+    except BaseException:
+        return value, False
+    out, changed = scrub_text(text, known)
+    return (out, True) if changed else (value, False)
+
+
+def redact_value(value: Any, known: Iterable[str] = (), name: str = "", _depth: int = 0,
+                 _path: frozenset[int] = frozenset()) -> tuple[Any, bool]:
     """A copy of a param/value with secrets replaced: secret-named keys, token shapes, known values;
     recursively through containers (dict keys too)."""
     if name and is_secret_name(name) and value is not None:
@@ -225,31 +253,33 @@ def redact_value(value: Any, known: Iterable[str] = (), name: str = "") -> tuple
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         known = set(known)
         return (REDACTED, True) if known and _number_text(value) in known else (value, False)
+    if not isinstance(value, (dict, list, tuple, set, frozenset)):
+        return value, False
+    if _depth >= MAX_DEPTH or id(value) in _path:
+        return _opaque(value, known)
+    path = _path | {id(value)}
     if isinstance(value, dict):
         changed = False
         out = {}
         for k, v in value.items():
             if isinstance(k, str):
                 new_k, c = scrub_text(k, known)
-                changed |= c
             else:
-                new_k, c = redact_value(k, known)
-                changed |= c
-            out[new_k], c = redact_value(v, known, k if isinstance(k, str) else "")
+                new_k, c = redact_value(k, known, "", _depth + 1, path)
             changed |= c
-        return out, changed
-    if isinstance(value, (list, tuple, set, frozenset)):
-        items = [redact_value(v, known) for v in value]
-        if not any(c for _, c in items):
-            return value, False
-        plain = [v for v, _ in items]
-        if isinstance(value, list):
-            return plain, True
-        try:
-            return type(value)(plain), True
-        except TypeError:
-            return tuple(plain), True
-    return value, False
+            out[new_k], c = redact_value(v, known, k if isinstance(k, str) else "", _depth + 1, path)
+            changed |= c
+        return (out, True) if changed else (value, False)
+    items = [redact_value(v, known, "", _depth + 1, path) for v in value]
+    if not any(c for _, c in items):
+        return value, False
+    plain = [v for v, _ in items]
+    if isinstance(value, list):
+        return plain, True
+    try:
+        return type(value)(plain), True
+    except TypeError:
+        return tuple(plain), True
 
 
 def secret_literals(tree: ast.AST | None) -> list[tuple[ast.Constant, str]]:

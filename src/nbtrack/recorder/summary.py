@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from . import secrets
 from .run import ActiveRun
 
 MIME = "application/vnd.nbtrack.run+json"
@@ -34,6 +35,7 @@ def summary_bundle(run: ActiveRun) -> dict[str, Any]:
     if shown_p or shown_m:
         parts.append(" -> ".join(p for p in (shown_p, shown_m) if p))
     parts.append(f"{duration:.2f} s")
+    text, _ = secrets.scrub_text(" · ".join(parts), run.secret_values)   # the line is saved with the notebook
     data = {
         "run_id": run.run_id, "name": run.name, "experiment": run.experiment, "status": run.status,
         "params": {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in params.items()
@@ -41,4 +43,4 @@ def summary_bundle(run: ActiveRun) -> dict[str, Any]:
         "metrics": {k: (v if math.isfinite(v) else None) for k, v in metrics.items()},
         "duration_s": duration, "store": str(run.store.path),
     }
-    return {MIME: data, "text/plain": " · ".join(parts)}
+    return {MIME: data, "text/plain": text}

@@ -204,6 +204,7 @@ def _read_points(points: list[tuple[str, int, Path]]) -> tuple[pa.Table | None, 
     for run_id, chunk, path in points:
         try:
             table = read_points(path)
+            table.validate(full=True)   # a flipped byte can leave buffers that DuckDB would trip over later
             keys = table.column("key")
             if not pa.types.is_dictionary(keys.type):
                 keys = keys.cast(pa.string()).dictionary_encode()

@@ -65,8 +65,8 @@ def _pivot_columns(con: duckdb.DuckDBPyConnection, table: str, prefix: str,
         elif vtypes in ("float", "float,int"):
             # DuckDB's storage may keep -0.0 as 0.0 in a DOUBLE column (constant compression): the sign of
             # a zero is read from the exact text
-            expr = ("first(CASE WHEN value_num = 0 THEN CAST(value_json AS DOUBLE) ELSE value_num END) "
-                    "FILTER (WHERE key = ?)")
+            expr = ("first(CASE WHEN value_num = 0 THEN TRY_CAST(value_json AS DOUBLE) ELSE value_num END) "
+                    "FILTER (WHERE key = ?)")   # TRY_: the CASE also sees other keys' rows ('false')
         elif vtypes == "str":
             expr = "first(value_text) FILTER (WHERE key = ?)"
         else:  # containers, None and mixed types: decoded in Python

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import pyarrow as pa
@@ -58,11 +58,13 @@ class Sealer:
             self.redacted.add(field)
         return out
 
-    def walk(self, value: Any, field: str) -> Any:
+    def walk(self, value: Any, field: str, depth: int = 0) -> Any:
         """Any JSON-like tree: every string through the text rules (code rules for code), every value
         through the name rules of the key it sits under."""
         if isinstance(value, str):
             return self.text(value, field)
+        if depth >= secrets.MAX_DEPTH:
+            return self.value(value, "", field)   # kept as its repr, scrubbed as text
         if isinstance(value, dict):
             out = {}
             for k, v in value.items():
@@ -73,10 +75,10 @@ class Sealer:
                 elif k in _CODE_FIELDS and isinstance(v, str):
                     out[key] = self.code(v, field)
                 else:
-                    out[key] = self.walk(v, field)
+                    out[key] = self.walk(v, field, depth + 1)
             return out
         if isinstance(value, (list, tuple)):
-            return [self.walk(v, field) for v in value]
+            return [self.walk(v, field, depth + 1) for v in value]
         return self.value(value, "", field)
 
 
@@ -145,7 +147,7 @@ def _fingerprints(sealer: Sealer, rows: list[dict[str, Any]], prefix: str) -> li
     out = []
     for fp in rows:
         name = fp["name"]
-        field = f"{prefix}.{name}"
+        field = f"{prefix}.{sealer.text(str(name), prefix)}"
         row = {k: v for k, v in fp.items() if k not in ("summary", "shape")}
         if secrets.is_secret_name(name):
             sealer.redacted.add(field)
@@ -168,11 +170,33 @@ def _key(sealer: Sealer, key: Any, prefix: str) -> str:
     return sealer.text(key if isinstance(key, str) else str(key), prefix)
 
 
+def _texts(value: Any, depth: int = 0) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif depth >= secrets.MAX_DEPTH:
+        return
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield from _texts(k, depth + 1)
+            yield from _texts(v, depth + 1)
+    elif isinstance(value, (list, tuple, set, frozenset)):
+        for v in value:
+            yield from _texts(v, depth + 1)
+
+
+def _passwords(record: dict[str, Any]) -> set[str]:
+    """Passwords of connection strings anywhere in the record: scrubbed everywhere else in it too."""
+    found: set[str] = set()
+    for text in _texts(record):
+        found |= secrets.passwords_in(text)
+    return found
+
+
 def seal(record: dict[str, Any], known: Iterable[str], blob: Callable[[str, bytes], None]) -> dict[str, Any]:
     """The record as it is written: every text redacted, every value encoded; display payloads are
     handed to ``blob(digest, data)``."""
     raw_run = record["run"]
-    sealer = Sealer(known, raw_run.get("redacted") or ())
+    sealer = Sealer(set(known) | _passwords(record), raw_run.get("redacted") or ())
     run: dict[str, Any] = {}
     for key, value in raw_run.items():
         if key in ("redacted", "rng", "provenance"):
@@ -190,20 +214,20 @@ def seal(record: dict[str, Any], known: Iterable[str], blob: Callable[[str, byte
         run[key] = codec.dumps(sealer.walk(value, key)) if value else None
     params = []
     for row in record.get("params", ()):
-        field = f"params.{row['key']}"
-        params.append({"key": _key(sealer, row["key"], field), "kind": row["kind"],
-                       **encode_value(sealer.value(row["value"], str(row["key"]), field))})
+        key = _key(sealer, row["key"], "params")   # a field named in runs.redacted is itself redacted first
+        params.append({"key": key, "kind": row["kind"],
+                       **encode_value(sealer.value(row["value"], str(row["key"]), f"params.{key}"))})
     values = []
     for row in record.get("values", ()):
-        field = f"values.{row['key']}"
-        values.append({"key": _key(sealer, row["key"], field),
-                       **encode_value(sealer.value(row["value"], str(row["key"]), field))})
+        key = _key(sealer, row["key"], "values")
+        values.append({"key": key, **encode_value(sealer.value(row["value"], str(row["key"]), f"values.{key}"))})
     metrics = []
     for row in record.get("metrics", ()):
+        key = _key(sealer, row["key"], "metrics")
         if secrets.is_secret_name(str(row["key"])):   # a number under a secret name (a PIN) is not kept
-            sealer.redacted.add(f"metrics.{row['key']}")
+            sealer.redacted.add(f"metrics.{key}")
             continue
-        metrics.append({**row, "key": _key(sealer, row["key"], f"metrics.{row['key']}")})
+        metrics.append({**row, "key": key})
     source = record.get("source")
     if source is not None:
         text = sealer.code(source, "source")
