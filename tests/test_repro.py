@@ -302,7 +302,7 @@ def test_cli_check_lineage_and_export_script(np_ip, store_path, tmp_path):
     assert out.exit_code == 0 and f"run {load[:8]} load  -> df" in out.output and f"run {fit[:8]} fit" in out.output
     target = tmp_path / "fit.py"
     out = runner.invoke(main, ["export-script", fit[:8], "-o", str(target), "--store", str(store_path)])
-    assert out.exit_code == 0 and target.read_text().startswith('# Reproduces nbtrack run')
+    assert out.exit_code == 0 and target.read_text().startswith('# -*- coding: utf-8 -*-\n# Reproduces nbtrack run')
     out = runner.invoke(main, ["check", "nope", fit, "--store", str(store_path)])
     assert out.exit_code == 1 and "no run matches 'nope'" in out.output
 

@@ -26,7 +26,9 @@ from .graph import lineage
 from .recorder import run as _run
 from .store import Store, codec
 
-_HEADER = """# Reproduces nbtrack run {run_id} ({name}, experiment {experiment}, {started}).
+# the first line fixes the encoding: a recorded name with "coding: ..." in line 1 or 2 would set it
+_HEADER = """# -*- coding: utf-8 -*-
+# Reproduces nbtrack run {run_id} ({name}, experiment {experiment}, {started}).
 #
 # Exported by nbtrack {version} from {store}.
 # Steps: {steps}.
@@ -258,7 +260,7 @@ def export_script(run: Run | str, path: str | os.PathLike[str] | None = None,
         parts.insert(1, "# Secrets were redacted as \"***\" when the runs were recorded: set them before running.\n")
     text = "\n".join(parts) + "\n"
     if path is not None:
-        Path(path).write_text(text)
+        Path(path).write_text(text, encoding="utf-8")
     return text
 
 

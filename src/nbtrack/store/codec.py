@@ -226,7 +226,11 @@ def loads(text: str | None) -> Any:
 
 
 def text_safe(text: str) -> str:
-    """``text`` as valid UTF-8 for a text column: a lone surrogate becomes its ``\\udXXX`` escape."""
+    """``text`` for a text column: a lone surrogate becomes its ``\\udXXX`` escape (not UTF-8), NUL the
+    four characters ``\\x00``: DuckLake cuts a filter's text at NUL when it passes it to PostgreSQL (a
+    syntax error), and a PostgreSQL array cannot hold one. ``value_json`` keeps a string exactly."""
+    if "\x00" in text:
+        text = text.replace("\x00", "\\x00")
     if text.isascii():
         return text
     try:

@@ -153,9 +153,13 @@ def open_lake(catalog_text: str, data_path: str | None, read_only: bool, sandbox
     try:
         for file in files:
             db.execute(f"LOAD '{quote(str(file))}'")
-        db.execute("SET ducklake_max_retry_count = 30")
+        # DuckLake retries a failed commit when the error text holds "conflict", "unique" or "concurrent",
+        # and that text quotes the inlined rows: a run named "conflict" retries any failure (a read-only
+        # role's permission error too). So its retries are bounded in time (at most 12.6 s of sleep:
+        # 20 ms x 1.3^i, 20 times) and real conflicts beyond that go to retrying(), which reads no data.
+        db.execute("SET ducklake_max_retry_count = 20")
         db.execute("SET ducklake_retry_wait_ms = 20")
-        db.execute("SET ducklake_retry_backoff = 1.6")
+        db.execute("SET ducklake_retry_backoff = 1.3")
         for attempt in range(8):   # writers meeting an empty catalog all create its tables; losers retry
             try:
                 db.execute(attach)

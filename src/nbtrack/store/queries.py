@@ -195,7 +195,7 @@ def history(con: duckdb.DuckDBPyConnection, run_id: str, key: str | None = None)
     args: list[Any] = [run_id]
     if key is not None:
         query += " AND key = ?"
-        args.append(key)
+        args.append(codec.text_safe(key))   # as the key was stored: the name logged, not its escape
     return fetch_df(con.execute(query + " ORDER BY key, step, chunk", args))
 
 

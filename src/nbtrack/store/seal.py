@@ -241,7 +241,7 @@ def seal(record: dict[str, Any], known: Iterable[str], blob: Callable[[str, byte
         "displays": _displays(sealer, record.get("displays", ()), record.get("streams") or {}, blob),
         "source": source, "env": sealer.walk(env, "env") if env else env,
     }
-    run["redacted"] = sorted(sealer.redacted)
+    run["redacted"] = sorted(codec.text_safe(f) for f in sealer.redacted)
     return sealed
 
 

@@ -80,17 +80,17 @@ def read_batch(con: duckdb.DuckDBPyConnection, run_ids: list[str]) -> dict[str, 
     """Every row of these runs, and the artifacts, sources and environments they point at."""
     ids = {"ids": run_ids}
     sel = "(SELECT unnest($ids::VARCHAR[]))"
-    out = {t: con.execute(f'SELECT * FROM "{t}" WHERE run_id IN {sel}', ids).fetch_arrow_table()
+    out = {t: con.execute(f'SELECT * FROM "{t}" WHERE run_id IN {sel}', ids).to_arrow_table()
            for t in RUN_TABLES}
     out["artifacts"] = con.execute(
         "SELECT * FROM artifacts WHERE hash IN (SELECT artifact FROM displays WHERE run_id IN "
-        f"{sel} UNION SELECT artifact FROM outputs WHERE run_id IN {sel})", ids).fetch_arrow_table()
+        f"{sel} UNION SELECT artifact FROM outputs WHERE run_id IN {sel})", ids).to_arrow_table()
     out["sources"] = con.execute(
         f"SELECT * FROM sources WHERE hash IN (SELECT source_hash FROM runs WHERE run_id IN {sel})",
-        ids).fetch_arrow_table()
+        ids).to_arrow_table()
     out["environments"] = con.execute(
         f"SELECT * FROM environments WHERE env_id IN (SELECT env_id FROM runs WHERE run_id IN {sel})",
-        ids).fetch_arrow_table()
+        ids).to_arrow_table()
     return out
 
 
