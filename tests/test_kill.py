@@ -1,0 +1,129 @@
+"""Processes killed at random: writers in the middle of runs and importers in the middle of imports.
+Every run a writer acknowledged (its ``with nbtrack.run`` block returned) is in the store exactly once and
+finished; every run a killed writer had started is there as crashed or finished, none left running."""
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import nbtrack
+from nbtrack.store import Store, importer
+
+WRITER = """
+import sys, nbtrack
+w, path = sys.argv[1], sys.argv[2]
+i = 0
+while True:
+    with nbtrack.run(f"w{w}", params={"writer": w, "i": i}, store=path) as r:
+        print("start", r.run_id, flush=True)
+        for step in range(3):
+            r.log(loss=1.0 / (step + 1))
+    print("done", r.run_id, flush=True)   # acknowledged: the final record is on disk
+    i += 1
+"""
+
+IMPORTER = """
+import sys, time, nbtrack
+while True:
+    nbtrack.runs(store=sys.argv[1])
+"""
+
+
+def _start(code: str, *args: str, cwd) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", code, *args], cwd=cwd, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def _collect(proc: subprocess.Popen, started: set[str], done: set[str]) -> None:
+    out, err = proc.communicate(timeout=60)
+    assert "Traceback" not in err, err[-3000:]
+    for line in out.splitlines():
+        word, _, run_id = line.partition(" ")
+        (started if word == "start" else done).add(run_id)
+
+
+def test_random_kills_lose_no_acknowledged_run(tmp_path):
+    path = tmp_path / "runs.duckdb"
+    rnd = random.Random(int(os.environ.get("NBTRACK_KILL_SEED", time.time())))
+    writers = [_start(WRITER, str(w), str(path), cwd=tmp_path) for w in range(3)]
+    importers = [_start(IMPORTER, str(path), cwd=tmp_path)]
+    started: set[str] = set()
+    done: set[str] = set()
+    kills, end, spawned = 0, time.monotonic() + 25, 3
+    while time.monotonic() < end:
+        time.sleep(rnd.uniform(0.05, 0.6))
+        pool = writers if rnd.random() < 0.7 else importers
+        victim = pool.pop(rnd.randrange(len(pool)))
+        victim.send_signal(signal.SIGKILL)
+        kills += 1
+        if pool is writers:
+            _collect(victim, started, done)
+            writers.append(_start(WRITER, str(spawned), str(path), cwd=tmp_path))
+            spawned += 1
+        else:
+            victim.communicate(timeout=60)
+            importers.append(_start(IMPORTER, str(path), cwd=tmp_path))
+    for proc in writers + importers:
+        proc.send_signal(signal.SIGKILL)
+    for proc in writers:
+        _collect(proc, started, done)
+    for proc in importers:
+        proc.communicate(timeout=60)
+
+    frame = nbtrack.runs(store=path)
+    assert kills >= 20 and len(done) >= 100, (kills, len(done))
+    assert frame["run_id"].is_unique
+    status = frame.set_index("run_id")["status"]
+    assert done <= set(status.index), f"{len(done - set(status.index))} acknowledged runs are missing"
+    assert (status[sorted(done)] == "finished").all()
+    unfinished = started - done
+    assert set(status[sorted(unfinished & set(status.index))]) <= {"crashed", "finished"}
+    assert not (status == "running").any()
+    with Store(path).connect() as con:   # each finished run's three points, once
+        counts = dict(con.execute("SELECT run_id, count(*) FROM metric_history GROUP BY run_id").fetchall())
+    assert all(counts.get(run_id) == 3 for run_id in done)
+
+
+CHILD = """
+import sys, time, nbtrack
+with nbtrack.run("held", store=sys.argv[1]) as r:
+    print(r.run_id, flush=True)
+    time.sleep(600)
+"""
+
+
+def test_a_killed_process_is_crashed_even_when_its_pid_looks_alive(tmp_path, monkeypatch):
+    """The liveness lock decides, not the pid: with pids reused (process_alive always True, as where
+    /proc is missing and a new process took the number) a killed writer's run still becomes crashed,
+    and a living writer's run stays running."""
+    path = tmp_path / "runs.duckdb"
+    monkeypatch.setattr(importer, "process_alive", lambda pid, started: True)
+    child = _start(CHILD, str(path), cwd=tmp_path)
+    run_id = child.stdout.readline().strip()
+    assert nbtrack.get(run_id, store=path).status == "running"
+    child.send_signal(signal.SIGKILL)
+    child.communicate(timeout=60)
+    run = nbtrack.get(run_id, store=path)
+    assert run.status == "crashed" and "ended before the run finished" in run.error["message"]
+
+
+def test_without_a_liveness_lock_the_pid_decides(tmp_path, monkeypatch):
+    """A run whose process left no liveness lock (an older nbtrack, or a folder where the lock could not
+    be made) falls back to the pid, with its start time to tell a reused pid apart."""
+    path = tmp_path / "runs.duckdb"
+    child = _start(CHILD, str(path), cwd=tmp_path)
+    run_id = child.stdout.readline().strip()
+    assert nbtrack.get(run_id, store=path).status == "running"
+    child.send_signal(signal.SIGKILL)
+    child.communicate(timeout=60)
+    for lock in (tmp_path / "runs.duckdb.spool").glob(".alive.*"):
+        lock.unlink()
+    monkeypatch.setattr(importer, "process_alive", lambda pid, started: True)   # the pid was reused
+    assert nbtrack.get(run_id, store=path).status == "running"
+    monkeypatch.undo()
+    assert nbtrack.get(run_id, store=path).status == "crashed"
