@@ -147,3 +147,17 @@ def test_the_readme_shows_the_track_lines_tested_here():
     lines = _readme_track_lines()
     assert any("range(2, 10, 2)" in line and "logspace(-4, -1, 4)" in line for line in lines)
     assert len(lines) >= 8
+
+
+def test_the_readme_rules_for_the_line_hold_as_written():
+    """The inline examples of the README's "The line is read as Python reads it" rule."""
+    readme = (ROOT / "README.md").read_text()
+    rule = readme[readme.index("- The line is read as Python reads it"):readme.index("- Bad options are")]
+    examples = re.findall(r"`(%%track [^`]+|--grid [^`]+|-p [^`]+)`", rule)
+    assert len(examples) == 4, examples
+    parsed = [parse_track_line(e.removeprefix("%%track")) for e in examples]
+    assert parsed[0].grid == {"depth": range(2, 10, 2)}
+    assert parsed[1].grid == {"label": ["a,b", "c"]}
+    assert parsed[2].overrides == {"version": "2"}
+    assert parsed[3].name == "fit v2"
+    assert parse_track_line(" fit -p lr=0.1  # a note, with = and 'quotes").overrides == {"lr": 0.1}
