@@ -38,7 +38,8 @@ def store(tmp_path):
     "DELETE FROM runs", "INSERT INTO runs (run_id) VALUES ('x')", "UPDATE runs SET name = 'x'", "DROP TABLE runs",
     "CREATE TABLE t AS SELECT 1", "COPY runs TO '{out}'", "COPY (SELECT * FROM runs) TO '{out}' (FORMAT csv)",
     "EXPORT DATABASE '{dir}'", "INSTALL httpfs", "LOAD httpfs", "ATTACH '{other}' AS o", "SET threads = 1",
-    "CALL pragma_version()", "CHECKPOINT", "SELECT 1; DELETE FROM runs",
+    "CALL pragma_version()", "CHECKPOINT", "SELECT 1; DELETE FROM runs", "PRAGMA threads=1",
+    "PRAGMA enable_profiling", "PRAGMA enable_checkpoint_on_shutdown", "PRAGMA table_info('runs'); DELETE FROM runs",
 ])
 def test_sql_refuses_every_statement_that_is_not_a_read(store, tmp_path, query):
     query = query.format(out=tmp_path / "out.csv", dir=tmp_path / "export", other=tmp_path / "other.duckdb")
@@ -66,7 +67,8 @@ def test_sql_reads_other_files_only_when_allowed(store, tmp_path, query):
 
 @pytest.mark.parametrize("query", ["SELECT count(*) FROM runs", "DESCRIBE runs", "SHOW TABLES", "SUMMARIZE params",
                                    "EXPLAIN SELECT * FROM runs", "WITH a AS (SELECT 1 AS n) SELECT * FROM a",
-                                   "FROM runs SELECT name", "PRAGMA table_info('runs')"])
+                                   "FROM runs SELECT name", "PRAGMA table_info('runs')", "pragma database_size",
+                                   "PRAGMA show_tables;"])
 def test_sql_runs_reading_statements(store, query):
     result = CliRunner().invoke(main, ["sql", query, "--store", str(store), "--json"])
     assert result.exit_code == 0, result.output

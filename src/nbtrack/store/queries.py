@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import warnings
 from typing import Any
 
@@ -199,7 +200,12 @@ def history(con: duckdb.DuckDBPyConnection, run_id: str, key: str | None = None)
     return fetch_df(con.execute(query + " ORDER BY key, step, chunk", args))
 
 
-READING_STATEMENTS = {"SELECT", "EXPLAIN"}   # SELECT covers FROM, WITH, VALUES, DESCRIBE, SHOW, SUMMARIZE, PRAGMA
+READING_STATEMENTS = {"SELECT", "EXPLAIN"}   # SELECT covers FROM, WITH, VALUES, DESCRIBE, SHOW, SUMMARIZE
+# PRAGMAs that only describe (DuckDB 1.5 plans them as SELECTs, 2.0 as PRAGMA statements); any other
+# PRAGMA, or one with "=", sets something and is refused
+READING_PRAGMAS = {"table_info", "show", "show_tables", "show_tables_expanded", "database_list", "database_size",
+                   "storage_info", "version", "platform", "functions", "collations", "metadata_info", "user_agent"}
+_PRAGMA = re.compile(r"\s*pragma\s+(\w+)\s*(\([^=;]*\))?\s*;?\s*", re.I)
 
 
 def user_sql(con: duckdb.DuckDBPyConnection, query: str) -> pd.DataFrame:
@@ -211,7 +217,8 @@ def user_sql(con: duckdb.DuckDBPyConnection, query: str) -> pd.DataFrame:
     if len(statements) != 1:
         raise SqlError(f"nbtrack sql runs one query at a time; this text holds {len(statements)}")
     kind = statements[0].type.name
-    if kind not in READING_STATEMENTS:
+    pragma = _PRAGMA.fullmatch(query) if kind == "PRAGMA" else None
+    if kind not in READING_STATEMENTS and not (pragma and pragma.group(1).lower() in READING_PRAGMAS):
         raise SqlError(f"nbtrack sql is read-only: a {kind} statement is refused (use SELECT, DESCRIBE, SHOW, "
                        "SUMMARIZE or EXPLAIN; copy data out with nbtrack export)")
     return fetch_df(con.execute(query))
