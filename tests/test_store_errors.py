@@ -111,7 +111,7 @@ def test_a_file_held_by_a_foreign_duckdb_client_is_busy_after_the_wait(tmp_path)
         assert 0.9 < time.monotonic() - started < 10
     finally:
         holder.kill()
-        holder.wait()
+        holder.communicate()
 
 
 @pytest.mark.parametrize("where, fragment", [
