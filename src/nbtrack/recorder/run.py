@@ -116,7 +116,7 @@ class ActiveRun:
             syncer.write_later(self.store, self.run_id, seq, record, self._known_secrets(),
                                stale=lambda: self._seq > seq + 1)
         else:
-            self._write()
+            self._write(durable=False)   # a crash needs it, an acknowledgement does not: no fsync
         hold_alive(self.store.spool.dir, SESSION_ID)   # how an importer tells this process has ended
         _stack.append(self)  # only a run that could be written receives nbtrack.log points
         if system.enabled() and self.kind in ("cell", "script"):
@@ -280,9 +280,10 @@ class ActiveRun:
             "source": self.source, "env": env,
         }
 
-    def _write(self) -> None:
+    def _write(self, durable: bool = True) -> None:
         # the latest record, as written: checks read it back from memory
-        self.record = self.store.spool.write_record(self.run_id, self._seq, self._record(), self._known_secrets())
+        self.record = self.store.spool.write_record(self.run_id, self._seq, self._record(), self._known_secrets(),
+                                                    durable)
         self.redacted.update(self.record["run"]["redacted"])
         self._seq += 1
 

@@ -47,7 +47,7 @@ class _Syncer:
                 store, run_id, seq, record, known, stale = item
                 try:
                     if stale is None or not stale():
-                        store.spool.write_record(run_id, seq, record, known)
+                        store.spool.write_record(run_id, seq, record, known, durable=False)
                 except Exception as e:
                     self.errors[str(store.path)] = str(e)
                 finally:

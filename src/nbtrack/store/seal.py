@@ -184,12 +184,50 @@ def _texts(value: Any, depth: int = 0) -> Iterator[str]:
             yield from _texts(v, depth + 1)
 
 
+# The environment record (package versions: kilobytes of text) is the same for every run of a process
+# until a package is imported, and its env_id says so: it is scanned and sealed once per env_id and set
+# of known secrets, not once per record (most of a script run's sealing time before).
+_ENV_PASSWORDS: dict[str, frozenset[str]] = {}
+_ENV_SEALED: dict[tuple[str, frozenset[str]], tuple[dict[str, Any], bool]] = {}
+_ENV_CACHE_SIZE = 32
+
+
+def _cached(cache: dict[Any, Any], key: Any, make: Callable[[], Any]) -> Any:
+    hit = cache.get(key)
+    if hit is None:
+        if len(cache) >= _ENV_CACHE_SIZE:
+            cache.clear()
+        hit = cache[key] = make()
+    return hit
+
+
 def _passwords(record: dict[str, Any]) -> set[str]:
     """Passwords of connection strings anywhere in the record: scrubbed everywhere else in it too."""
     found: set[str] = set()
-    for text in _texts(record):
-        found |= secrets.passwords_in(text)
+    for key, value in record.items():
+        env_id = value.get("env_id") if key == "env" and isinstance(value, dict) else None
+        if isinstance(env_id, str):
+            found |= _cached(_ENV_PASSWORDS, env_id,
+                             lambda: frozenset(p for t in _texts(value) for p in secrets.passwords_in(t)))
+            continue
+        for text in _texts(value):
+            found |= secrets.passwords_in(text)
     return found
+
+
+def _seal_env(sealer: Sealer, env: dict[str, Any]) -> dict[str, Any]:
+    env_id = env.get("env_id")
+    if not isinstance(env_id, str):
+        return sealer.walk(env, "env")
+
+    def make() -> tuple[dict[str, Any], bool]:
+        own = Sealer(sealer.known)
+        return own.walk(env, "env"), bool(own.redacted)
+
+    sealed, redacted = _cached(_ENV_SEALED, (env_id, sealer.known), make)
+    if redacted:
+        sealer.redacted.add("env")
+    return dict(sealed)
 
 
 def seal(record: dict[str, Any], known: Iterable[str], blob: Callable[[str, bytes], None]) -> dict[str, Any]:
@@ -239,7 +277,7 @@ def seal(record: dict[str, Any], known: Iterable[str], blob: Callable[[str, byte
         "inputs": _fingerprints(sealer, record.get("inputs", ()), "inputs"),
         "outputs": _fingerprints(sealer, record.get("outputs", ()), "outputs"),
         "displays": _displays(sealer, record.get("displays", ()), record.get("streams") or {}, blob),
-        "source": source, "env": sealer.walk(env, "env") if env else env,
+        "source": source, "env": _seal_env(sealer, env) if env else env,
     }
     run["redacted"] = sorted(codec.text_safe(f) for f in sealer.redacted)
     return sealed

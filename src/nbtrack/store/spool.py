@@ -35,16 +35,18 @@ class Spool:
     def __init__(self, directory: Path) -> None:
         self.dir = directory
 
-    def _atomic_write(self, name: str, data: bytes) -> None:
+    def _atomic_write(self, name: str, data: bytes, durable: bool = True) -> None:
         """Write, fsync, rename: once this returns, the file survives a crash (the folder's entry is made
-        durable by ``_sync_dir``). A folder removed meanwhile is made again."""
+        durable by ``_sync_dir``). Without ``durable`` no fsync: the file survives the process, not a
+        power cut. A folder removed meanwhile is made again."""
         for attempt in (1, 2):
             tmp = self.dir / f".tmp.{uuid.uuid4().hex}"
             try:
                 with open(tmp, "wb") as f:
                     f.write(data)
-                    f.flush()
-                    os.fsync(f.fileno())
+                    if durable:
+                        f.flush()
+                        os.fsync(f.fileno())
                 os.replace(tmp, self.dir / name)
                 return
             except FileNotFoundError as e:   # first write, or someone removed the spool folder
@@ -78,13 +80,16 @@ class Spool:
         finally:
             os.close(fd)
 
-    def write_record(self, run_id: str, seq: int, record: dict[str, Any], known: Iterable[str] = ()) -> dict[str, Any]:
+    def write_record(self, run_id: str, seq: int, record: dict[str, Any], known: Iterable[str] = (),
+                     durable: bool = True) -> dict[str, Any]:
         """Seal a run record (redact and encode every field: seal.py), write its display blobs and the
-        record durably, and return the sealed record."""
+        record (durably unless told otherwise: a "running" record, which nothing acknowledges, need only
+        outlive its process), and return the sealed record."""
         sealed = seal(record, known, self.write_blob)
         data = json.dumps(sealed, allow_nan=True).encode()
-        self._atomic_write(f"{RECORD_PREFIX}{run_id}.{seq:06d}.json", data)
-        self._sync_dir()
+        self._atomic_write(f"{RECORD_PREFIX}{run_id}.{seq:06d}.json", data, durable)
+        if durable:
+            self._sync_dir()
         return sealed
 
     def write_points(self, run_id: str, chunk: int, table: pa.Table, known: Iterable[str] = ()) -> None:
