@@ -193,6 +193,19 @@ def test_system_metrics_without_nvml_and_for_scripts(tmp_path, monkeypatch):
     assert not nbtrack.get(run.run_id, store=tmp_path / "runs.duckdb").metrics
 
 
+def test_a_loop_of_short_runs_does_not_wake_the_sampler_each_run(tmp_path):
+    """Each run registers with the sampler; the thread wakes only when a run is due before it would wake
+    anyway, so 200 runs of a tight loop cost 200 list appends, not 200 thread switches."""
+    with nbtrack.run("first", store=tmp_path / "runs.duckdb"):
+        pass
+    before = system.monitor.wakes
+    for i in range(200):
+        with nbtrack.run("short", params={"i": i}, store=tmp_path / "runs.duckdb"):
+            pass
+    assert system.monitor.wakes - before < 10
+    assert system.monitor._watches == []
+
+
 def test_saved_outputs_load_back_in_safe_formats_only(ip, capfd):
     ip.run_cell("import numpy as np, pandas as pd, polars as pl, pyarrow as pa")
     ip.run_cell("%%track make --save frame --save arr --save pl_frame --save table --save objs --save typo\n"

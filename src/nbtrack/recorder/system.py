@@ -87,6 +87,8 @@ class Monitor:
         self._thread: threading.Thread | None = None
         self.cpu_s = 0.0          # CPU time the sampling itself used: what it costs
         self.samples = 0
+        self.wakes = 0            # times the thread woke: a loop of short runs should not add to it
+        self._wakes_at = float("inf")   # when the thread wakes by itself (it waits for a notify at inf)
 
     def watch(self, sink: Any, started: float) -> Watch:
         handle = Watch(sink, started)
@@ -95,7 +97,10 @@ class Monitor:
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._loop, name="nbtrack-system", daemon=True)
                 self._thread.start()
-            self._cond.notify()
+            # woken only when this run is due before the thread would wake anyway: a loop of short runs
+            # then costs a list append each, not a thread switch each (which competes for the GIL)
+            if handle.due < self._wakes_at:
+                self._cond.notify()
         return handle
 
     def unwatch(self, handle: Watch) -> None:
@@ -106,14 +111,25 @@ class Monitor:
     def _loop(self) -> None:
         while True:
             with self._cond:
+                self.wakes += 1
                 if not self._watches:
-                    self._cond.wait()
+                    # the last run left: wait one start delay before sleeping for good, so that the next
+                    # run of a loop (due no sooner than that) need not wake this thread
+                    now = time.monotonic()
+                    if self._wakes_at <= now:   # a wait ran out with no run left: sleep until the next
+                        self._wakes_at = float("inf")
+                        self._cond.wait()
+                    else:                       # woken by a run that has already left
+                        self._wakes_at = now + START_AFTER_S
+                        self._cond.wait(START_AFTER_S)
                     continue
                 now = time.monotonic()
                 due = [w for w in self._watches if w.due <= now]
                 if not due:
-                    self._cond.wait(min(w.due for w in self._watches) - now)
+                    self._wakes_at = min(w.due for w in self._watches)
+                    self._cond.wait(self._wakes_at - now)
                     continue
+                self._wakes_at = now
             t0 = time.thread_time()
             wall, cpu = time.perf_counter(), time.process_time()
             shared: dict[str, float] = {}
