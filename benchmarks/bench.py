@@ -415,7 +415,7 @@ def _report(root: Path, q: bool) -> None:
           f"{w['spool_ms']:.2f} ms (p99 {w['spool_p99_ms']:.2f} ms) + later import {w['import_ms_per_run']:.2f} "
           "ms/run")
     print(f"  the spool's fsyncs (file and folder, so an acknowledged run survives a crash): "
-          f"{w['spool_ms'] - w['unsynced_ms']:.2f} ms per run at the median (p99 with {w['spool_p99_ms']:.2f} ms, "
+          f"{w['spool_ms'] - w['unsynced_ms']:.2f} ms per record at the median (p99 with {w['spool_p99_ms']:.2f} ms, "
           f"without {w['unsynced_p99_ms']:.2f} ms)")
     sc = bench_script(root, 1_000 if q else 10_000)
     print(f"with nbtrack.run(...) in a {sc['lines']}-line script, {sc['n']:,} runs (10 params, 5 metrics): "

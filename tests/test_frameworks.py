@@ -196,8 +196,10 @@ def test_system_metrics_without_nvml_and_for_scripts(tmp_path, monkeypatch):
 def test_a_loop_of_short_runs_does_not_wake_the_sampler_each_run(tmp_path):
     """Each run registers with the sampler; the thread wakes only when a run is due before it would wake
     anyway, so 200 runs of a tight loop cost 200 list appends, not 200 thread switches."""
+    assert system.enabled()   # else no run would register and the count below would say nothing
     with nbtrack.run("first", store=tmp_path / "runs.duckdb"):
         pass
+    assert system.monitor._thread is not None and system.monitor._thread.is_alive()
     before = system.monitor.wakes
     for i in range(200):
         with nbtrack.run("short", params={"i": i}, store=tmp_path / "runs.duckdb"):

@@ -222,7 +222,7 @@ class ActiveRun:
         # without a copy: a handful of Arrow calls per chunk, not a handful per key
         names, index, steps, values = [], array("i"), array("q"), array("d")
         for i, (key, (s, v)) in enumerate(self._lists.items()):
-            n = min(len(s), len(v))
+            n = min(len(s), len(v))   # a sampler point merged at finish may have its step but not its value
             names.append(text_safe(key))
             index.extend(array("i", [i]) * n)
             steps.extend(s if n == len(s) else s[:n])
