@@ -41,8 +41,10 @@ def _start(code: str, *args: str, cwd) -> subprocess.Popen:
 def _collect(proc: subprocess.Popen, started: set[str], done: set[str]) -> None:
     out, err = proc.communicate(timeout=60)
     assert "Traceback" not in err, err[-3000:]
-    for line in out.splitlines():
+    # a kill can cut the last line short (seen: "done " without its id), so only whole lines count
+    for line in out.split("\n")[:-1]:
         word, _, run_id = line.partition(" ")
+        assert word in ("start", "done") and len(run_id) == 32, f"unexpected line {line!r} from a writer"
         (started if word == "start" else done).add(run_id)
 
 
