@@ -110,7 +110,6 @@ def test_polars_lazyframe_is_never_collected(ip, tmp_path):
     for name in ("plan", "plan2"):
         assert outputs[name]["type"].endswith("LazyFrame")
         assert outputs[name]["hash"] is None and outputs[name]["hash_method"] == "lazy-not-collected"
-    assert outputs["plan2"]["summary"]["schema"] == {"a": "Int64", "c": "Int64"}
 
 
 @pytest.mark.slow

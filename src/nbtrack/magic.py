@@ -17,7 +17,8 @@ NBTRACK_USAGE = """%nbtrack                 show the store and the last runs
 %nbtrack store PATH|URL [--data-path DIR] [--read-only]
                          record into (and read from) another store, a file or a team store URL
 %nbtrack off | on        pause / resume tracking (%%track cells then run untracked)
-%nbtrack summary off|on  hide / show the line printed after each tracked cell"""
+%nbtrack summary off|on  hide / show the line printed after each tracked cell
+%nbtrack budget SECONDS  time a cell's fingerprints may spend on slow paths (default 0.2)"""
 
 
 @magics_class
@@ -44,7 +45,7 @@ class TrackMagics(Magics):
 
     @line_magic
     def nbtrack(self, line: str) -> None:
-        """%nbtrack [store PATH | off | on | summary off|on]"""
+        """%nbtrack [store PATH | off | on | summary off|on | budget SECONDS]"""
         try:
             args = shlex.split(line)
         except ValueError as e:
@@ -66,6 +67,15 @@ class TrackMagics(Magics):
             print(f"nbtrack: tracking {'on' if tracker.enabled else 'paused: %%track cells run untracked'}")
         elif len(args) == 2 and args[0] == "summary" and args[1] in ("on", "off"):
             tracker.summary = args[1] == "on"
+        elif len(args) == 2 and args[0] == "budget":
+            try:
+                seconds = float(args[1])
+            except ValueError:
+                seconds = -1.0
+            if not seconds >= 0:
+                raise UsageError(f"%nbtrack budget: {args[1]!r} is not a number of seconds (0.2, 5, inf)")
+            tracker.budget_seconds = seconds
+            print(f"nbtrack: fingerprints may spend {seconds:g} s per cell on slow paths")
         else:
             raise UsageError(f"%nbtrack: unknown arguments {line.strip()!r}\n{NBTRACK_USAGE}")
 

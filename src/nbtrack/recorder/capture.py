@@ -7,6 +7,12 @@ stays bounded, and the method says so. Nothing here imports numpy, pandas or
 polars: a fingerprinter is looked up by the value's type name, so only
 libraries the user already imported are touched. Nothing here may raise into
 the user's cell: every fingerprint is taken under ``safe_fingerprint``.
+
+Watching must not run the user's code: types with an exact path (buffers, frames, tables) are hashed
+from their memory; only objects of unknown types are pickled (their ``__reduce__``/``__getstate__``
+run), at most once per cell through a ``Budget``; lazy objects are described, never executed; mocks
+are never probed. The slow paths (item by item, pickling) share the cell's time budget, and what
+does not fit is recorded as ``skipped: budget`` with the reason.
 """
 from __future__ import annotations
 
@@ -15,8 +21,11 @@ import decimal
 import json
 import pickle
 import sys
+import time
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import xxhash
@@ -28,6 +37,9 @@ SAMPLE_BLOCKS, SAMPLE_BLOCK_BYTES = 256, 1 << 20
 PICKLE_HASH_LIMIT = 64 << 20
 CONTAINER_BUDGET = 100_000
 MAX_SCALAR_STR = 10_000
+BUDGET_SECONDS = 0.2            # per cell, for the slow paths only (memory-speed hashing is not counted)
+SLOW_GRACE = 0.002
+TEXT_CHUNK = 1 << 22            # characters of a str encoded at a time: never a full UTF-8 copy
 
 Fingerprint = dict[str, Any]
 Fingerprinter = Callable[[Any], Fingerprint]
@@ -36,6 +48,51 @@ Fingerprinter = Callable[[Any], Fingerprint]
 def type_name(value: Any) -> str:
     t = type(value)
     return f"{t.__module__}.{t.__qualname__}" if t.__module__ != "builtins" else t.__qualname__
+
+
+class OverBudget(Exception):
+    pass
+
+
+class Budget:
+    """One cell's fingerprinting. The slow paths (hashing item by item, pickling) share ``seconds``
+    of time, counted only while they run; an object hashed by pickling is pickled once per cell
+    (kept by identity), so a user's ``__reduce__`` runs once even when the object is both read and
+    bound (``y = obj``)."""
+
+    def __init__(self, seconds: float = BUDGET_SECONDS) -> None:
+        self.seconds, self.spent = seconds, 0.0
+        self.pickled: dict[int, tuple[Any, Fingerprint | Exception]] = {}
+        self.skipped: dict[int, tuple[Any, str]] = {}
+        self._since: float | None = None
+        self._what = ""
+
+    @contextmanager
+    def slow(self, what: str) -> Iterator[None]:
+        if self._since is not None:   # nested (a container's item pickled): the outer one counts
+            yield
+            return
+        self._since, self._what = time.perf_counter(), what
+        try:
+            yield
+        finally:
+            self.spent += time.perf_counter() - self._since
+            self._since = None
+
+    def check(self) -> None:
+        """Raise OverBudget once the cell's slow paths are over budget; each slow path still gets a
+        couple of milliseconds, so small values are recorded however much a big one took."""
+        if self._since is None:
+            return
+        elapsed = time.perf_counter() - self._since
+        if elapsed > SLOW_GRACE and self.spent + elapsed > self.seconds:
+            raise OverBudget(f"this cell's fingerprints used their {self.seconds * 1000:.0f} ms "
+                             f"({self._what}); leave it out with %%track --exclude NAME or allow "
+                             "more with %nbtrack budget SECONDS")
+
+
+_UNLIMITED = Budget(float("inf"))
+_budget: ContextVar[Budget] = ContextVar("nbtrack_fingerprint_budget", default=_UNLIMITED)
 
 
 class CapturerRegistry:
@@ -136,12 +193,23 @@ def _hash_buffer(h: "xxhash.xxh3_128", buf: Any, nbytes: int) -> bool:
 
 def hash_ndarray(h: "xxhash.xxh3_128", arr: Any) -> bool:
     np = sys.modules["numpy"]
+    if type(arr) is not np.ndarray:   # a subclass (a masked array): its data and its mask, as plain arrays
+        ma = sys.modules.get("numpy.ma")
+        if ma is not None and isinstance(arr, ma.MaskedArray) and arr.mask is not ma.nomask:
+            hash_ndarray(h, np.asarray(ma.getmaskarray(arr)))
+        arr = np.asarray(arr)
     h.update(f"{arr.dtype.str}{arr.shape}".encode())
     if arr.dtype.hasobject:
         sampled = arr.size > CONTAINER_BUDGET
-        flat = arr.reshape(-1)
-        for item in flat[:CONTAINER_BUDGET]:
-            h.update(repr(item).encode()[:256])
+        budget = _budget.get()
+        with budget.slow(f"an object array of {arr.size} items, hashed item by item"):
+            for i, item in enumerate(arr.reshape(-1)[:CONTAINER_BUDGET]):
+                if not i & 63:
+                    budget.check()
+                try:
+                    _canonical(h, item, [CONTAINER_BUDGET], set())
+                except _Budget:
+                    h.update(b"<too-large>")
         return sampled
     if arr.size == 0:
         return False
@@ -183,8 +251,12 @@ def _hash_series_values(h: "xxhash.xxh3_128", series: Any) -> bool:
     if sampled:  # object columns of millions of rows: hash spread rows, in bounded time
         step = len(series) // (CONTAINER_BUDGET * 10)
         sample = series.iloc[::step]
-    hashed = pd.util.hash_pandas_object(sample, index=False).to_numpy()
-    hash_ndarray(h, hashed)
+    budget = _budget.get()
+    with budget.slow(f"a {dtype} column of {len(series)} rows"):
+        for start in range(0, len(sample), 50_000):
+            budget.check()
+            hashed = pd.util.hash_pandas_object(sample.iloc[start:start + 50_000], index=False).to_numpy()
+            hash_ndarray(h, hashed)
     return sampled
 
 
@@ -236,12 +308,46 @@ def _fp_polars_series(s: Any) -> Fingerprint:
 
 
 def _fp_polars_lazy(lf: Any) -> Fingerprint:
-    schema = None
-    try:  # resolves the schema; never runs the query
-        schema = {k: str(v) for k, v in lf.collect_schema().items()}
-    except Exception:
-        pass
-    return _fp(lf, None, "lazy-not-collected", schema=schema, note="lazy frame: not collected, not hashed")
+    # Not even the schema: resolving it reads a scan's files and runs schema callbacks, and serialising
+    # the plan pickles its Python UDFs (their __reduce__ runs).
+    return _fp(lf, None, "lazy-not-collected",
+               note="lazy frame: not collected, not hashed, its plan not resolved")
+
+
+def _fp_dask(value: Any) -> Fingerprint:
+    """A dask collection's name is a token of its whole task graph: equal names mean the same
+    computation, known without computing anything."""
+    shape = getattr(value, "shape", None)
+    known = shape is not None and all(isinstance(n, int) for n in shape)
+    dtype = getattr(value, "dtype", None)
+    return _fp(value, str(value._name), "dask-graph-token", tuple(shape) if known else None,
+               int(shape[0]) if known and shape else None, str(dtype) if dtype is not None else None,
+               npartitions=getattr(value, "npartitions", None), note="lazy: not computed")
+
+
+def _fp_xarray(value: Any) -> Fingerprint:
+    """In memory (numpy): hashed like an array, with its dims and coordinates' names; lazy (dask,
+    or a file's lazily indexed backend): described by dims, shape and dtype, never loaded."""
+    variable = value.variable if hasattr(value, "variable") else value
+    data = variable._data
+    np = sys.modules.get("numpy")
+    summary = {"dims": [str(d) for d in variable.dims], "coords": [str(c) for c in getattr(value, "coords", {})][:50]}
+    if np is not None and type(data) is np.ndarray:
+        h = xxhash.xxh3_128(json.dumps(summary).encode())
+        sampled = hash_ndarray(h, data)
+        return _fp(value, h.hexdigest(), "xxh3_128" + ("-sampled" if sampled else ""), tuple(variable.shape),
+                   int(variable.shape[0]) if variable.shape else None, str(variable.dtype), **summary)
+    shape, length = tuple(variable.shape), int(variable.shape[0]) if variable.shape else None
+    if type_name(data) == "dask.array.core.Array":   # the graph's token names the computation
+        token = xxhash.xxh3_128(json.dumps([summary, data._name]).encode()).hexdigest()
+        return _fp(value, token, "dask-graph-token", shape, length, str(variable.dtype), **summary,
+                   note="lazy (dask): not computed")
+    return _fp(value, None, "lazy-not-loaded", shape, length, str(variable.dtype), **summary,
+               note=f"lazy ({type(data).__name__}): not loaded, not hashed")
+
+
+def _fp_mock(value: Any) -> Fingerprint:
+    return _fp(value, None, "mock-not-probed", note="a unittest.mock object: nothing on it is called")
 
 
 def _fp_arrow_table(t: Any) -> Fingerprint:
@@ -264,6 +370,8 @@ def _canonical(h: "xxhash.xxh3_128", value: Any, budget: list[int], path: set[in
     budget[0] -= 1
     if budget[0] < 0:
         raise _Budget
+    if not budget[0] & 7:
+        _budget.get().check()
     t = type(value)
     if t in _PLAIN or t is str:
         h.update(f"{t.__name__}:{value!r};".encode())
@@ -295,6 +403,16 @@ def _canonical(h: "xxhash.xxh3_128", value: Any, budget: list[int], path: set[in
     h.update(f"{fp['type']}:{fp['hash']};".encode())
 
 
+def hash_state(h: "xxhash.xxh3_128", value: Any) -> None:
+    """Feed ``value`` (nested containers of anything) into ``h`` as containers are fingerprinted;
+    raises UnhashableInputError or OverBudget."""
+    try:
+        _canonical(h, value, [CONTAINER_BUDGET], set())
+    except _Budget:
+        raise UnhashableInputError(f"more than {CONTAINER_BUDGET} items to hash; leave it out with "
+                                   "%%track --exclude NAME") from None
+
+
 class _Budget(Exception):
     pass
 
@@ -302,7 +420,8 @@ class _Budget(Exception):
 def _fp_container(value: Any) -> Fingerprint:
     h = xxhash.xxh3_128()
     try:
-        _canonical(h, value, [CONTAINER_BUDGET], set())
+        with _budget.get().slow(f"a {type(value).__name__} of {len(value)} items, hashed item by item"):
+            _canonical(h, value, [CONTAINER_BUDGET], set())
         digest, method = h.hexdigest(), "xxh3_128"
     except _Budget:
         digest, method = None, "too-large"
@@ -311,10 +430,22 @@ def _fp_container(value: Any) -> Fingerprint:
 
 
 def _fp_text(value: Any) -> Fingerprint:
-    data = value.encode("utf-8", "surrogatepass") if isinstance(value, str) else bytes(value)
     h = xxhash.xxh3_128()
-    sampled = _hash_buffer(h, data, len(data))
-    return _fp(value, h.hexdigest(), "xxh3_128" + ("-sampled" if sampled else ""), (len(value),), len(value))
+    if not isinstance(value, str):   # bytes, bytearray: hashed in place
+        sampled = _hash_buffer(h, value, len(value))
+        return _fp(value, h.hexdigest(), "xxh3_128" + ("-sampled" if sampled else ""), (len(value),), len(value))
+    # a str has no buffer to read: its UTF-8 is made a chunk at a time (equal to hashing the whole
+    # encoding, without a second copy of a big string); past 1 Gi characters, spread chunks only
+    n = len(value)
+    sampled = n > FULL_HASH_BYTES
+    if sampled:
+        step = n // SAMPLE_BLOCKS
+        spans = [(i * step, i * step + SAMPLE_BLOCK_BYTES) for i in range(SAMPLE_BLOCKS)] + [(n - SAMPLE_BLOCK_BYTES, n)]
+    else:
+        spans = [(i, i + TEXT_CHUNK) for i in range(0, n, TEXT_CHUNK)]
+    for start, stop in spans:
+        h.update(value[start:stop].encode("utf-8", "surrogatepass"))
+    return _fp(value, h.hexdigest(), "xxh3_128" + ("-sampled" if sampled else ""), (n,), n)
 
 
 class _TooBig(Exception):
@@ -326,6 +457,8 @@ class _HashWriter:
         self.h, self.size = h, 0
 
     def write(self, data: bytes) -> int:
+        if self.size:   # a pickle streamed in frames: its later frames are checked (one write is done work)
+            _budget.get().check()
         self.size += len(data)
         if self.size > PICKLE_HASH_LIMIT:
             raise _TooBig
@@ -337,7 +470,23 @@ def _fp_pickled(value: Any) -> Fingerprint:
     """Hash an arbitrary object by streaming its pickle (protocol 5, buffers out of band, no copy).
 
     Pickling is only a way to read the object's state: nothing is stored, nothing is ever loaded.
+    It runs the object's own ``__reduce__``/``__getstate__``: once per cell (``Budget.pickled``).
     """
+    budget = _budget.get()
+    seen = budget.pickled.get(id(value))
+    if seen is None or seen[0] is not value:
+        try:
+            seen = (value, _pickle_fingerprint(value, budget))
+        except UnhashableInputError as e:   # a failure is kept too: its __reduce__ ran already
+            seen = (value, e)
+        if budget is not _UNLIMITED:
+            budget.pickled[id(value)] = seen
+    if isinstance(seen[1], Exception):
+        raise UnhashableInputError(str(seen[1]))
+    return {**seen[1], "summary": dict(seen[1]["summary"])}
+
+
+def _pickle_fingerprint(value: Any, budget: Budget) -> Fingerprint:
     h = xxhash.xxh3_128()
 
     def buffers(pb: pickle.PickleBuffer) -> bool:
@@ -346,7 +495,10 @@ def _fp_pickled(value: Any) -> Fingerprint:
         return False
 
     try:
-        pickle.Pickler(_HashWriter(h), protocol=5, buffer_callback=buffers).dump(value)
+        with budget.slow(f"pickling a {type_name(value)} to hash it"):
+            pickle.Pickler(_HashWriter(h), protocol=5, buffer_callback=buffers).dump(value)
+    except OverBudget:
+        raise
     except _TooBig:
         msg = (f"{type_name(value)} pickles to more than {PICKLE_HASH_LIMIT >> 20} MiB, too large to hash; "
                "leave it out with %%track --exclude NAME")
@@ -374,6 +526,9 @@ for _names, _fn in [
     (("polars.Series", "polars.series.series.Series"), _fp_polars_series),
     (("polars.LazyFrame", "polars.lazyframe.frame.LazyFrame"), _fp_polars_lazy),
     (("pyarrow.Table", "pyarrow.lib.Table"), _fp_arrow_table),
+    (("dask.array.core.Array", "dask.dataframe.core._Frame", "dask.dataframe.dask_expr._collection.FrameBase",
+      "dask.dataframe.dask_expr._collection.DataFrame", "dask.dataframe.dask_expr._collection.Series"), _fp_dask),
+    (("xarray.core.dataarray.DataArray", "xarray.DataArray", "xarray.core.variable.Variable"), _fp_xarray),
 ]:
     for _name in _names:
         registry.register(_name, _fn)
@@ -388,6 +543,9 @@ def fingerprint(value: Any) -> Fingerprint:
     """Fingerprint any object; raise UnhashableInputError when it cannot be hashed."""
     if not frameworks.entry_points_loaded:
         frameworks.load_entry_points()
+    mock = sys.modules.get("unittest.mock")
+    if mock is not None and issubclass(type(value), mock.NonCallableMock):
+        return _fp_mock(value)   # before any capturer's predicate could touch it
     fn = registry.find(value)
     if fn is None:
         return _fp_pickled(value)
@@ -402,10 +560,18 @@ def fingerprint(value: Any) -> Fingerprint:
     return fp
 
 
-def safe_fingerprint(value: Any) -> Fingerprint:
-    """A fingerprint that never raises: failures are recorded in it instead."""
+def safe_fingerprint(value: Any, budget: Budget | None = None) -> Fingerprint:
+    """A fingerprint that never raises: failures are recorded in it instead. With a ``budget`` (one
+    per cell) the slow paths share its time and each pickled object is pickled once."""
+    token = _budget.set(budget) if budget is not None else None
     try:
+        if budget is not None and id(value) in budget.skipped and budget.skipped[id(value)][0] is value:
+            raise OverBudget(budget.skipped[id(value)][1])   # `out = big`: not a second try
         return fingerprint(value)
+    except OverBudget as e:
+        if budget is not None:
+            budget.skipped[id(value)] = (value, str(e))
+        return _fp(value, None, "skipped: budget", skipped="budget", reason=str(e))
     except UnhashableInputError as e:
         return _fp(value, None, "unhashable", error=str(e))
     except Exception as e:
@@ -415,6 +581,9 @@ def safe_fingerprint(value: Any) -> Fingerprint:
             name = "?"
         return {"type": name, "hash": None, "hash_method": "error", "shape": None, "length": None,
                 "dtype": None, "summary": {"error": f"{type(e).__name__}: {e}"[:300]}}
+    finally:
+        if token is not None:
+            _budget.reset(token)
 
 
 from . import frameworks  # noqa: E402  (the built-in capturers and the plugin API live there)

@@ -25,7 +25,7 @@ from ..options import TrackOptions, parse_track_line
 from ..store import Store
 from . import artifacts, environment, rng, secrets
 from .analysis import CellAnalysis, OverrideParams, analyze
-from .capture import is_data
+from .capture import BUDGET_SECONDS, Budget, is_data
 from .checking import CheckHooks
 from .outputs import record_input, record_output
 from .provenance import Producers
@@ -54,6 +54,7 @@ class _Frame:
     before: dict[str, Any]
     capture: OutputCapture | None
     rng_before: dict[str, str]
+    budget: Budget
     applied: bool = False
 
 
@@ -77,6 +78,7 @@ class CellTracker:
         self.shell = shell
         self.enabled = True
         self.summary = os.environ.get("NBTRACK_SUMMARY", "1").lower() not in ("0", "false", "off", "no")
+        self.budget_seconds = BUDGET_SECONDS   # fingerprinting's slow paths, per cell (%nbtrack budget)
         self.store = Store()
         self._plans: dict[tuple[str, str], Plan] = {}
         self._frames: list[_Frame | None] = []
@@ -212,6 +214,7 @@ class CellTracker:
             problem = str(e)
         shell, ns, opts, analysis = self.shell, self.shell.user_ns, plan.options, plan.analysis
         excluded = set(opts.exclude)
+        budget = Budget(self.budget_seconds)
         notebook = environment.notebook_path(ns)
         cell_id = getattr(info, "cell_id", None)
         name = opts.name or (f"cell-{cell_id[:8]}" if cell_id else analysis.group_key)
@@ -240,7 +243,7 @@ class CellTracker:
             value = ns.get(name_, _MISSING)
             if value is _MISSING or not is_data(value):
                 continue
-            record_input(run, name_, value)
+            record_input(run, name_, value, budget)
         for name_ in analysis.free:
             if name_ in ns and not _hidden(name_) and name_ not in excluded:
                 is_input = name_ in run.inputs or run.params.get(name_, (None, ""))[1] == "input"
@@ -253,7 +256,7 @@ class CellTracker:
         before = {n: ns.get(n, _MISSING) for n in watched}
         capture = None if opts.no_outputs else OutputCapture(shell)
         environment.prefetch_git(git_dir)
-        frame = _Frame(run, plan, set(ns), before, capture, rng.snapshot())
+        frame = _Frame(run, plan, set(ns), before, capture, rng.snapshot(), budget)
         try:
             run.start(background=problem is None)
         except NbtrackError as e:
@@ -315,7 +318,7 @@ class CellTracker:
             if exc is not None and previous is value:
                 continue   # the cell failed before rebinding it: an earlier run's value, not this run's
             change = "new" if previous is _MISSING and name not in frame.keys_before else "rebound"
-            fp = record_output(run, name, value, change)
+            fp = record_output(run, name, value, change, frame.budget)
             if fp is not None and name in plan.options.save:
                 artifacts.save(run, name, value, fp)
         for name in plan.options.save:

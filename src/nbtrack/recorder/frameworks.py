@@ -1,6 +1,7 @@
 """Capturers for objects of ML frameworks: scikit-learn estimators and searches, PyTorch modules and
-optimizers. They are registered by type name or by duck-typed predicate, so nbtrack imports none of
-these libraries: only objects of libraries the user already imported ever reach them.
+optimizers. They are registered by the real type's name (a class anywhere in the value's MRO), never
+by duck typing: an object that merely has ``get_params`` and ``fit`` (a mock, a user's class) is not
+probed. nbtrack imports none of these libraries: only their own objects ever reach these capturers.
 
 A capturer returns a fingerprint (``type``, ``hash``, ``hash_method``, ``shape``, ``length``,
 ``dtype``, ``summary``) and may add ``params`` and ``metrics``: the recorder stores those as the
@@ -9,13 +10,13 @@ theirs the same way, with ``nbtrack.register_capturer`` or the ``nbtrack.capture
 """
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from typing import Any
 
 import xxhash
 
-from .capture import Fingerprinter, _fp, _fp_pickled, as_scalar, registry, type_name
+from ..errors import UnhashableInputError
+from .capture import Fingerprinter, OverBudget, _fp, as_scalar, hash_state, registry, type_name
 
 
 def _plain_params(params: dict[str, Any]) -> dict[str, Any]:
@@ -29,22 +30,23 @@ def _plain_params(params: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _is_estimator(value: Any) -> bool:
-    return callable(getattr(value, "get_params", None)) and callable(getattr(value, "fit", None)) \
-        and not isinstance(value, type)
-
-
 def _fitted(est: Any) -> bool:
     return any(k.endswith("_") and not k.startswith("_") for k in vars(est))
 
 
 def capture_estimator(est: Any) -> dict[str, Any]:
-    """scikit-learn-style estimators (and pipelines, searches): ``get_params(deep=False)``, class,
-    fitted or not; searches also their best params and score."""
+    """scikit-learn estimators (and pipelines, searches): ``get_params(deep=False)``, class, fitted
+    or not; searches also their best params and score. The hash is of the estimator's attributes
+    (arrays from their memory, nested estimators the same way), not of its pickle: no ``__reduce__``
+    runs, and a refit between a cell's start and end is seen."""
+    h = xxhash.xxh3_128(type_name(est).encode())
     try:
-        fp = _fp_pickled(est)
-    except Exception:   # an estimator that will not pickle still has params worth keeping
-        fp = _fp(est, None, "unhashable")
+        hash_state(h, dict(sorted(vars(est).items())))
+        fp = _fp(est, h.hexdigest(), "sklearn.state+xxh3_128")
+    except OverBudget:
+        raise
+    except UnhashableInputError as e:   # an attribute that will not hash: the params are still worth keeping
+        fp = _fp(est, None, "unhashable", error=str(e))
     params = _plain_params(est.get_params(deep=False))
     metrics: dict[str, float] = {}
     best = getattr(est, "best_params_", None)
@@ -100,14 +102,6 @@ def capture_torch_optimizer(opt: Any) -> dict[str, Any]:
     return {**_fp(opt, h.hexdigest(), "optimizer-params+xxh3_128", None, len(groups), None), "params": params}
 
 
-def _is_torch(value: Any, base: str) -> bool:
-    torch = sys.modules.get("torch")
-    if torch is None:
-        return False
-    cls = {"module": torch.nn.Module, "optimizer": torch.optim.Optimizer}[base]
-    return isinstance(value, cls)
-
-
 def register_capturer(type_or_predicate: str | type | Callable[[Any], bool], fn: Fingerprinter) -> None:
     """Teach nbtrack a type: ``fn(value)`` returns a fingerprint dict (``hash`` at least; ``type``,
     ``shape``, ``length``, ``dtype``, ``summary`` optional) and may add ``params`` and ``metrics``
@@ -136,6 +130,6 @@ def load_entry_points() -> None:
             warn(f"capturer plugin {ep.name} ({ep.value}) failed to load: {type(e).__name__}: {e}")
 
 
-registry.register(lambda v: _is_torch(v, "module"), capture_torch_module)
-registry.register(lambda v: _is_torch(v, "optimizer"), capture_torch_optimizer)
-registry.register(_is_estimator, capture_estimator)
+registry.register("torch.nn.modules.module.Module", capture_torch_module)
+registry.register("torch.optim.optimizer.Optimizer", capture_torch_optimizer)
+registry.register("sklearn.base.BaseEstimator", capture_estimator)

@@ -5,23 +5,25 @@ from __future__ import annotations
 from typing import Any
 
 from . import secrets
-from .capture import as_scalar, is_number, safe_fingerprint
+from .capture import Budget, as_scalar, is_number, safe_fingerprint
 from .run import ActiveRun
 
 
-def record_input(run: ActiveRun, name: str, value: Any) -> None:
-    """A value the run read: a scalar is a param (kind ``input``), anything else is fingerprinted."""
+def record_input(run: ActiveRun, name: str, value: Any, budget: Budget | None = None) -> None:
+    """A value the run read: a scalar is a param (kind ``input``), anything else is fingerprinted
+    (within the cell's ``budget``)."""
     scalar, plain = as_scalar(value)
     if scalar:
         run.params[name] = (plain, "input")
         _remember_secret(run, name, plain)
     else:
-        fp = safe_fingerprint(value)
+        fp = safe_fingerprint(value, budget)
         run.inputs[name] = fp
         _capturer_facts(run, name, fp, metrics=False)
 
 
-def record_output(run: ActiveRun, name: str, value: Any, change: str = "new") -> dict[str, Any] | None:
+def record_output(run: ActiveRun, name: str, value: Any, change: str = "new",
+                  budget: Budget | None = None) -> dict[str, Any] | None:
     """A value the run bound: numbers are metrics, other scalars values, anything else an output
     fingerprint (returned, so ``--save`` can link an artifact to it)."""
     scalar, plain = as_scalar(value)
@@ -33,7 +35,7 @@ def record_output(run: ActiveRun, name: str, value: Any, change: str = "new") ->
         run.values[name] = plain
         _remember_secret(run, name, plain)
         return None
-    fp = safe_fingerprint(value)
+    fp = safe_fingerprint(value, budget)
     run.outputs[name] = (change, fp)
     _capturer_facts(run, name, fp, metrics=True)
     return fp
