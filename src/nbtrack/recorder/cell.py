@@ -14,6 +14,7 @@ from __future__ import annotations
 import ast
 import difflib
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -303,6 +304,10 @@ class CellTracker:
             exc: BaseException | None = KeyboardInterrupt()
         else:
             exc = result.error_before_exec or result.error_in_exec
+        if exc is None and getattr(self.shell, "_last_traceback_during_displayhook", False):
+            # a display formatter raised: IPython shows the traceback and carries on, and ipykernel
+            # replies "error" from this flag; the run's status follows the kernel's reply
+            exc = getattr(sys, "last_value", None) or RuntimeError("a display formatter raised")
         excluded = set(plan.options.exclude)
         # loop counters (`for epoch in ...`) are neither metrics nor outputs
         candidates = (plan.analysis.bound | (set(ns) - frame.keys_before)) - excluded - plan.analysis.loop_only
@@ -338,8 +343,8 @@ class CellTracker:
         error = syncer.pop_error(run.store)
         if error and run.sync_after:  # otherwise this cell has already said what is wrong
             warn(error)
-        if self.summary:
-            self._show_summary(run)
+        if self.summary and not (frame.capture is not None and frame.capture.clear_pending):
+            self._show_summary(run)   # (after clear_output(wait=True) it would clear the cell's output)
         if plan.options.check:
             self.checks.report(self.store, run, plan.options)
 

@@ -78,6 +78,16 @@ class OutputCapture:
         self.displays: list[tuple[str, dict[str, Any]]] = []
         self._saved: dict[str, Any] = {}
         self._specs: dict[int, tuple[str, dict[str, Any]]] = {}   # id(format data) -> Vega-Lite spec
+        self._clear_mark: tuple[int, int, int] | None = None
+
+    @property
+    def clear_pending(self) -> bool:
+        """The cell's last output call was ``clear_output(wait=True)``: the front end clears the
+        output area at the next output, so anything nbtrack showed would wipe what the user sees."""
+        return self._clear_mark is not None and self._clear_mark == self._marks()
+
+    def _marks(self) -> tuple[int, int, int]:
+        return self.stdout.total, self.stderr.total, len(self.displays)
 
     def install(self) -> None:
         self._saved["stdout"], self._saved["stderr"] = sys.stdout, sys.stderr
@@ -110,6 +120,14 @@ class OutputCapture:
 
             self._saved["pub"] = (pub, pub.__dict__.get("publish"))
             pub.publish = publish
+            original_clear = getattr(pub, "clear_output", None)
+            if original_clear is not None:
+                def clear_output(wait: bool = False, *args: Any, **kwargs: Any) -> Any:
+                    self._clear_mark = self._marks() if wait else None
+                    return original_clear(wait, *args, **kwargs)
+
+                self._saved["clear"] = (pub, pub.__dict__.get("clear_output"))
+                pub.clear_output = clear_output
         hook = getattr(shell, "displayhook", None)
         if hook is not None and hasattr(hook, "write_format_data"):
             original_write = hook.write_format_data
@@ -134,7 +152,8 @@ class OutputCapture:
             # restore only our own tee: a cell that replaced the stream for good keeps its choice
             if isinstance(current, _Tee) and current._nbtrack_sink is getattr(self, name):
                 setattr(sys, name, self._saved[name])
-        for key, attr in (("pub", "publish"), ("hook", "write_format_data"), ("format", "format")):
+        for key, attr in (("pub", "publish"), ("clear", "clear_output"), ("hook", "write_format_data"),
+                          ("format", "format")):
             saved = self._saved.get(key)
             if saved is None:
                 continue
