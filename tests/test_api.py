@@ -105,3 +105,51 @@ def test_ten_thousand_names_and_the_wide_view(three_runs, store_path):
     rows = con.execute("SELECT name, params['model'], metrics['acc'] FROM runs_wide ORDER BY started_at").fetchall()
     con.close()
     assert rows == [("fit", '"rf"', 0.7), ("fit", '"rf"', 0.9), ("fit", '"gb"', 0.95)]
+
+
+def test_a_run_with_fifty_thousand_params_reads_back_capped_or_whole(tmp_path, capsys):
+    """Once one DuckDB aggregate per key: a run like this took minutes, and crashed the process."""
+    store = tmp_path / "runs.duckdb"
+    with nbtrack.run("wide", params={f"p{i}": i for i in range(50_000)}, store=store):
+        pass
+    with nbtrack.run("narrow", params={"p1": 10, "p2": "x"}, store=store):
+        nbtrack.log(acc=0.5)
+    frame = nbtrack.runs(store=store)
+    warning = capsys.readouterr().err
+    assert "50001 distinct params, metrics and values" in warning and "max_columns=None" in warning
+    wide = [c for c in frame.columns if "." in c]
+    assert len(wide) == 1000
+    # the keys set in the most runs come first: p1, p2 (both runs) and the metric are kept
+    assert {"params.p1", "params.p2", "metrics.acc"} <= set(wide)
+    assert frame["params.p1"].tolist() == [1, 10] and frame["params.p1"].dtype == "int64"
+    assert frame["params.p2"].tolist() == [2, "x"]     # mixed int and str: the values as they were
+    assert frame["metrics.acc"].isna().tolist() == [True, False]
+    everything = nbtrack.runs(store=store, max_columns=None)
+    assert capsys.readouterr().err == ""
+    assert len([c for c in everything.columns if c.startswith("params.")]) == 50_000
+    assert everything["params.p49999"].tolist()[0] == 49_999
+    assert everything["params.p49999"].dtype == "Int64" and everything["params.p49999"].isna().tolist() == [False, True]
+
+
+def test_columns_with_holes_keep_their_types(ip):
+    ip.run_cell("%%track a\nn = 3\nflag = True\nrate = 0.5\nlabel = 'x'\nshape = (1, 2)")
+    ip.run_cell("%%track b\nother = 1")
+    frame = nbtrack.runs()
+    assert frame["params.n"].dtype == "Int64" and frame["params.n"].tolist()[0] == 3
+    assert frame["params.flag"].dtype == "boolean" and frame["params.flag"].tolist()[0] is True
+    assert frame["params.rate"].dtype == "float64"
+    assert frame["params.label"].tolist()[0] == "x" and frame["params.shape"].tolist() == [(1, 2), None]
+
+
+def test_import_and_load_ext_leave_the_heavy_libraries_unimported():
+    """pandas, Altair and the widget stack load when first needed: `import nbtrack` and `%load_ext
+    nbtrack` stay light (their time is measured in benchmarks/)."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nimport nbtrack\nfrom IPython.core.interactiveshell import InteractiveShell\n"
+            "InteractiveShell.instance().run_line_magic('load_ext', 'nbtrack')\n"
+            "print(sorted(m for m in ('pandas', 'altair', 'anywidget', 'ipywidgets', 'polars') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"

@@ -9,9 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from types import TracebackType
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from .errors import RunNotFoundError
 from .recorder import run as _run
@@ -19,6 +17,9 @@ from .recorder import secrets
 from .store import Store, queries
 from .store import codec
 from .store.records import decode_value
+
+if TYPE_CHECKING:   # pandas is imported when a frame is first made: `import nbtrack` stays light
+    import pandas as pd
 
 _default: Store | None = None
 _tracker: Any = None   # the CellTracker of the loaded IPython extension, if any
@@ -52,7 +53,8 @@ def _store(store: str | os.PathLike[str] | Store | None) -> Store:
 
 
 def runs(experiment: str | None = None, where: str | None = None,
-         store: str | os.PathLike[str] | Store | None = None, *, limit: int | None = None) -> pd.DataFrame:
+         store: str | os.PathLike[str] | Store | None = None, *, limit: int | None = None,
+         max_columns: int | None = queries.MAX_COLUMNS) -> pd.DataFrame:
     """All runs as a DataFrame, one row per run, oldest first.
 
     Columns: ``run_id, experiment, name, status, started_at, ended_at, duration_s, tags``,
@@ -65,15 +67,19 @@ def runs(experiment: str | None = None, where: str | None = None,
         ``= != < <= > >= in like is null``, ``and or not`` and parentheses.
     store : a store path or Store; default: the current store.
     limit : only the latest ``limit`` runs.
+    max_columns : at most this many ``params.``/``metrics.``/``values.`` columns (default 1,000), the
+        keys set in the most runs, with a warning when some are left out; ``None`` for all.
     """
     st = _store(store)
     _run.syncer.flush()
     if not st.exists():
         if where:
             queries.compile_filter(where)  # a bad filter is an error even on an empty store
+        import pandas as pd
+
         return pd.DataFrame(columns=queries.BASE_COLUMNS)
     with st.connect() as con:
-        return queries.runs_frame(con, experiment, where, limit)
+        return queries.runs_frame(con, experiment, where, limit, max_columns)
 
 
 @dataclass(repr=False)

@@ -4,15 +4,18 @@ from __future__ import annotations
 import json
 import re
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
-import pandas as pd
 
-from ..errors import FilterError, RunNotFoundError, SqlError
+from ..errors import FilterError, RunNotFoundError, SqlError, warn
 from .filters import compile_filter
 from . import codec
 from .records import decode_value
+
+if TYPE_CHECKING:   # imported where a frame is made: `import nbtrack` does not pay for pandas
+    import pandas as pd
+
 
 def fetch_df(cursor: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """``cursor.df()`` without the pandas deprecation warnings some DuckDB versions trigger inside it
@@ -45,76 +48,145 @@ def _selection(experiment: str | None, where: str | None, limit: int | None) -> 
     return query, args
 
 
-def _pivot_columns(con: duckdb.DuckDBPyConnection, table: str, prefix: str,
-                   args: list[Any]) -> tuple[str, list[Any], list[tuple[str, str]]]:
-    """One aggregate per key, typed by the key's vtypes; keys are bound parameters, never SQL text."""
+MAX_COLUMNS = 1000   # params, metrics and values columns of runs(): more is asked for with max_columns
+# How a key's values become one column, by the value types the key holds in the selected runs. An int
+# is read from its exact text (a DOUBLE holds only 53 bits); DuckDB's storage may keep -0.0 as 0.0 in a
+# DOUBLE column (constant compression), so a float zero's sign is read from the text too.
+_TYPED = {
+    "int": "CAST(CASE WHEN k.cls = 'int' THEN t.value_json END AS BIGINT)",
+    "bool": "CAST(CASE WHEN k.cls = 'bool' THEN t.value_num END AS BOOLEAN)",
+    "float": "CASE WHEN k.cls = 'float' THEN (CASE WHEN t.value_num = 0 THEN TRY_CAST(t.value_json AS DOUBLE) "
+             "ELSE t.value_num END) END",
+    "str": "CASE WHEN k.cls = 'str' THEN t.value_text END",
+    "json": "CASE WHEN k.cls = 'json' THEN t.value_json END",   # containers, None, mixed: decoded in Python
+}
+
+
+def _class(table: str, vtypes: list[str]) -> str:
     if table == "metrics":
-        keys = [(k, "float") for (k,) in con.execute(
-            "SELECT DISTINCT key FROM metrics JOIN nbt_sel USING (run_id) ORDER BY key").fetchall()]
-    else:
-        keys = [(k, ",".join(sorted(v))) for k, v in con.execute(
-            f'SELECT key, list(DISTINCT vtype) FROM "{table}" JOIN nbt_sel USING (run_id) '
-            "GROUP BY key ORDER BY key").fetchall()]
-    exprs, params, columns = [], [], []
-    for i, (key, vtypes) in enumerate(keys):
-        if table == "metrics":
-            expr = "first(value) FILTER (WHERE key = ?)"
-        elif vtypes == "int":   # from the exact text: a DOUBLE holds only 53 bits of an int
-            expr = "CAST(first(value_json) FILTER (WHERE key = ?) AS BIGINT)"
-        elif vtypes == "bool":
-            expr = "CAST(first(value_num) FILTER (WHERE key = ?) AS BOOLEAN)"
-        elif vtypes in ("float", "float,int"):
-            # DuckDB's storage may keep -0.0 as 0.0 in a DOUBLE column (constant compression): the sign of
-            # a zero is read from the exact text
-            expr = ("first(CASE WHEN value_num = 0 THEN TRY_CAST(value_json AS DOUBLE) ELSE value_num END) "
-                    "FILTER (WHERE key = ?)")   # TRY_: the CASE also sees other keys' rows ('false')
-        elif vtypes == "str":
-            expr = "first(value_text) FILTER (WHERE key = ?)"
-        else:  # containers, None and mixed types: decoded in Python
-            expr = "first(value_json) FILTER (WHERE key = ?)"
-            vtypes = "json"
-        exprs.append(f"{expr} AS c{i}")
-        params.append(key)
-        columns.append((f"{prefix}.{key}", "json" if vtypes == "json" else ""))
-    if not exprs:
-        return "", [], []
-    sql = f'SELECT run_id, {", ".join(exprs)} FROM "{table}" JOIN nbt_sel USING (run_id) GROUP BY run_id'
-    return sql, params, columns
+        return "float"
+    kinds = ",".join(sorted(vtypes))
+    return {"int": "int", "bool": "bool", "float": "float", "float,int": "float", "str": "str"}.get(kinds, "json")
+
+
+def _wide_keys(con: duckdb.DuckDBPyConnection, max_columns: int | None) -> list[tuple[str, str, str]]:
+    """(table, key, class) of the columns to make, in the frame's order; when there are more than
+    ``max_columns``, those set in the most runs, with a warning that says how to get the rest."""
+    keys = []
+    for table in ("params", "metrics", "values"):
+        vtypes = "list(DISTINCT 'float')" if table == "metrics" else "list(DISTINCT vtype)"
+        for key, kinds, count in con.execute(
+                f'SELECT key, {vtypes}, count(DISTINCT run_id) FROM "{table}" JOIN nbt_sel USING (run_id) '
+                "GROUP BY key").fetchall():
+            keys.append((table, key, _class(table, kinds), count))
+    if max_columns is not None and len(keys) > max_columns:
+        keys.sort(key=lambda k: (-k[3], k[0], k[1]))
+        warn(f"runs(): the selected runs have {len(keys)} distinct params, metrics and values; the frame "
+             f"keeps the {max_columns} set in the most runs (runs(max_columns=None) for all of them, or "
+             "narrow the runs with where= or experiment=)")
+        keys = keys[:max_columns]
+    order = {"params": 0, "metrics": 1, "values": 2}
+    return [(t, k, c) for t, k, c, _ in sorted(keys, key=lambda k: (order[k[0]], k[1]))]
+
+
+def _wide_columns(con: duckdb.DuckDBPyConnection, keys: list[tuple[str, str, str]], n_rows: int) -> list[Any]:
+    """The params/metrics/values columns as frames (one per table and value class), pivoted in pandas
+    from one long read per table. (One filtered aggregate per key inside DuckDB grew with the square
+    of the keys: 1,000 keys took 11 s, and a run with 50,000 params crashed the process.)"""
+    import pyarrow as pa
+
+    prefix = {"params": "params.", "metrics": "metrics.", "values": "values."}
+    blocks = []
+    for table in ("params", "metrics", "values"):
+        mine = [(i, key, cls) for i, (t, key, cls) in enumerate(keys) if t == table]
+        if not mine:
+            continue
+        con.register("nbt_keys", pa.table({"key": [k for _, k, _ in mine], "col": [i for i, _, _ in mine],
+                                           "cls": [c for _, _, c in mine]}))
+        try:
+            value = "t.value AS v_float" if table == "metrics" else ", ".join(
+                f"{expr} AS v_{cls}" for cls, expr in _TYPED.items())
+            long = fetch_df(con.execute(
+                f'SELECT s.row, k.col, k.cls, {value} FROM "{table}" t JOIN nbt_sel s USING (run_id) '
+                "JOIN nbt_keys k ON k.key = t.key"))
+        finally:
+            con.unregister("nbt_keys")
+        for cls, part in long.groupby("cls", sort=False):
+            names = {c: prefix[table] + keys[c][1] for c in part["col"].unique().tolist()}
+            blocks.append(_pivot(part, f"v_{cls}", cls, names, n_rows))
+    return blocks
+
+
+def _pivot(part: Any, value: str, cls: str, names: dict[int, str], n_rows: int) -> Any:
+    """Long rows (row, col, value) of one value class as a frame of columns, in the dtypes a DuckDB
+    result gives: int64/bool, or nullable Int64/boolean where runs lack the key; str as text; JSON
+    decoded into objects (pandas would make Timestamps of datetimes). Built from numpy matrices:
+    pandas' own pivot and per-column assignment took minutes for 50,000 keys."""
+    import numpy as np
+    import pandas as pd
+
+    cols = sorted(names)
+    rows = part["row"].to_numpy()
+    where = np.searchsorted(np.array(cols), part["col"].to_numpy())
+    present = np.zeros((n_rows, len(cols)), dtype=bool)
+    present[rows, where] = True
+    labels = [names[c] for c in cols]
+    series = part[value]
+    if cls == "float":
+        matrix = np.full((n_rows, len(cols)), np.nan)
+        matrix[rows, where] = series.to_numpy(dtype="float64", na_value=np.nan)
+        return pd.DataFrame(matrix, columns=labels)
+    if cls in ("int", "bool"):
+        dtype = "int64" if cls == "int" else "bool"
+        matrix = np.zeros((n_rows, len(cols)), dtype=dtype)
+        matrix[rows, where] = series.to_numpy(dtype=dtype)
+        full = present.all(axis=0)
+        out = pd.DataFrame(matrix[:, full], columns=[n for n, f in zip(labels, full) if f])
+        holes = {label: (pd.arrays.IntegerArray if cls == "int" else pd.arrays.BooleanArray)(
+            matrix[:, j].copy(), ~present[:, j]) for j, label in enumerate(labels) if not full[j]}
+        return pd.concat([out, pd.DataFrame(holes)], axis=1)[labels] if holes else out
+    values = series.to_numpy(dtype=object)
+    if cls == "json":
+        decoded = np.empty(len(values), dtype=object)
+        for i, v in enumerate(values):   # one by one: numpy would make arrays of equal-length lists
+            decoded[i] = codec.loads(v) if isinstance(v, str) else None
+        values = decoded
+    matrix = np.full((n_rows, len(cols)), None, dtype=object)
+    matrix[rows, where] = values
+    if cls == "json":   # object columns as they are: no inference of timedeltas or datetimes
+        return pd.DataFrame(matrix, columns=labels, dtype=object)
+    return pd.DataFrame(matrix, columns=labels).astype(series.dtype)
 
 
 def runs_frame(con: duckdb.DuckDBPyConnection, experiment: str | None = None, where: str | None = None,
-               limit: int | None = None) -> pd.DataFrame:
-    """One row per run: base columns, then params.*, metrics.*, values.* (pivoted inside DuckDB)."""
+               limit: int | None = None, max_columns: int | None = MAX_COLUMNS) -> pd.DataFrame:
+    """One row per run, oldest first: base columns, then params.*, metrics.*, values.* (at most
+    ``max_columns`` of them: the keys set in the most runs)."""
+    import pandas as pd
+
     query, args = _selection(experiment, where, limit)
     try:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE nbt_sel AS {query}", args)
+        con.execute("CREATE OR REPLACE TEMP TABLE nbt_sel AS SELECT row_number() OVER (ORDER BY started_at, run_id) - 1 "
+                    f"AS row, run_id FROM ({query})", args)
     except (duckdb.ConversionException, duckdb.BinderException, duckdb.OutOfRangeException,
             duckdb.InvalidInputException) as e:   # the filter's checks should make this unreachable
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         shown = where if len(where) <= 200 else where[:200] + "..."
         raise FilterError(f"cannot apply filter {shown!r}: {first}") from None
-    select = ['r.run_id, r.experiment, r.name, r.status, r.started_at, r.ended_at, r.duration_s, r.tags, r.sweep_id, '
-              'r."user", r.host']
-    joins, params, columns = [], [], []
-    for n, (table, prefix) in enumerate([("params", "params"), ("metrics", "metrics"), ("values", "values")]):
-        sql, p, cols = _pivot_columns(con, table, prefix, args)
-        if sql:
-            alias = f"t{n}"
-            joins.append(f"LEFT JOIN ({sql}) {alias} USING (run_id)")
-            select.append(", ".join(f"{alias}.c{i} AS {alias}_c{i}" for i in range(len(cols))))
-            params.extend(p)
-            columns.extend(cols)
-    frame = fetch_df(con.execute(
-        f"SELECT {', '.join(select)} FROM runs r JOIN nbt_sel USING (run_id) {' '.join(joins)} "
-        "ORDER BY r.started_at, r.run_id", params))
-    con.execute("DROP TABLE nbt_sel")
-    frame.columns = BASE_COLUMNS + [name for name, _ in columns]
+    try:
+        frame = fetch_df(con.execute(
+            'SELECT r.run_id, r.experiment, r.name, r.status, r.started_at, r.ended_at, r.duration_s, r.tags, '
+            'r.sweep_id, r."user", r.host FROM runs r JOIN nbt_sel s USING (run_id) ORDER BY s.row'))
+        keys = _wide_keys(con, max_columns)
+        blocks = _wide_columns(con, keys, len(frame))
+    finally:
+        con.execute("DROP TABLE IF EXISTS nbt_sel")
+    frame.columns = BASE_COLUMNS
     frame["tags"] = [list(t) if t is not None and t is not pd.NA else [] for t in frame["tags"]]
-    for name, kind in columns:
-        if kind == "json":
-            # object dtype: pandas would turn a column of datetimes into Timestamps, of complex into complex128
-            frame[name] = pd.Series([codec.loads(v) if isinstance(v, str) else None for v in frame[name]],
-                                    index=frame.index, dtype=object)
+    if blocks:
+        wide = pd.concat(blocks, axis=1)
+        wide.index = frame.index
+        frame = pd.concat([frame, wide[[f"{t}.{k}" for t, k, _ in keys]]], axis=1)
     return frame
 
 
