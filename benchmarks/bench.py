@@ -379,15 +379,84 @@ def bench_write_options(root: Path, n: int) -> dict[str, float]:
             "import_ms_per_run": t_import * 1e3 / (2 * n)}
 
 
-def bench_fingerprint() -> dict[str, float]:
-    big = np.random.default_rng(0).random(10**8)
+def bench_fingerprint(size: int) -> dict[str, dict[str, float]]:
+    """GB/s of the fingerprint of ~``size`` bytes of each kind, beside one numpy sum over the same bytes
+    (the memory read speed floor)."""
+    import pandas as pd
+    import polars as pl
+
+    floats = np.random.default_rng(0).random(size // 8)
+    raw = floats.view(np.uint8)
     t0 = time.perf_counter()
-    float(big.sum())
+    float(floats.sum())
     t_sum = time.perf_counter() - t0
+    values = {
+        "numpy float64": floats,
+        "pandas (4 float columns)": pd.DataFrame({f"c{i}": part for i, part in enumerate(np.array_split(floats, 4))}),
+        "polars (4 float columns)": pl.DataFrame({f"c{i}": part for i, part in enumerate(np.array_split(floats, 4))}),
+        "Arrow table": pa.table({"c": floats}),
+        "bytes": raw.tobytes(),
+        "str (ASCII)": "x" * size,
+    }
+    out = {}
+    for name, value in values.items():
+        t0 = time.perf_counter()
+        fp = fingerprint(value)
+        t = time.perf_counter() - t0
+        assert fp["hash"], (name, fp)
+        out[name] = {"gb_per_s": size / t / 1e9, "ms": t * 1e3}
+    out["numpy sum (floor)"] = {"gb_per_s": size / t_sum / 1e9, "ms": t_sum * 1e3}
+    return out
+
+
+def bench_import(n: int) -> dict[str, float]:
+    """Fresh interpreters: `import nbtrack`, and %load_ext in a fresh IPython, beside an empty
+    interpreter, IPython alone and `import pandas` (what nbtrack no longer pays for up front)."""
+    import subprocess
+
+    def median_s(code: str) -> float:
+        samples = []
+        for _ in range(n):
+            t0 = time.perf_counter()
+            subprocess.run([sys.executable, "-c", code], check=True)
+            samples.append(time.perf_counter() - t0)
+        return statistics.median(samples)
+
+    shell = "from IPython.core.interactiveshell import InteractiveShell\nip = InteractiveShell.instance()\n"
+    empty = median_s("pass")
+    return {"empty_s": empty, "nbtrack_s": median_s("import nbtrack") - empty,
+            "pandas_s": median_s("import pandas") - empty,
+            "ipython_s": median_s(shell) - empty,
+            "load_ext_s": median_s(shell + "ip.run_line_magic('load_ext', 'nbtrack')") - median_s(shell)}
+
+
+def bench_wide(root: Path, n_runs: int, n_keys: int) -> dict[str, float]:
+    """runs() over ``n_runs`` runs holding ``n_keys`` distinct params between them (10 each)."""
+    store = Store(root / "wide.duckdb")
+    store.sync()
+    for i in range(n_runs):
+        run = ActiveRun(store, name="w", experiment="wide", kind="script")
+        for j in range(10):
+            run.params[f"p{(i * 10 + j) % n_keys}"] = (i, "given")
+        run.ended_at, run.status = run.started_at, "finished"
+        run._write()
+    store.sync()
+    nbtrack.runs(store=store, limit=1)
+    with contextlib.redirect_stderr(io.StringIO()):
+        t0 = time.perf_counter()
+        capped = nbtrack.runs(store=store)
+        t_capped = time.perf_counter() - t0
     t0 = time.perf_counter()
-    fingerprint(big)
-    t_fp = time.perf_counter() - t0
-    return {"fingerprint_ms": t_fp * 1e3, "numpy_sum_ms": t_sum * 1e3, "ratio_to_sum": t_fp / t_sum}
+    whole = nbtrack.runs(store=store, max_columns=None)
+    t_whole = time.perf_counter() - t0
+    assert whole.shape == (n_runs, len(BASE_COLUMNS) + n_keys) and capped.shape[1] == len(BASE_COLUMNS) + 1000
+    con = duckdb.connect(str(store.path), read_only=True)
+    t0 = time.perf_counter()
+    con.execute("SELECT * FROM params").df()
+    t_raw = time.perf_counter() - t0
+    con.close()
+    return {"runs": n_runs, "keys": n_keys, "capped_ms": t_capped * 1e3, "whole_ms": t_whole * 1e3,
+            "raw_read_ms": t_raw * 1e3}
 
 
 def main() -> None:
@@ -452,10 +521,20 @@ def _report(root: Path, q: bool) -> None:
     print(f"curves of {cv['runs']} runs x {cv['steps']:,} steps: {cv['stored_ms']:.0f} ms for "
           f"{cv['points_out']:,} points (target < 300 ms); downsampling the raw points at query time "
           f"{cv['on_the_fly_ms']:.0f} ms; reading every raw point {cv['raw_ms']:.0f} ms")
-    if not q:
-        f = bench_fingerprint()
-        print(f"fingerprint of a 10^8-element float64 array: {f['fingerprint_ms']:.0f} ms "
-              f"({f['ratio_to_sum']:.1f}x one numpy sum over it, {f['numpy_sum_ms']:.0f} ms)")
+    wd = bench_wide(root, 1_000 if q else 10_000, 1_000 if q else 10_000)
+    print(f"nbtrack.runs() over {wd['runs']:,} runs holding {wd['keys']:,} distinct params: "
+          f"{wd['capped_ms']:.0f} ms for the default 1,000 columns, {wd['whole_ms']:.0f} ms for all of them "
+          f"(target <= 1 s); raw read of the params table {wd['raw_read_ms']:.0f} ms")
+    im = bench_import(3 if q else 7)
+    print(f"import nbtrack: {im['nbtrack_s']:.2f} s (target <= 0.3 s); %load_ext nbtrack in IPython: "
+          f"{im['load_ext_s']:.2f} s; for scale: import pandas {im['pandas_s']:.2f} s, IPython's own shell "
+          f"{im['ipython_s']:.2f} s (each beyond an empty interpreter, {im['empty_s']:.2f} s; medians)")
+    fps = bench_fingerprint((100 << 20) if q else (800 << 20))
+    floor = fps.pop("numpy sum (floor)")
+    print(f"fingerprint speed, {800 if not q else 100} MB of each (numpy sum over the same bytes: "
+          f"{floor['gb_per_s']:.1f} GB/s):")
+    for name, f in fps.items():
+        print(f"  {name}: {f['gb_per_s']:.1f} GB/s ({f['ms']:.0f} ms)")
 
 
 if __name__ == "__main__":

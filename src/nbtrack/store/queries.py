@@ -53,12 +53,11 @@ MAX_COLUMNS = 1000   # params, metrics and values columns of runs(): more is ask
 # is read from its exact text (a DOUBLE holds only 53 bits); DuckDB's storage may keep -0.0 as 0.0 in a
 # DOUBLE column (constant compression), so a float zero's sign is read from the text too.
 _TYPED = {
-    "int": "CAST(CASE WHEN k.cls = 'int' THEN t.value_json END AS BIGINT)",
-    "bool": "CAST(CASE WHEN k.cls = 'bool' THEN t.value_num END AS BOOLEAN)",
-    "float": "CASE WHEN k.cls = 'float' THEN (CASE WHEN t.value_num = 0 THEN TRY_CAST(t.value_json AS DOUBLE) "
-             "ELSE t.value_num END) END",
-    "str": "CASE WHEN k.cls = 'str' THEN t.value_text END",
-    "json": "CASE WHEN k.cls = 'json' THEN t.value_json END",   # containers, None, mixed: decoded in Python
+    "int": "CAST(t.value_json AS BIGINT)",
+    "bool": "CAST(t.value_num AS BOOLEAN)",
+    "float": "CASE WHEN t.value_num = 0 THEN CAST(t.value_json AS DOUBLE) ELSE t.value_num END",
+    "str": "t.value_text",
+    "json": "t.value_json",   # containers, None and mixed types: decoded in Python
 }
 
 
@@ -76,7 +75,7 @@ def _wide_keys(con: duckdb.DuckDBPyConnection, max_columns: int | None) -> list[
     for table in ("params", "metrics", "values"):
         vtypes = "list(DISTINCT 'float')" if table == "metrics" else "list(DISTINCT vtype)"
         for key, kinds, count in con.execute(
-                f'SELECT key, {vtypes}, count(DISTINCT run_id) FROM "{table}" JOIN nbt_sel USING (run_id) '
+                f'SELECT key, {vtypes}, count(*) FROM "{table}" JOIN nbt_sel USING (run_id) '
                 "GROUP BY key").fetchall():
             keys.append((table, key, _class(table, kinds), count))
     if max_columns is not None and len(keys) > max_columns:
@@ -90,72 +89,66 @@ def _wide_keys(con: duckdb.DuckDBPyConnection, max_columns: int | None) -> list[
 
 
 def _wide_columns(con: duckdb.DuckDBPyConnection, keys: list[tuple[str, str, str]], n_rows: int) -> list[Any]:
-    """The params/metrics/values columns as frames (one per table and value class), pivoted in pandas
-    from one long read per table. (One filtered aggregate per key inside DuckDB grew with the square
-    of the keys: 1,000 keys took 11 s, and a run with 50,000 params crashed the process.)"""
+    """The params/metrics/values columns as frames, one per table and value class, each from one long
+    read pivoted with numpy. (One filtered aggregate per key inside DuckDB grew with the square of the
+    keys: 1,000 keys took 11 s, and a run with 50,000 params crashed the process.)"""
     import pyarrow as pa
 
     prefix = {"params": "params.", "metrics": "metrics.", "values": "values."}
     blocks = []
     for table in ("params", "metrics", "values"):
-        mine = [(i, key, cls) for i, (t, key, cls) in enumerate(keys) if t == table]
-        if not mine:
-            continue
-        con.register("nbt_keys", pa.table({"key": [k for _, k, _ in mine], "col": [i for i, _, _ in mine],
-                                           "cls": [c for _, _, c in mine]}))
-        try:
-            value = "t.value AS v_float" if table == "metrics" else ", ".join(
-                f"{expr} AS v_{cls}" for cls, expr in _TYPED.items())
-            long = fetch_df(con.execute(
-                f'SELECT s.row, k.col, k.cls, {value} FROM "{table}" t JOIN nbt_sel s USING (run_id) '
-                "JOIN nbt_keys k ON k.key = t.key"))
-        finally:
-            con.unregister("nbt_keys")
-        for cls, part in long.groupby("cls", sort=False):
-            names = {c: prefix[table] + keys[c][1] for c in part["col"].unique().tolist()}
-            blocks.append(_pivot(part, f"v_{cls}", cls, names, n_rows))
+        for cls in _TYPED:
+            mine = [(i, key) for i, (t, key, c) in enumerate(keys) if t == table and c == cls]
+            if not mine:
+                continue
+            con.register("nbt_keys", pa.table({"key": [k for _, k in mine], "col": [i for i, _ in mine]}))
+            try:
+                value = "t.value" if table == "metrics" else _TYPED[cls]
+                long = con.execute(f'SELECT s.row, k.col, {value} AS v FROM "{table}" t JOIN nbt_sel s USING (run_id) '
+                                   "JOIN nbt_keys k ON k.key = t.key").fetch_arrow_table()
+            finally:
+                con.unregister("nbt_keys")
+            blocks.append(_pivot(long, cls, {i: prefix[table] + key for i, key in mine}, n_rows))
     return blocks
 
 
-def _pivot(part: Any, value: str, cls: str, names: dict[int, str], n_rows: int) -> Any:
-    """Long rows (row, col, value) of one value class as a frame of columns, in the dtypes a DuckDB
-    result gives: int64/bool, or nullable Int64/boolean where runs lack the key; str as text; JSON
-    decoded into objects (pandas would make Timestamps of datetimes). Built from numpy matrices:
-    pandas' own pivot and per-column assignment took minutes for 50,000 keys."""
+def _pivot(long: Any, cls: str, names: dict[int, str], n_rows: int) -> Any:
+    """Long rows (row, col, v) of one value class as a frame of columns, in the dtypes a DuckDB result
+    gives: int64/bool, or nullable Int64/boolean where runs lack the key; str as text; JSON decoded
+    into objects (pandas would make Timestamps of datetimes). Built from numpy matrices: pandas' own
+    pivot and per-column assignment took minutes for 50,000 keys."""
     import numpy as np
     import pandas as pd
 
     cols = sorted(names)
-    rows = part["row"].to_numpy()
-    where = np.searchsorted(np.array(cols), part["col"].to_numpy())
-    present = np.zeros((n_rows, len(cols)), dtype=bool)
-    present[rows, where] = True
+    rows = long.column("row").to_numpy()
+    where = np.searchsorted(np.array(cols), long.column("col").to_numpy())
     labels = [names[c] for c in cols]
-    series = part[value]
+    shape = (n_rows, len(cols))
+    values = long.column("v")
     if cls == "float":
-        matrix = np.full((n_rows, len(cols)), np.nan)
-        matrix[rows, where] = series.to_numpy(dtype="float64", na_value=np.nan)
+        matrix = np.full(shape, np.nan)
+        matrix[rows, where] = values.to_numpy()
         return pd.DataFrame(matrix, columns=labels)
     if cls in ("int", "bool"):
         dtype = "int64" if cls == "int" else "bool"
-        matrix = np.zeros((n_rows, len(cols)), dtype=dtype)
-        matrix[rows, where] = series.to_numpy(dtype=dtype)
+        present = np.zeros(shape, dtype=bool)
+        present[rows, where] = True
+        matrix = np.zeros(shape, dtype=dtype)
+        matrix[rows, where] = values.to_numpy()
         full = present.all(axis=0)
         out = pd.DataFrame(matrix[:, full], columns=[n for n, f in zip(labels, full) if f])
         holes = {label: (pd.arrays.IntegerArray if cls == "int" else pd.arrays.BooleanArray)(
             matrix[:, j].copy(), ~present[:, j]) for j, label in enumerate(labels) if not full[j]}
         return pd.concat([out, pd.DataFrame(holes)], axis=1)[labels] if holes else out
-    values = series.to_numpy(dtype=object)
-    if cls == "json":
-        decoded = np.empty(len(values), dtype=object)
-        for i, v in enumerate(values):   # one by one: numpy would make arrays of equal-length lists
-            decoded[i] = codec.loads(v) if isinstance(v, str) else None
-        values = decoded
-    matrix = np.full((n_rows, len(cols)), None, dtype=object)
-    matrix[rows, where] = values
+    items = np.empty(len(values), dtype=object)
+    for i, v in enumerate(values.to_pylist()):   # one by one: numpy would make arrays of equal-length lists
+        items[i] = codec.loads(v) if cls == "json" and v is not None else v
+    matrix = np.full(shape, None, dtype=object)
+    matrix[rows, where] = items
     if cls == "json":   # object columns as they are: no inference of timedeltas or datetimes
         return pd.DataFrame(matrix, columns=labels, dtype=object)
-    return pd.DataFrame(matrix, columns=labels).astype(series.dtype)
+    return pd.DataFrame(matrix, columns=labels).infer_objects()   # pandas' text dtype, as DuckDB gives
 
 
 def runs_frame(con: duckdb.DuckDBPyConnection, experiment: str | None = None, where: str | None = None,
