@@ -104,8 +104,9 @@ def _wide_columns(con: duckdb.DuckDBPyConnection, keys: list[tuple[str, str, str
             con.register("nbt_keys", pa.table({"key": [k for _, k in mine], "col": [i for i, _ in mine]}))
             try:
                 value = "t.value" if table == "metrics" else _TYPED[cls]
-                long = con.execute(f'SELECT s.row, k.col, {value} AS v FROM "{table}" t JOIN nbt_sel s USING (run_id) '
-                                   "JOIN nbt_keys k ON k.key = t.key").fetch_arrow_table()
+                # a relation, not execute(): DuckDB 2 warns that Arrow from a DB-API result is one more copy
+                long = con.sql(f'SELECT s.row, k.col, {value} AS v FROM "{table}" t JOIN nbt_sel s USING (run_id) '
+                               "JOIN nbt_keys k ON k.key = t.key").to_arrow_table()
             finally:
                 con.unregister("nbt_keys")
             blocks.append(_pivot(long, cls, {i: prefix[table] + key for i, key in mine}, n_rows))
