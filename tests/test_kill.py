@@ -3,6 +3,7 @@ Every run a writer acknowledged (its ``with nbtrack.run`` block returned) is in 
 finished; every run a killed writer had started is there as crashed or finished, none left running."""
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import signal
@@ -50,31 +51,45 @@ def _collect(proc: subprocess.Popen, started: set[str], done: set[str]) -> None:
 
 def test_random_kills_lose_no_acknowledged_run(tmp_path):
     path = tmp_path / "runs.duckdb"
-    rnd = random.Random(int(os.environ.get("NBTRACK_KILL_SEED", time.time())))
-    writers = [_start(WRITER, str(w), str(path), cwd=tmp_path) for w in range(3)]
-    importers = [_start(IMPORTER, str(path), cwd=tmp_path)]
-    started: set[str] = set()
-    done: set[str] = set()
-    kills, end, spawned = 0, time.monotonic() + 25, 3
-    while time.monotonic() < end:
-        time.sleep(rnd.uniform(0.05, 0.6))
-        pool = writers if rnd.random() < 0.7 else importers
-        victim = pool.pop(rnd.randrange(len(pool)))
-        victim.send_signal(signal.SIGKILL)
-        kills += 1
-        if pool is writers:
-            _collect(victim, started, done)
-            writers.append(_start(WRITER, str(spawned), str(path), cwd=tmp_path))
-            spawned += 1
-        else:
-            victim.communicate(timeout=60)
-            importers.append(_start(IMPORTER, str(path), cwd=tmp_path))
-    for proc in writers + importers:
-        proc.send_signal(signal.SIGKILL)
-    for proc in writers:
-        _collect(proc, started, done)
-    for proc in importers:
-        proc.communicate(timeout=60)
+    seed = int(os.environ.get("NBTRACK_KILL_SEED", time.time()))
+    print(f"NBTRACK_KILL_SEED={seed}")   # shown on failure, to replay the same kills
+    rnd = random.Random(seed)
+    everyone: list[subprocess.Popen] = []
+
+    def start(code: str, *args: str) -> subprocess.Popen:
+        everyone.append(_start(code, *args, cwd=tmp_path))
+        return everyone[-1]
+
+    try:   # a failed assertion below must not leave writers and importers running (they did, for hours)
+        writers = [start(WRITER, str(w), str(path)) for w in range(3)]
+        importers = [start(IMPORTER, str(path))]
+        started: set[str] = set()
+        done: set[str] = set()
+        kills, end, spawned = 0, time.monotonic() + 25, 3
+        while time.monotonic() < end:
+            time.sleep(rnd.uniform(0.05, 0.6))
+            pool = writers if rnd.random() < 0.7 else importers
+            victim = pool.pop(rnd.randrange(len(pool)))
+            victim.send_signal(signal.SIGKILL)
+            kills += 1
+            if pool is writers:
+                _collect(victim, started, done)
+                writers.append(start(WRITER, str(spawned), str(path)))
+                spawned += 1
+            else:
+                victim.communicate(timeout=60)
+                importers.append(start(IMPORTER, str(path)))
+        for proc in writers + importers:
+            proc.send_signal(signal.SIGKILL)
+        for proc in writers:
+            _collect(proc, started, done)
+        for proc in importers:
+            proc.communicate(timeout=60)
+    finally:
+        for proc in everyone:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate(timeout=60)
 
     frame = nbtrack.runs(store=path)
     assert kills >= 20 and len(done) >= 100, (kills, len(done))
@@ -98,17 +113,28 @@ with nbtrack.run("held", store=sys.argv[1]) as r:
 """
 
 
+@contextlib.contextmanager
+def _child(path):
+    """A process holding a running run; killed on the way out whatever happened."""
+    child = _start(CHILD, str(path), cwd=path.parent)
+    try:
+        yield child, child.stdout.readline().strip()
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.communicate(timeout=60)
+
+
 def test_a_killed_process_is_crashed_even_when_its_pid_looks_alive(tmp_path, monkeypatch):
     """The liveness lock decides, not the pid: with pids reused (process_alive always True, as where
     /proc is missing and a new process took the number) a killed writer's run still becomes crashed,
     and a living writer's run stays running."""
     path = tmp_path / "runs.duckdb"
     monkeypatch.setattr(importer, "process_alive", lambda pid, started: True)
-    child = _start(CHILD, str(path), cwd=tmp_path)
-    run_id = child.stdout.readline().strip()
-    assert nbtrack.get(run_id, store=path).status == "running"
-    child.send_signal(signal.SIGKILL)
-    child.communicate(timeout=60)
+    with _child(path) as (child, run_id):
+        assert nbtrack.get(run_id, store=path).status == "running"
+        child.send_signal(signal.SIGKILL)
+        child.communicate(timeout=60)
     run = nbtrack.get(run_id, store=path)
     assert run.status == "crashed" and "ended before the run finished" in run.error["message"]
 
@@ -117,11 +143,10 @@ def test_without_a_liveness_lock_the_pid_decides(tmp_path, monkeypatch):
     """A run whose process left no liveness lock (an older nbtrack, or a folder where the lock could not
     be made) falls back to the pid, with its start time to tell a reused pid apart."""
     path = tmp_path / "runs.duckdb"
-    child = _start(CHILD, str(path), cwd=tmp_path)
-    run_id = child.stdout.readline().strip()
-    assert nbtrack.get(run_id, store=path).status == "running"
-    child.send_signal(signal.SIGKILL)
-    child.communicate(timeout=60)
+    with _child(path) as (child, run_id):
+        assert nbtrack.get(run_id, store=path).status == "running"
+        child.send_signal(signal.SIGKILL)
+        child.communicate(timeout=60)
     for lock in (tmp_path / "runs.duckdb.spool").glob(".alive.*"):
         lock.unlink()
     monkeypatch.setattr(importer, "process_alive", lambda pid, started: True)   # the pid was reused
