@@ -142,14 +142,15 @@ def test_columns_with_holes_keep_their_types(ip):
 
 
 def test_import_and_load_ext_leave_the_heavy_libraries_unimported():
-    """pandas, Altair and the widget stack load when first needed: `import nbtrack` and `%load_ext
-    nbtrack` stay light (their time is measured in benchmarks/)."""
+    """pandas, pyarrow, numpy, Altair and the widget stack load when first needed: `import nbtrack`
+    and `%load_ext nbtrack` stay light (their time is measured in benchmarks/)."""
     import subprocess
     import sys
 
     code = ("import sys\nimport nbtrack\nfrom IPython.core.interactiveshell import InteractiveShell\n"
             "InteractiveShell.instance().run_line_magic('load_ext', 'nbtrack')\n"
-            "print(sorted(m for m in ('pandas', 'altair', 'anywidget', 'ipywidgets', 'polars') if m in sys.modules))")
+            "print(sorted(m for m in ('pandas', 'pyarrow', 'numpy', 'altair', 'anywidget', 'ipywidgets', 'polars')\n"
+            "                if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"

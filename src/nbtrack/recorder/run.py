@@ -14,19 +14,19 @@ import time
 import traceback
 import uuid
 from array import array
-from typing import Any
-
-import pyarrow as pa
+from typing import TYPE_CHECKING, Any
 
 from ..errors import NoActiveRunError
-from ..store import Store
+from ..store import Store, records
 from ..store.codec import text_safe
 from ..store.importer import process_start
 from ..store.lock import hold_alive
-from ..store.records import POINTS_SCHEMA
 from ..store.spool import POINTS_PREFIX, parse_name, read_points
 from . import environment, secrets, system
 from .sync import syncer
+
+if TYPE_CHECKING:   # pyarrow is imported where a table is made: `import nbtrack` stays light
+    import pyarrow as pa
 
 CHUNK_POINTS = 500_000
 _PID = os.getpid()
@@ -195,6 +195,8 @@ class ActiveRun:
 
         Runs on another thread than ``log``: it copies the buffers, never touches them.
         """
+        import pyarrow as pa
+
         tables = []
         for path in self.store.spool.pending():
             name = parse_name(path)
@@ -216,6 +218,8 @@ class ActiveRun:
         return table.add_column(0, "run_id", pa.array([self.run_id] * table.num_rows, pa.string()))
 
     def _flush_points(self) -> None:
+        import pyarrow as pa
+
         if not self._n_points:
             return
         # one key index per point and the steps and values end to end, in typed arrays that Arrow takes
@@ -233,7 +237,7 @@ class ActiveRun:
             [pa.DictionaryArray.from_arrays(pa.Array.from_buffers(pa.int32(), n, [None, pa.py_buffer(index)]),
                                             pa.array(names, pa.string())),
              pa.Array.from_buffers(pa.int64(), n, [None, pa.py_buffer(steps)]),
-             pa.Array.from_buffers(pa.float64(), n, [None, pa.py_buffer(values)])], schema=POINTS_SCHEMA)
+             pa.Array.from_buffers(pa.float64(), n, [None, pa.py_buffer(values)])], schema=records.POINTS_SCHEMA)
         self._series, self._lists = {}, {}
         self._n_points = 0
         self.store.spool.write_points(self.run_id, self._chunk, table, self._known_secrets())

@@ -15,18 +15,20 @@ import socket
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
-import numpy as np
-import pyarrow as pa
 
 from ..errors import warn
 from . import queries
 from .migrations import rollback
 from .lock import session_alive
-from .records import ENV_SCHEMA, RUN_FIELDS, SCHEMAS
+from . import records
+from .records import RUN_FIELDS
 from .spool import BLOB_PREFIX, POINTS_PREFIX, Spool, parse_name, read_points, read_record
+
+if TYPE_CHECKING:   # pyarrow is imported where a table is made: `import nbtrack` stays light
+    import pyarrow as pa
 
 CHILD_TABLES = ("params", "values", "metrics", "inputs", "outputs", "displays")
 
@@ -61,8 +63,15 @@ def process_alive(pid: int | None, started: int | None) -> bool:
 # team store) is the store's and is raised
 _DATA_ERRORS = (duckdb.ConstraintException, duckdb.ConversionException, duckdb.InvalidInputException,
                 duckdb.OutOfRangeException, duckdb.TypeMismatchException, duckdb.BinderException)
-_BUILD_ERRORS = (pa.ArrowException, TypeError, ValueError, OverflowError, KeyError, AttributeError,
-                 UnicodeError)
+
+
+def _build_errors() -> tuple[type[BaseException], ...]:
+    """Errors of building a table from a record's values. A function so that pyarrow is imported by the
+    first import of a run, not by `import nbtrack` (an except clause evaluates it only when needed)."""
+    import pyarrow as pa
+
+    return (pa.ArrowException, TypeError, ValueError, OverflowError, KeyError, AttributeError, UnicodeError)
+
 # columns an import cannot do without (NOT NULL in the schema)
 REQUIRED = {
     "params": ("key", "kind", "vtype"), "values": ("key", "vtype"), "metrics": ("key", "source"),
@@ -120,7 +129,7 @@ def import_spool(con: duckdb.DuckDBPyConnection, spool: Spool) -> int:
     items = _read_records(con, records)
     try:
         batch = _Batch(items)
-    except _BUILD_ERRORS:   # some record holds a value of the wrong type: find it, set it aside
+    except _build_errors():   # some record holds a value of the wrong type: find it, set it aside
         items = [good for item in items if (good := _builds(item))]
         batch = _Batch(items)
     try:
@@ -178,6 +187,8 @@ def quarantine(path: Path, why: str) -> None:
 
 
 def _read_blobs(paths: list[Path]) -> pa.Table | None:
+    import pyarrow as pa
+
     hashes, sizes, datas = [], [], []
     for path in paths:
         try:
@@ -200,6 +211,9 @@ def _read_blobs(paths: list[Path]) -> pa.Table | None:
 
 
 def _read_points(points: list[tuple[str, int, Path]]) -> tuple[pa.Table | None, list[tuple[str, int]]]:
+    import numpy as np
+    import pyarrow as pa
+
     tables, done = [], []
     for run_id, chunk, path in points:
         try:
@@ -215,7 +229,7 @@ def _read_points(points: list[tuple[str, int, Path]]) -> tuple[pa.Table | None, 
                 raise ValueError("a point without a key or a step")
         except FileNotFoundError:   # imported and removed meanwhile by another process
             continue
-        except (OSError, KeyError, *_BUILD_ERRORS) as e:
+        except (OSError, KeyError, *_build_errors()) as e:
             quarantine(path, f"not a readable points file ({type(e).__name__}: {_first_line(e)})")
             continue
         n = table.num_rows
@@ -258,7 +272,7 @@ def _first_good(candidates: list[_Item]) -> _Item | None:
             return None
         except _Bad as e:
             quarantine(item.path, str(e))
-        except (OSError, RecursionError, *_BUILD_ERRORS) as e:
+        except (OSError, RecursionError, *_build_errors()) as e:
             quarantine(item.path, f"not a readable run record ({type(e).__name__}: {_first_line(e)})")
     return None
 
@@ -309,6 +323,8 @@ def _rows(item: _Item) -> dict[str, list[dict[str, Any]]]:
 
 def _import(con: duckdb.DuckDBPyConnection, blobs: pa.Table | None, points: pa.Table | None,
             chunks: list[tuple[str, int]], batch: "_Batch") -> int:
+    import pyarrow as pa
+
     if blobs is not None:
         con.register("nbt_blobs", blobs)
         con.execute("INSERT INTO artifacts SELECT * FROM nbt_blobs "
@@ -360,6 +376,8 @@ class _Batch:
     here (and its record is found and set aside), not halfway through a transaction."""
 
     def __init__(self, items: list[_Item]) -> None:
+        import pyarrow as pa
+
         self.items = items
         rows: dict[str, list[dict[str, Any]]] = {t: [] for t in ("runs", *CHILD_TABLES)}
         sources: dict[str, str] = {}
@@ -371,11 +389,11 @@ class _Batch:
             if rec.get("source"):
                 sources[rec["source"]["hash"]] = rec["source"]["text"]
             if rec.get("env"):
-                envs[rec["env"]["env_id"]] = {k: rec["env"].get(k) for k in ENV_SCHEMA.names}
-        self.tables = {t: pa.Table.from_pylist(r, schema=SCHEMAS[t]) for t, r in rows.items()}
+                envs[rec["env"]["env_id"]] = {k: rec["env"].get(k) for k in records.ENV_SCHEMA.names}
+        self.tables = {t: pa.Table.from_pylist(r, schema=records.SCHEMAS[t]) for t, r in rows.items()}
         self.sources = pa.table({"hash": pa.array(list(sources), pa.string()),
                                  "text": pa.array(list(sources.values()), pa.string())})
-        self.envs = pa.Table.from_pylist(list(envs.values()), schema=ENV_SCHEMA)
+        self.envs = pa.Table.from_pylist(list(envs.values()), schema=records.ENV_SCHEMA)
 
 
 def _builds(item: _Item | None) -> _Item | None:
@@ -384,7 +402,7 @@ def _builds(item: _Item | None) -> _Item | None:
         try:
             _Batch([item])
             return item
-        except _BUILD_ERRORS as e:
+        except _build_errors() as e:
             quarantine(item.path, f"a value of the wrong type ({type(e).__name__}: {_first_line(e)})")
         replaces = item.replaces
         item = _first_good(item.older or [])

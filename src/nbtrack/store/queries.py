@@ -1,7 +1,6 @@
 """Read queries: the long tables in, pandas frames and plain dicts out."""
 from __future__ import annotations
 
-import json
 import re
 import warnings
 from typing import TYPE_CHECKING, Any

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pyarrow as pa
-
 from . import codec
 
 RUN_FIELDS = (
@@ -21,35 +19,44 @@ RUN_FIELDS = (
     "redacted", "checked_against", "repeat_group", "repeat_index", "rng", "provenance", "sweep_id",
 )
 
-_S, _F, _I, _B = pa.string(), pa.float64(), pa.int64(), pa.bool_()
-SCHEMAS: dict[str, pa.Schema] = {
-    "runs": pa.schema([
-        ("run_id", _S), ("seq", _I), ("experiment", _S), ("name", _S), ("status", _S), ("kind", _S),
-        ("started_at", _F), ("ended_at", _F), ("duration_s", _F), ("cpu_s", _F), ("peak_rss_mb", _F),
-        ("tags", pa.list_(_S)), ("command", _S), ("cell_id", _S), ("execution_count", _I),
-        ("source_hash", _S), ("source_path", _S), ("notebook", _S), ("env_id", _S),
-        ("git_commit", _S), ("git_branch", _S), ("git_dirty", _B), ("session_id", _S),
-        ("kernel_id", _S), ("host", _S), ("user", _S), ("pid", _I), ("proc_start", _I),
-        ("error_type", _S), ("error_message", _S), ("traceback", _S), ("redacted", pa.list_(_S)),
-        ("checked_against", _S), ("repeat_group", _S), ("repeat_index", _I), ("rng", _S), ("provenance", _S),
-        ("sweep_id", _S),
-    ]),
-    "params": pa.schema([("run_id", _S), ("key", _S), ("kind", _S), ("vtype", _S),
-                         ("value_json", _S), ("value_num", _F), ("value_text", _S)]),
-    "values": pa.schema([("run_id", _S), ("key", _S), ("vtype", _S),
-                         ("value_json", _S), ("value_num", _F), ("value_text", _S)]),
-    "metrics": pa.schema([("run_id", _S), ("key", _S), ("value", _F), ("step", _I), ("source", _S)]),
-    "inputs": pa.schema([("run_id", _S), ("name", _S), ("type", _S), ("hash", _S), ("hash_method", _S),
-                         ("shape", _S), ("length", _I), ("dtype", _S), ("summary", _S)]),
-    "outputs": pa.schema([("run_id", _S), ("name", _S), ("change", _S), ("type", _S), ("hash", _S),
-                          ("hash_method", _S), ("shape", _S), ("length", _I), ("dtype", _S),
-                          ("summary", _S), ("artifact", _S), ("artifact_format", _S)]),
-    "displays": pa.schema([("run_id", _S), ("seq", _I), ("kind", _S), ("mime", _S), ("artifact", _S),
-                           ("size", _I), ("truncated", _B)]),
-}
-ENV_SCHEMA = pa.schema([("env_id", _S), ("python", _S), ("implementation", _S), ("platform", _S), ("machine", _S),
-                        ("packages", _S), ("created_at", _F)])
-POINTS_SCHEMA = pa.schema([("key", pa.dictionary(pa.int32(), _S)), ("step", _I), ("value", _F)])
+def __getattr__(name: str) -> Any:
+    """SCHEMAS, ENV_SCHEMA and POINTS_SCHEMA, made on first use: building them imports pyarrow, which
+    `import nbtrack` leaves for the first run that needs it."""
+    if name not in ("SCHEMAS", "ENV_SCHEMA", "POINTS_SCHEMA"):
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import pyarrow as pa
+
+    _S, _F, _I, _B = pa.string(), pa.float64(), pa.int64(), pa.bool_()
+    SCHEMAS: dict[str, pa.Schema] = {
+        "runs": pa.schema([
+            ("run_id", _S), ("seq", _I), ("experiment", _S), ("name", _S), ("status", _S), ("kind", _S),
+            ("started_at", _F), ("ended_at", _F), ("duration_s", _F), ("cpu_s", _F), ("peak_rss_mb", _F),
+            ("tags", pa.list_(_S)), ("command", _S), ("cell_id", _S), ("execution_count", _I),
+            ("source_hash", _S), ("source_path", _S), ("notebook", _S), ("env_id", _S),
+            ("git_commit", _S), ("git_branch", _S), ("git_dirty", _B), ("session_id", _S),
+            ("kernel_id", _S), ("host", _S), ("user", _S), ("pid", _I), ("proc_start", _I),
+            ("error_type", _S), ("error_message", _S), ("traceback", _S), ("redacted", pa.list_(_S)),
+            ("checked_against", _S), ("repeat_group", _S), ("repeat_index", _I), ("rng", _S), ("provenance", _S),
+            ("sweep_id", _S),
+        ]),
+        "params": pa.schema([("run_id", _S), ("key", _S), ("kind", _S), ("vtype", _S),
+                             ("value_json", _S), ("value_num", _F), ("value_text", _S)]),
+        "values": pa.schema([("run_id", _S), ("key", _S), ("vtype", _S),
+                             ("value_json", _S), ("value_num", _F), ("value_text", _S)]),
+        "metrics": pa.schema([("run_id", _S), ("key", _S), ("value", _F), ("step", _I), ("source", _S)]),
+        "inputs": pa.schema([("run_id", _S), ("name", _S), ("type", _S), ("hash", _S), ("hash_method", _S),
+                             ("shape", _S), ("length", _I), ("dtype", _S), ("summary", _S)]),
+        "outputs": pa.schema([("run_id", _S), ("name", _S), ("change", _S), ("type", _S), ("hash", _S),
+                              ("hash_method", _S), ("shape", _S), ("length", _I), ("dtype", _S),
+                              ("summary", _S), ("artifact", _S), ("artifact_format", _S)]),
+        "displays": pa.schema([("run_id", _S), ("seq", _I), ("kind", _S), ("mime", _S), ("artifact", _S),
+                               ("size", _I), ("truncated", _B)]),
+    }
+    ENV_SCHEMA = pa.schema([("env_id", _S), ("python", _S), ("implementation", _S), ("platform", _S), ("machine", _S),
+                            ("packages", _S), ("created_at", _F)])
+    POINTS_SCHEMA = pa.schema([("key", pa.dictionary(pa.int32(), _S)), ("step", _I), ("value", _F)])
+    globals().update(SCHEMAS=SCHEMAS, ENV_SCHEMA=ENV_SCHEMA, POINTS_SCHEMA=POINTS_SCHEMA)
+    return globals()[name]
 
 
 def encode_value(value: Any) -> dict[str, Any]:

@@ -14,14 +14,14 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
-
-import pyarrow as pa
-import pyarrow.compute as pc
+from typing import TYPE_CHECKING, Any
 
 from ..recorder import secrets
 from . import codec
 from .records import encode_value
+
+if TYPE_CHECKING:   # pyarrow is imported where a table is made: `import nbtrack` stays light
+    import pyarrow as pa
 
 DISPLAY_ITEM_CAP = 2 << 20     # one display item; text beyond it is cut, anything else recorded by size only
 DISPLAY_RUN_CAP = 16 << 20     # all of a run's displays together
@@ -286,6 +286,9 @@ def seal(record: dict[str, Any], known: Iterable[str], blob: Callable[[str, byte
 def seal_keys(table: pa.Table, known: Iterable[str] = ()) -> pa.Table:
     """A chunk of logged points with its keys through the text rules; points under a secret name
     (``nbtrack.log(pin=...)``) are dropped, as metrics under one are."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     column = table.column("key").combine_chunks()
     names = column.dictionary.to_pylist()
     sealer = Sealer(known)

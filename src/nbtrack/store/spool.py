@@ -17,14 +17,14 @@ import re
 import uuid
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
-
-import pyarrow as pa
-import pyarrow.ipc as ipc
+from typing import TYPE_CHECKING, Any
 
 from ..errors import StoreError
-from .records import POINTS_SCHEMA
+from . import records
 from .seal import seal, seal_keys
+
+if TYPE_CHECKING:   # pyarrow is imported where a table is made: `import nbtrack` stays light
+    import pyarrow as pa
 
 RECORD_PREFIX, POINTS_PREFIX, BLOB_PREFIX = "run.", "pts.", "blob."
 
@@ -94,9 +94,12 @@ class Spool:
 
     def write_points(self, run_id: str, chunk: int, table: pa.Table, known: Iterable[str] = ()) -> None:
         """One chunk of logged points; keys go through the same rules as every other text."""
+        import pyarrow as pa
+        import pyarrow.ipc as ipc
+
         table = seal_keys(table, known)
         sink = pa.BufferOutputStream()
-        with ipc.new_file(sink, POINTS_SCHEMA) as writer:
+        with ipc.new_file(sink, records.POINTS_SCHEMA) as writer:
             writer.write_table(table)
         self._atomic_write(f"{POINTS_PREFIX}{run_id}.{chunk:06d}.arrow", sink.getvalue().to_pybytes())
 
@@ -118,6 +121,9 @@ def read_record(path: Path) -> dict[str, Any]:
 
 def read_points(path: Path) -> pa.Table:
     # read, not memory-mapped: a file cut short under a mapping kills the process with SIGBUS
+    import pyarrow as pa
+    import pyarrow.ipc as ipc
+
     return ipc.open_file(pa.BufferReader(path.read_bytes())).read_all()
 
 
