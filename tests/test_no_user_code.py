@@ -9,7 +9,8 @@ import tracemalloc
 import pytest
 
 import nbtrack
-from nbtrack.recorder.capture import Budget, safe_fingerprint
+from nbtrack.recorder.budget import Budget
+from nbtrack.recorder.capture import safe_fingerprint
 
 class Reduced:
     """Its __reduce__ has a side effect, as one that writes a file would. (Defined in an importable

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from .errors import RunNotFoundError
 from .recorder import run as _run
 from .recorder import secrets
-from .store import Store, queries
+from .store import Store, queries, wide
 from .store import codec
 from .store.records import decode_value
 
@@ -53,7 +53,7 @@ def _store(store: str | os.PathLike[str] | Store | None) -> Store:
 
 def runs(experiment: str | None = None, where: str | None = None,
          store: str | os.PathLike[str] | Store | None = None, *, limit: int | None = None,
-         max_columns: int | None = queries.MAX_COLUMNS) -> pd.DataFrame:
+         max_columns: int | None = wide.MAX_COLUMNS) -> pd.DataFrame:
     """All runs as a DataFrame, one row per run, oldest first.
 
     Columns: ``run_id, experiment, name, status, started_at, ended_at, duration_s, tags``,

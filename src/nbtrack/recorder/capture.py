@@ -21,24 +21,20 @@ import datetime
 import decimal
 import pickle
 import sys
-import time
 import types
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Callable
 from typing import Any
 
 import xxhash
 
 from ..errors import UnhashableInputError
+from .budget import UNLIMITED, Budget, OverBudget, current
 
 FULL_HASH_BYTES = 1 << 30       # beyond 1 GiB a buffer is hashed from samples
 SAMPLE_BLOCKS, SAMPLE_BLOCK_BYTES = 256, 1 << 20
 PICKLE_HASH_LIMIT = 64 << 20
 CONTAINER_BUDGET = 100_000
 MAX_SCALAR_STR = 10_000
-BUDGET_SECONDS = 0.2            # per cell, for the slow paths only (memory-speed hashing is not counted)
-SLOW_GRACE = 0.002
 TEXT_CHUNK = 1 << 22            # characters of a str encoded at a time: never a full UTF-8 copy
 
 Fingerprint = dict[str, Any]
@@ -48,51 +44,6 @@ Fingerprinter = Callable[[Any], Fingerprint]
 def type_name(value: Any) -> str:
     t = type(value)
     return f"{t.__module__}.{t.__qualname__}" if t.__module__ != "builtins" else t.__qualname__
-
-
-class OverBudget(Exception):
-    pass
-
-
-class Budget:
-    """One cell's fingerprinting. The slow paths (hashing item by item, pickling) share ``seconds``
-    of time, counted only while they run; an object hashed by pickling is pickled once per cell
-    (kept by identity), so a user's ``__reduce__`` runs once even when the object is both read and
-    bound (``y = obj``)."""
-
-    def __init__(self, seconds: float = BUDGET_SECONDS) -> None:
-        self.seconds, self.spent = seconds, 0.0
-        self.pickled: dict[int, tuple[Any, Fingerprint | Exception]] = {}
-        self.skipped: dict[int, tuple[Any, str]] = {}
-        self._since: float | None = None
-        self._what = ""
-
-    @contextmanager
-    def slow(self, what: str) -> Iterator[None]:
-        if self._since is not None:   # nested (a container's item pickled): the outer one counts
-            yield
-            return
-        self._since, self._what = time.perf_counter(), what
-        try:
-            yield
-        finally:
-            self.spent += time.perf_counter() - self._since
-            self._since = None
-
-    def check(self) -> None:
-        """Raise OverBudget once the cell's slow paths are over budget; each slow path still gets a
-        couple of milliseconds, so small values are recorded however much a big one took."""
-        if self._since is None:
-            return
-        elapsed = time.perf_counter() - self._since
-        if elapsed > SLOW_GRACE and self.spent + elapsed > self.seconds:
-            raise OverBudget(f"this cell's fingerprints used their {self.seconds * 1000:.0f} ms "
-                             f"({self._what}); leave it out with %%track --exclude NAME or allow "
-                             "more with %nbtrack budget SECONDS")
-
-
-_UNLIMITED = Budget(float("inf"))
-_budget: ContextVar[Budget] = ContextVar("nbtrack_fingerprint_budget", default=_UNLIMITED)
 
 
 class CapturerRegistry:
@@ -201,7 +152,7 @@ def hash_ndarray(h: "xxhash.xxh3_128", arr: Any) -> bool:
     h.update(f"{arr.dtype.str}{arr.shape}".encode())
     if arr.dtype.hasobject:
         sampled = arr.size > CONTAINER_BUDGET
-        budget = _budget.get()
+        budget = current.get()
         with budget.slow(f"an object array of {arr.size} items, hashed item by item"):
             for i, item in enumerate(arr.reshape(-1)[:CONTAINER_BUDGET]):
                 if not i & 63:
@@ -254,7 +205,7 @@ def _canonical(h: "xxhash.xxh3_128", value: Any, budget: list[int], path: set[in
     if budget[0] < 0:
         raise _TooMany
     if not budget[0] & 7:
-        _budget.get().check()
+        current.get().check()
     t = type(value)
     if t in _PLAIN or t is str:
         h.update(f"{t.__name__}:{value!r};".encode())
@@ -303,7 +254,7 @@ class _TooMany(Exception):
 def _fp_container(value: Any) -> Fingerprint:
     h = xxhash.xxh3_128()
     try:
-        with _budget.get().slow(f"a {type(value).__name__} of {len(value)} items, hashed item by item"):
+        with current.get().slow(f"a {type(value).__name__} of {len(value)} items, hashed item by item"):
             _canonical(h, value, [CONTAINER_BUDGET], set())
         digest, method = h.hexdigest(), "xxh3_128"
     except _TooMany:
@@ -341,7 +292,7 @@ class _HashWriter:
 
     def write(self, data: bytes) -> int:
         if self.size:   # a pickle streamed in frames: its later frames are checked (one write is done work)
-            _budget.get().check()
+            current.get().check()
         self.size += len(data)
         if self.size > PICKLE_HASH_LIMIT:
             raise _TooBig
@@ -355,14 +306,14 @@ def _fp_pickled(value: Any) -> Fingerprint:
     Pickling is only a way to read the object's state: nothing is stored, nothing is ever loaded.
     It runs the object's own ``__reduce__``/``__getstate__``: once per cell (``Budget.pickled``).
     """
-    budget = _budget.get()
+    budget = current.get()
     seen = budget.pickled.get(id(value))
     if seen is None or seen[0] is not value:
         try:
             seen = (value, _pickle_fingerprint(value, budget))
         except UnhashableInputError as e:   # a failure is kept too: its __reduce__ ran already
             seen = (value, e)
-        if budget is not _UNLIMITED:
+        if budget is not UNLIMITED:
             budget.pickled[id(value)] = seen
     if isinstance(seen[1], Exception):
         raise UnhashableInputError(str(seen[1]))
@@ -431,7 +382,7 @@ def fingerprint(value: Any) -> Fingerprint:
 def safe_fingerprint(value: Any, budget: Budget | None = None) -> Fingerprint:
     """A fingerprint that never raises: failures are recorded in it instead. With a ``budget`` (one
     per cell) the slow paths share its time and each pickled object is pickled once."""
-    token = _budget.set(budget) if budget is not None else None
+    token = current.set(budget) if budget is not None else None
     try:
         if budget is not None and id(value) in budget.skipped and budget.skipped[id(value)][0] is value:
             raise OverBudget(budget.skipped[id(value)][1])   # `out = big`: not a second try
@@ -451,7 +402,7 @@ def safe_fingerprint(value: Any, budget: Budget | None = None) -> Fingerprint:
                 "dtype": None, "summary": {"error": f"{type(e).__name__}: {e}"[:300]}}
     finally:
         if token is not None:
-            _budget.reset(token)
+            current.reset(token)
 
 
 from . import dataframes, frameworks  # noqa: E402,F401  (the built-in capturers register there)

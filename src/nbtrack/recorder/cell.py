@@ -26,7 +26,8 @@ from ..options import TrackOptions, parse_track_line
 from ..store import Store
 from . import artifacts, environment, rng, secrets
 from .analysis import CellAnalysis, OverrideParams, analyze
-from .capture import BUDGET_SECONDS, Budget, is_data
+from .budget import BUDGET_SECONDS, Budget
+from .capture import is_data
 from .checking import CheckHooks
 from .outputs import record_input, record_output
 from .provenance import Producers

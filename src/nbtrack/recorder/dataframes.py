@@ -12,7 +12,8 @@ from typing import Any
 
 import xxhash
 
-from .capture import CONTAINER_BUDGET, Fingerprint, _budget, _fp, _hash_buffer, hash_ndarray, registry, type_name
+from .budget import current
+from .capture import CONTAINER_BUDGET, Fingerprint, _fp, _hash_buffer, hash_ndarray, registry, type_name
 
 
 def _hash_series_values(h: "xxhash.xxh3_128", series: Any) -> bool:
@@ -25,7 +26,7 @@ def _hash_series_values(h: "xxhash.xxh3_128", series: Any) -> bool:
     if sampled:  # object columns of millions of rows: hash spread rows, in bounded time
         step = len(series) // (CONTAINER_BUDGET * 10)
         sample = series.iloc[::step]
-    budget = _budget.get()
+    budget = current.get()
     with budget.slow(f"a {dtype} column of {len(series)} rows"):
         for start in range(0, len(sample), 50_000):
             budget.check()

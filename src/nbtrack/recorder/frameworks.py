@@ -16,7 +16,8 @@ from typing import Any
 import xxhash
 
 from ..errors import UnhashableInputError
-from .capture import Fingerprinter, OverBudget, _fp, as_scalar, hash_state, registry, type_name
+from .budget import OverBudget
+from .capture import Fingerprinter, _fp, as_scalar, hash_state, registry, type_name
 
 
 def _plain_params(params: dict[str, Any]) -> dict[str, Any]:

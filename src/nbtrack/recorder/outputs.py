@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from . import secrets
-from .capture import Budget, as_scalar, is_number, safe_fingerprint
+from .budget import Budget
+from .capture import as_scalar, is_number, safe_fingerprint
 from .run import ActiveRun
 
 
