@@ -6,7 +6,8 @@ Prints: %%track overhead on a trivial cell vs the same cell untracked, in an IPy
 shell and in a real kernel through jupyter_client; nbtrack.log
 throughput with the flush to the store included, vs one Arrow insert of the same
 points into DuckDB (the floor); nbtrack.runs() over 10,000 runs with 30
-params/metrics each; bytes on disk per logged point; the compare panel's data over
+params/metrics each; bytes on disk per logged point (noisy values: the worst case) vs a plain DuckDB
+table of the same points; Run.history() vs the same query in raw DuckDB; the compare panel's data over
 10,000 runs x 50 params/metrics vs nbtrack.runs() alone; curves of 500 runs x
 20,000 steps from the stored downsampled curves vs downsampling at query time;
 runs() over 10,000 runs holding 10,000 distinct params, capped and whole, vs a raw
@@ -109,20 +110,23 @@ def bench_kernel(root: Path, n: int) -> dict[str, float]:
 
 
 def bench_log(root: Path, n: int, per_call: int) -> dict[str, float]:
+    """``nbtrack.log`` of noisy values (a loss with noise: what compresses worst), flush and import
+    included, against one Arrow insert of the same points into DuckDB; and the bytes each point takes
+    on disk, against the same points in a plain DuckDB table."""
     store = Store(root / f"log{per_call}.duckdb")
     store.sync()
     names = [f"m{i}" for i in range(per_call)]
-    values = {k: 0.5 for k in names}
     calls = n // per_call
+    noisy = (1.0 / (1.0 + np.arange(calls) * 1e-4) + np.random.default_rng(0).normal(0, 0.01, calls)).tolist()
     log = nbtrack.log  # what a user calls inside a tracked cell
     with nbtrack.run("log", store=store):
         t0 = time.perf_counter()
         if per_call == 1:
-            for i in range(calls):
-                log(loss=i * 1e-6)
+            for v in noisy:
+                log(loss=v)
         else:
-            for _ in range(calls):
-                log(**values)
+            for v in noisy:
+                log(**dict.fromkeys(names, v))
         t_log = time.perf_counter() - t0
     syncer.flush()
     t_spool = time.perf_counter() - t0
@@ -133,14 +137,15 @@ def bench_log(root: Path, n: int, per_call: int) -> dict[str, float]:
     # the floor: the same points as one Arrow table, inserted into DuckDB in one statement
     floor_db = root / f"floor{per_call}.duckdb"
     t0 = time.perf_counter()
-    keys = np.repeat(np.array(names if per_call > 1 else ["loss"]), calls) if per_call > 1 else \
-        np.full(calls, "loss")
-    points_table = pa.table({"run_id": pa.array(["r"] * points), "key": pa.array(keys), "step": np.arange(points),
-                      "value": np.full(points, 0.5)})
+    # key by key, as a run's points are stored (its curves read back in order)
+    keys = np.repeat(np.array(names if per_call > 1 else ["loss"]), calls)
+    points_table = pa.table({"run_id": pa.array(["r"] * points).dictionary_encode(), "key": pa.array(keys),
+                             "step": np.tile(np.arange(calls), per_call), "value": np.tile(np.array(noisy), per_call)})
     con = duckdb.connect(str(floor_db))
     con.execute("CREATE TABLE h (run_id VARCHAR, key VARCHAR, step BIGINT, value DOUBLE)")
     con.register("points_table", points_table)
     con.execute("INSERT INTO h SELECT * FROM points_table")
+    con.execute("CHECKPOINT")
     con.close()
     t_floor = time.perf_counter() - t0
 
@@ -151,10 +156,41 @@ def bench_log(root: Path, n: int, per_call: int) -> dict[str, float]:
     Store(empty).sync()
     with Store(empty).connect() as con:
         con.execute("CHECKPOINT")
-    bytes_per_point = (size - empty.stat().st_size) / points
+    plain_empty = root / f"plain_empty{per_call}.duckdb"
+    con = duckdb.connect(str(plain_empty))
+    con.execute("CREATE TABLE h (run_id VARCHAR, key VARCHAR, step BIGINT, value DOUBLE)")
+    con.execute("CHECKPOINT")
+    con.close()
     return {"points": points, "log_only_per_s": points / t_log, "with_flush_per_s": points / t_total,
             "spool_per_s": points / t_spool, "floor_per_s": points / t_floor,
-            "ratio_to_floor": t_total / t_floor, "bytes_per_point": bytes_per_point}
+            "ratio_to_floor": t_total / t_floor, "bytes_per_point": (size - empty.stat().st_size) / points,
+            "plain_bytes_per_point": (floor_db.stat().st_size - plain_empty.stat().st_size) / points}
+
+
+def bench_history(root: Path, n_runs: int, steps: int) -> dict[str, float]:
+    """``Run.history()`` of one run of 3 curves x ``steps`` points in a store of ``n_runs`` such runs,
+    against the same query in raw DuckDB (connect, query, DataFrame)."""
+    store = Store(root / "history.duckdb")
+    for r in range(n_runs):
+        with nbtrack.run(f"h{r}", store=store) as run:
+            for i in range(steps):
+                run.log(step=i, loss=1 / (i + 1), acc=i / steps, lr=0.1)
+    got = nbtrack.get(run.run_id, store=store)
+    assert len(got.history()) == 3 * steps
+
+    def raw() -> None:
+        con = duckdb.connect(str(store.path), read_only=True)
+        con.execute("SELECT step, key, value FROM metric_history WHERE run_id = ? ORDER BY key, step",
+                    [run.run_id]).df()
+        con.close()
+
+    samples: dict[str, list[float]] = {"history": [], "raw": []}
+    for _ in range(7):
+        for name, fn in (("history", got.history), ("raw", raw)):
+            t0 = time.perf_counter()
+            fn()
+            samples[name].append(time.perf_counter() - t0)
+    return {"points": 3 * steps, "history_ms": _median_ms(samples["history"]), "raw_ms": _median_ms(samples["raw"])}
 
 
 def bench_runs(root: Path, n_runs: int) -> dict[str, float]:
@@ -541,11 +577,15 @@ def _report(root: Path, q: bool) -> None:
           f"{kn['untracked_ms']:.2f} ms, added {kn['added_ms']:.2f} ms, {kn['added_no_summary_ms']:.2f} ms with "
           "the summary line off (median; target <= 2 ms)")
     for per_call in (1, 10):
-        lg = bench_log(root, 100_000 if q else 1_000_000, per_call)
+        lg = bench_log(root, 100_000 if q else 10_000_000, per_call)
         print(f"nbtrack.log, {lg['points']:,} points, {per_call} metric(s) per call: "
               f"{lg['log_only_per_s']:,.0f} points/s logging, {lg['with_flush_per_s']:,.0f} points/s with "
               f"flush + import (target >= 1,000,000); Arrow insert floor {lg['floor_per_s']:,.0f}/s, "
-              f"ratio {lg['ratio_to_floor']:.1f}x; {lg['bytes_per_point']:.2f} bytes/point on disk")
+              f"ratio {lg['ratio_to_floor']:.1f}x; {lg['bytes_per_point']:.2f} bytes/point on disk (the same "
+              f"points in a plain DuckDB table: {lg['plain_bytes_per_point']:.2f})")
+    hs = bench_history(root, 5 if q else 20, 2_000 if q else 20_000)
+    print(f"Run.history() of a {hs['points']:,}-point run: {hs['history_ms']:.1f} ms (median of 7; target within "
+          f"2x of the raw read); the same query in raw DuckDB (connect, query, DataFrame) {hs['raw_ms']:.1f} ms")
     r = bench_runs(root, 1_000 if q else 10_000)
     print(f"nbtrack.runs() over {r['runs']:,} runs x 30 params/metrics: {r['runs_ms']:.0f} ms (median of 5; "
           f"target < 300 ms); raw read of the long tables {r['raw_read_ms']:.0f} ms; "

@@ -41,6 +41,9 @@ CELLS = [
     "class Bad:\n    def __repr__(self):\n        return 'Bad()'\n    def _repr_html_(self):\n        raise ValueError('bad formatter')\nBad()",
     "import threading, time\nt = threading.Thread(target=lambda: print('from a thread'))\nt.start(); t.join()\n"
     "time.sleep(0.1)",
+    # text still waiting in the kernel's stream buffer when the cell ends: shown before the summary
+    "print('no newline yet', end='')",
+    "import sys\nsys.stderr.write('half a line')",
 ]
 CLEARS = {CELLS.index(c) for c in CELLS if c.rstrip().endswith("clear_output(wait=True)")}
 
@@ -72,6 +75,8 @@ def test_tracked_notebook_outputs_match_the_untracked_notebook(tmp_path):
         assert [_visible(o) for o in cell_plain.outputs] == [_visible(o) for o in outs_tracked], source
         # no summary where it would trigger a pending clear and wipe what the cell left on screen
         assert len(summaries) == (0 if index in CLEARS else 1), source
+        if summaries:   # after everything the cell showed, streams included
+            assert cell_tracked.outputs[-1] == summaries[0], source
         for plain_out, tracked_out in zip(cell_plain.outputs, outs_tracked):
             if plain_out.output_type == "error":
                 tb = re.sub(r"\x1b\[[0-9;]*m", "", "\n".join(tracked_out.traceback))

@@ -154,3 +154,51 @@ def test_a_deleted_spool_folder_is_made_again_and_later_cells_record(ip, store_p
     assert result.success and ip.user_ns["y"] == 2
     assert "nbtrack warning" not in capsys.readouterr().err
     assert nbtrack.runs()["name"].tolist() == ["second"]
+
+
+def _spooled_run(path: Path, points: int, monkeypatch) -> tuple[str, list[Path]]:
+    from nbtrack.recorder.run import syncer
+
+    syncer.flush()
+    monkeypatch.setattr(syncer, "request", lambda store: None)   # keep the spool as the run left it
+    with nbtrack.run("curves", store=path) as r:
+        for step in range(points):
+            r.log(step=step, loss=1.0 / (step + 1), api_token=123456789)
+        r.log(step=points, odd=float("nan"), neg=-0.0, big=float("inf"))
+    return r.run_id, Store(path).spool.pending()
+
+
+def test_a_short_runs_last_points_ride_in_its_final_record_and_read_back_exactly(tmp_path, monkeypatch):
+    from nbtrack.recorder.run import EMBED_POINTS
+
+    run_id, files = _spooled_run(tmp_path / "runs.duckdb", 10, monkeypatch)
+    assert [f for f in files if f.name.startswith("pts.")] == []   # no points file of its own
+    final = json.loads(sorted(f for f in files if f.name.startswith("run."))[-1].read_text())
+    assert "api_token" not in final["points"]["keys"]              # a secret name's points are dropped
+    history = nbtrack.get(run_id, store=tmp_path / "runs.duckdb").history()
+    loss = history[history.key == "loss"]
+    assert loss.step.tolist() == list(range(10)) and loss.value.tolist() == [1.0 / (s + 1) for s in range(10)]
+    odd = dict(zip(history.key, history.value))
+    assert odd["odd"] != odd["odd"] and odd["big"] == float("inf") and "api_token" not in odd
+    # a longer remainder is a points file, as every chunk before it
+    run_id, files = _spooled_run(tmp_path / "long.duckdb", EMBED_POINTS + 1, monkeypatch)
+    assert [f for f in files if f.name.startswith("pts.")]
+    assert len(nbtrack.get(run_id, store=tmp_path / "long.duckdb").history()) == EMBED_POINTS + 1 + 3
+
+
+@given(damage=st.sampled_from([("key", [7]), ("step", ["1"]), ("value", ["x"]), ("keys", [1]), ("chunk", -1),
+                               ("value", []), ("step", [2**70])]))
+@settings(max_examples=7, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_damaged_points_in_a_final_record_leave_the_run_as_it_started(tmp_path, capfd, monkeypatch, damage):
+    path = tmp_path / uuid.uuid4().hex / "runs.duckdb"
+    run_id, files = _spooled_run(path, 3, monkeypatch)
+    final = sorted(f for f in files if f.name.startswith("run."))[-1]
+    record = json.loads(final.read_text())
+    field, value = damage
+    record["points"][field] = value if field in ("chunk",) else (value * len(record["points"][field]) or [])
+    final.write_text(json.dumps(record))
+    capfd.readouterr()
+    run = nbtrack.get(run_id, store=path)
+    assert run.status == "running" and run.history().empty       # its start record, nothing half-imported
+    assert "set aside an unreadable spool file" in capfd.readouterr().err
+    assert (final.parent / f".unreadable.{final.name}").exists()

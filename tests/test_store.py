@@ -240,3 +240,25 @@ def test_a_new_store_file_keeps_the_storage_format_duckdb_1_5_reads(store_path):
     header = store_path.read_bytes()[:20]
     assert header[8:12] == b"DUCK"
     assert struct.unpack("<Q", header[12:20])[0] <= 68   # 64-68: the versions DuckDB 1.5.5 reads; 2.x: 999
+
+
+def test_a_tight_loop_of_script_runs_is_imported_in_a_few_batches_not_one_per_run(tmp_path, monkeypatch):
+    from nbtrack.recorder import sync
+    from nbtrack.store import FileStore
+
+    sync.syncer.flush()
+    imports = []
+    real = FileStore.sync
+    monkeypatch.setattr(FileStore, "sync", lambda self, blocking=True: imports.append(1) or real(self, blocking))
+    path = tmp_path / "runs.duckdb"
+    t0 = time.monotonic()
+    for i in range(300):
+        with nbtrack.run("loop", params={"i": i}, store=path) as run:
+            run.log(loss=1.0 / (i + 1))
+    elapsed = time.monotonic() - t0
+    sync.syncer.flush()
+    during = len(imports)
+    # at most one import per interval while runs keep coming (before: one after every run)
+    assert during <= elapsed / sync.INTERVAL + 2, (during, elapsed)
+    frame = nbtrack.runs(store=path)
+    assert sorted(frame["params.i"]) == list(range(300)) and set(frame["status"]) == {"finished"}

@@ -260,7 +260,7 @@ class CellTracker:
         environment.prefetch_git(git_dir)
         frame = _Frame(run, plan, set(ns), before, capture, rng.snapshot(), budget)
         try:
-            run.start(background=problem is None)
+            run.start()
         except NbtrackError as e:
             raise NbtrackError(problem or str(e)) from None  # one line says it all
         if problem:
@@ -350,11 +350,9 @@ class CellTracker:
             self.checks.report(self.store, run, plan.options)
 
     def _show_summary(self, run: ActiveRun) -> None:
-        from IPython.display import display
+        from .summary import show, summary_bundle
 
-        from .summary import summary_bundle
-
-        display(summary_bundle(run), raw=True)
+        show(self.shell, summary_bundle(run))
 
 
 class _OverrideHook(ast.NodeTransformer):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import sys
 from typing import Any
 
 from . import secrets
@@ -44,3 +45,38 @@ def summary_bundle(run: ActiveRun) -> dict[str, Any]:
         "duration_s": duration, "store": str(run.store.path),
     }
     return {MIME: data, "text/plain": text}
+
+
+def show(shell: Any, bundle: dict[str, Any]) -> None:
+    """Display the summary line. Before a display ipykernel flushes stdout and stderr, each a round trip
+    to its IO thread even with nothing written (0.5 ms of a trivial cell's 2 in a real kernel); when
+    neither holds unsent text, the summary skips that flush. Output order stays as untracked: a stream
+    with text waiting is flushed first, as always."""
+    from IPython.display import display
+
+    pub = getattr(shell, "display_pub", None)
+    if pub is None or not hasattr(pub, "_flush_streams") or not all(_idle(s) for s in (sys.stdout, sys.stderr)):
+        display(bundle, raw=True)
+        return
+    own = vars(pub).get("_flush_streams")   # someone else's patch, put back as it was
+    pub._flush_streams = _no_flush
+    try:
+        display(bundle, raw=True)
+    finally:
+        if own is None:
+            del pub._flush_streams
+        else:
+            pub._flush_streams = own
+
+
+def _no_flush() -> None:
+    pass
+
+
+def _idle(stream: Any) -> bool:
+    """Whether an ipykernel OutStream has nothing waiting to be sent; False for any other stream."""
+    try:
+        return (stream._flush_pending is False and stream._subprocess_flush_pending is False
+                and not stream._buffers)
+    except AttributeError:
+        return False

@@ -211,7 +211,6 @@ def _read_blobs(paths: list[Path]) -> pa.Table | None:
 
 
 def _read_points(points: list[tuple[str, int, Path]]) -> tuple[pa.Table | None, list[tuple[str, int]]]:
-    import numpy as np
     import pyarrow as pa
 
     tables, done = [], []
@@ -232,14 +231,27 @@ def _read_points(points: list[tuple[str, int, Path]]) -> tuple[pa.Table | None, 
         except (OSError, KeyError, *_build_errors()) as e:
             quarantine(path, f"not a readable points file ({type(e).__name__}: {_first_line(e)})")
             continue
-        n = table.num_rows
-        zeros = pa.array(np.zeros(n, dtype=np.int32))   # dictionary columns: no copy of a string per point
-        tables.append(pa.table({"run_id": pa.DictionaryArray.from_arrays(zeros, pa.array([run_id])),
-                                "key": keys.cast(pa.dictionary(pa.int32(), pa.string())), "step": steps,
-                                "value": values,
-                                "chunk": pa.DictionaryArray.from_arrays(zeros, pa.array([chunk], pa.int32()))}))
+        tables.append(_chunk_table(run_id, chunk, keys, steps, values))
         done.append((run_id, chunk))
     return (pa.concat_tables(tables) if tables else None), done
+
+
+def _chunk_table(run_id: str, chunk: int, keys: pa.Array, steps: pa.Array, values: pa.Array) -> pa.Table:
+    import numpy as np
+    import pyarrow as pa
+
+    zeros = pa.array(np.zeros(len(steps), dtype=np.int32))   # dictionary columns: no copy of a string per point
+    return pa.table({"run_id": pa.DictionaryArray.from_arrays(zeros, pa.array([run_id])),
+                     "key": keys.cast(pa.dictionary(pa.int32(), pa.string())), "step": steps, "value": values,
+                     "chunk": pa.DictionaryArray.from_arrays(zeros, pa.array([chunk], pa.int32()))})
+
+
+def _embedded_table(run_id: str, points: dict[str, Any]) -> pa.Table:
+    import pyarrow as pa
+
+    keys = pa.DictionaryArray.from_arrays(pa.array(points["key"], pa.int32()), pa.array(points["keys"], pa.string()))
+    return _chunk_table(run_id, points["chunk"], keys, pa.array(points["step"], pa.int64()),
+                        pa.array(points["value"], pa.float64()))
 
 
 def _read_records(con: duckdb.DuckDBPyConnection, records: dict[str, list[_Item]]) -> list[_Item]:
@@ -310,6 +322,27 @@ def check_record(record: Any, run_id: str) -> None:
     env = record.get("env")
     if env and not isinstance(env.get("env_id"), str):
         raise _Bad("its environment has no id")
+    if record.get("points") is not None:
+        _check_points(record["points"])
+
+
+def _check_points(points: Any) -> None:
+    """A run's last points, carried in its final record (recorder/run.py)."""
+    def ints(xs: Any) -> bool:
+        return isinstance(xs, list) and all(type(x) is int for x in xs)
+
+    if not isinstance(points, dict) or type(points.get("chunk")) is not int or points["chunk"] < 0:
+        raise _Bad("its points have no chunk number")
+    keys, index, steps, values = (points.get(k) for k in ("keys", "key", "step", "value"))
+    if not (isinstance(keys, list) and all(isinstance(k, str) for k in keys)):
+        raise _Bad("its points' keys are not text")
+    if not (ints(index) and ints(steps) and isinstance(values, list)) \
+            or not len(index) == len(steps) == len(values):
+        raise _Bad("its points are not lists of keys, steps and values of one length")
+    if any(not 0 <= i < len(keys) for i in index):
+        raise _Bad("a point names a key its record does not have")
+    if not all(type(v) in (int, float) for v in values):
+        raise _Bad("a point's value is not a number")
 
 
 def _rows(item: _Item) -> dict[str, list[dict[str, Any]]]:
@@ -325,6 +358,9 @@ def _import(con: duckdb.DuckDBPyConnection, blobs: pa.Table | None, points: pa.T
             chunks: list[tuple[str, int]], batch: "_Batch") -> int:
     import pyarrow as pa
 
+    if batch.points is not None:   # the points carried in final records go with the points files'
+        points = batch.points if points is None else pa.concat_tables([points, batch.points])
+        chunks = [*chunks, *batch.chunks]
     if blobs is not None:
         con.register("nbt_blobs", blobs)
         con.execute("INSERT INTO artifacts SELECT * FROM nbt_blobs "
@@ -394,6 +430,9 @@ class _Batch:
         self.sources = pa.table({"hash": pa.array(list(sources), pa.string()),
                                  "text": pa.array(list(sources.values()), pa.string())})
         self.envs = pa.Table.from_pylist(list(envs.values()), schema=records.ENV_SCHEMA)
+        embedded = [(item.run_id, item.record["points"]) for item in items if item.record.get("points")]
+        self.points = pa.concat_tables([_embedded_table(r, p) for r, p in embedded]) if embedded else None
+        self.chunks = [(r, p["chunk"]) for r, p in embedded]
 
 
 def _builds(item: _Item | None) -> _Item | None:

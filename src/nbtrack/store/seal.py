@@ -11,9 +11,10 @@ to size, so no kept head or tail holds half a secret.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from ..recorder import secrets
@@ -33,6 +34,17 @@ _OPAQUE = {"run_id", "source_hash", "env_id", "session_id", "started_at", "ended
 _CODE_FIELDS = {"source", "definition"}
 
 
+_SHORT = 256
+
+
+@functools.lru_cache(maxsize=4096)
+def _scrub_short(value: str, known: frozenset[str]) -> tuple[str, bool]:
+    """Names, keys, statuses, hosts: the same short texts recur in every record of a process, and each
+    is scrubbed once per set of known secrets (most of a short script run's sealing time before)."""
+    out, changed = secrets.scrub_text(value, known)
+    return codec.text_safe(out), changed
+
+
 class Sealer:
     """Applies the rules and remembers which fields it changed (``runs.redacted``)."""
 
@@ -41,10 +53,14 @@ class Sealer:
         self.redacted: set[str] = set(redacted)
 
     def text(self, value: str, field: str) -> str:
-        out, changed = secrets.scrub_text(value, self.known)
+        if len(value) <= _SHORT:
+            out, changed = _scrub_short(value, self.known)
+        else:
+            out, changed = secrets.scrub_text(value, self.known)
+            out = codec.text_safe(out)
         if changed:
             self.redacted.add(field)
-        return codec.text_safe(out)
+        return out
 
     def code(self, value: str, field: str) -> str:
         out, changed = secrets.scrub_code(value, self.known)
@@ -170,18 +186,30 @@ def _key(sealer: Sealer, key: Any, prefix: str) -> str:
     return sealer.text(key if isinstance(key, str) else str(key), prefix)
 
 
-def _texts(value: Any, depth: int = 0) -> Iterator[str]:
-    if isinstance(value, str):
-        yield value
-    elif depth >= secrets.MAX_DEPTH:
-        return
-    elif isinstance(value, dict):
-        for k, v in value.items():
-            yield from _texts(k, depth + 1)
-            yield from _texts(v, depth + 1)
-    elif isinstance(value, (list, tuple, set, frozenset)):
-        for v in value:
-            yield from _texts(v, depth + 1)
+def _texts(value: Any) -> list[str]:
+    """Every string in a JSON-like tree, to ``secrets.MAX_DEPTH`` levels (a loop, not nested generators:
+    this runs over every record)."""
+    out: list[str] = []
+    stack = [(value, 0)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, str):
+            out.append(value)
+        elif depth >= secrets.MAX_DEPTH:
+            continue
+        elif isinstance(value, dict):
+            for k, v in value.items():
+                if isinstance(k, str):
+                    out.append(k)
+                elif isinstance(k, tuple):
+                    stack.append((k, depth + 1))
+                if isinstance(v, str):
+                    out.append(v)
+                elif v is not None and not isinstance(v, (int, float)):
+                    stack.append((v, depth + 1))
+        elif isinstance(value, (list, tuple, set, frozenset)):
+            stack.extend((v, depth + 1) for v in value if v is not None and not isinstance(v, (int, float)))
+    return out
 
 
 # The environment record (package versions: kilobytes of text) is the same for every run of a process
@@ -279,6 +307,8 @@ def seal(record: dict[str, Any], known: Iterable[str], blob: Callable[[str, byte
         "displays": _displays(sealer, record.get("displays", ()), record.get("streams") or {}, blob),
         "source": source, "env": _seal_env(sealer, env) if env else env,
     }
+    if record.get("points"):
+        sealed["points"] = _points(sealer, record["points"])
     run["redacted"] = sorted(codec.text_safe(f) for f in sealer.redacted)
     return sealed
 
@@ -300,3 +330,19 @@ def seal_keys(table: pa.Table, known: Iterable[str] = ()) -> pa.Table:
     if secret:
         table = table.filter(pc.invert(pc.is_in(column.indices, value_set=pa.array(secret, column.indices.type))))
     return table
+
+
+def _points(sealer: Sealer, points: dict[str, Any]) -> dict[str, Any]:
+    """A run's last points carried in its final record (recorder/run.py): the same rules as ``seal_keys``,
+    so points under a secret name are dropped, key and all."""
+    names = points["keys"]
+    secret = {i for i, k in enumerate(names) if secrets.is_secret_name(k)}
+    if not secret:
+        return {**points, "keys": [sealer.text(k, "metrics") for k in names]}
+    sealer.redacted.update(f"metrics.{sealer.text(names[i], 'metrics')}" for i in secret)
+    kept = [i for i in range(len(names)) if i not in secret]
+    new_index = {old: new for new, old in enumerate(kept)}
+    rows = [j for j, i in enumerate(points["key"]) if i not in secret]
+    return {"chunk": points["chunk"], "keys": [sealer.text(names[i], "metrics") for i in kept],
+            "key": [new_index[points["key"][j]] for j in rows], "step": [points["step"][j] for j in rows],
+            "value": [points["value"][j] for j in rows]}
