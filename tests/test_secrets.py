@@ -1,6 +1,10 @@
 """Secrets never reach any file nbtrack writes."""
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -63,3 +67,33 @@ def test_no_byte_of_a_secret_reaches_any_file(ip, store_path, monkeypatch):
     for secret in (OPENAI, GITHUB, AWS, JWT, PLAIN_PASSWORD, OPENAI[:20]):
         assert secret.encode() not in on_disk, secret
     assert b"0.1" in on_disk or b"lr" in on_disk  # the store holds the rest
+
+
+def test_the_shells_working_folder_is_not_a_secret_but_a_token_in_the_environment_is(tmp_path):
+    # $PWD names a folder, not a password: paths under it stay as they are in every field
+    code = textwrap.dedent("""
+        import os, nbtrack
+        with nbtrack.run("paths", store="runs.duckdb") as r:
+            print(os.path.join(os.getcwd(), "data.csv"))
+        run = nbtrack.get(r.run_id, store="runs.duckdb")
+        print(run.info["source_path"], run.info["redacted"])
+    """)
+    script = tmp_path / "train.py"
+    script.write_text(code)
+    env = {"PWD": str(tmp_path), "OLDPWD": str(tmp_path.parent), "MY_SERVICE_TOKEN": "s3cr3t-v4lue-99"}
+    proc = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True,
+                          env={**os.environ, **env}, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    printed, path_and_redacted = proc.stdout.splitlines()
+    assert printed == str(tmp_path / "data.csv")
+    assert path_and_redacted == f"{script} []"
+    stored = nbtrack.get(nbtrack.runs(store=tmp_path / "runs.duckdb").run_id[0], store=tmp_path / "runs.duckdb")
+    assert stored.info["source_path"] == str(script)
+    # a value under a secret name in the environment is still scrubbed wherever it is printed
+    script.write_text("import os, nbtrack\nwith nbtrack.run('leak', store='runs.duckdb'):\n"
+                      "    print('using', os.environ['MY_SERVICE_TOKEN'])\n")
+    subprocess.run([sys.executable, str(script)], cwd=tmp_path, env={**os.environ, **env}, timeout=120, check=True,
+                   capture_output=True)
+    frame = nbtrack.runs(store=tmp_path / "runs.duckdb")
+    leak = nbtrack.get(frame.run_id[frame["name"] == "leak"].iloc[0], store=tmp_path / "runs.duckdb")
+    assert "s3cr3t-v4lue-99" not in str(leak.info) and "s3cr3t-v4lue-99" not in (tmp_path / "runs.duckdb").read_bytes().decode("latin-1")
