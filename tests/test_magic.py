@@ -147,7 +147,7 @@ def test_empty_tracked_cell(ip):
 
 
 def test_summary_off_from_the_environment_and_a_bad_store_path(ip, tmp_path, monkeypatch, capsys):
-    from nbtrack.recorder.cell import CellTracker
+    from nbtrack.kernel.cell import CellTracker
     monkeypatch.setenv("NBTRACK_SUMMARY", "0")
     assert CellTracker(ip).summary is False
     (tmp_path / "notes.txt").write_text("not a database")

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import nbtrack
-from nbtrack.recorder.secrets import is_secret_name, looks_like_token, scrub
+from nbtrack.secrets import is_secret_name, looks_like_token, scrub
 
 OPENAI = "sk-proj-" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4"
 GITHUB = "ghp_" + "a" * 36

@@ -8,7 +8,7 @@ from click.testing import CliRunner
 
 import nbtrack
 from nbtrack.cli import main
-from nbtrack.options import parse_grid
+from nbtrack.kernel.options import parse_grid
 from nbtrack.errors import ParamValueError
 
 from test_kernel import _kernel
@@ -94,9 +94,9 @@ def test_bad_grid_options_name_the_problem(sweep_ip):
 
 
 def test_last_sweep_before_any_sweep(sweep_ip, monkeypatch):
-    from nbtrack.recorder import sweep
+    from nbtrack.recorder import run
 
-    monkeypatch.setattr(sweep, "last_sweep_id", None)
+    monkeypatch.setattr(run, "last_sweep_id", None)
     with pytest.raises(nbtrack.NbtrackError, match="no sweep has run"):
         nbtrack.last_sweep()
 

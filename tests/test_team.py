@@ -15,7 +15,7 @@ import pytest
 import nbtrack
 from nbtrack.errors import StoreError
 from nbtrack.store import Store
-from nbtrack.recorder.secrets import redact_passwords
+from nbtrack.secrets import redact_passwords
 from nbtrack.store import ducklake
 
 from pgcluster import PASSWORD, Cluster, server_bin

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 import nbtrack
 from nbtrack.errors import ParamValueError
-from nbtrack.options import MAX_RUNS, combinations, count, parse_track_line
+from nbtrack.kernel.options import MAX_RUNS, combinations, count, parse_track_line
 
 from helpers import ROOT
 from strategies import same

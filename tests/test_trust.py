@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 import nbtrack
 from nbtrack import formats
 from nbtrack.cli import main
-from nbtrack.recorder.secrets import is_secret_name, redact_value, scrub_text
+from nbtrack.secrets import is_secret_name, redact_value, scrub_text
 from nbtrack.store import codec
 from nbtrack.store.records import encode_value
 

@@ -3,8 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__version__ = "0.1.0"
-
+from .version import __version__
 from .api import Run, connect, fingerprint, get, last, last_sweep, log, register_capturer, run, runs  # noqa: E402
 from .errors import NbtrackError  # noqa: E402
 
@@ -16,15 +15,15 @@ __all__ = ["Run", "NbtrackError", "charts", "check", "compare", "connect", "expo
 def __getattr__(name: str) -> Any:
     # the panel and the charts import anywidget and Altair: only when first used, not on %load_ext
     if name in ("check", "last_check"):
-        from . import repro
+        from .repro import check as repro
 
         return getattr(repro, name)
     if name in ("export_script", "reproduce"):
-        from . import export
+        from .repro import export
 
         return getattr(export, name)
     if name == "lineage":
-        from .graph import lineage
+        from .repro.graph import lineage
 
         return lineage
     if name == "compare":
@@ -40,12 +39,12 @@ def __getattr__(name: str) -> Any:
 
 def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext nbtrack``: register %%track and %nbtrack."""
-    from .magic import load
+    from .kernel.magic import load
 
     load(ipython)
 
 
 def unload_ipython_extension(ipython: Any) -> None:
-    from .magic import unload
+    from .kernel.magic import unload
 
     unload(ipython)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import RunNotFoundError
 from .recorder import run as _run
-from .recorder import secrets
+from . import secrets
 from .store import Store, queries, wide
 from .store import codec
 from .store.records import decode_value
@@ -201,11 +201,10 @@ def last() -> Run:
 
 def last_sweep() -> pd.DataFrame:
     """The runs of this kernel's latest ``%%track --grid``/``--repeat`` sweep, as ``runs()`` gives them."""
-    from .recorder import sweep
-
-    if sweep.last_sweep_id is None:
+    sweep_id = _run.last_sweep_id
+    if sweep_id is None:
         raise RunNotFoundError("no sweep has run in this kernel yet: %%track --grid KEY=V1,V2 runs one")
-    return runs(where=f"sweep_id = '{sweep.last_sweep_id}'")
+    return runs(where=f"sweep_id = '{sweep_id}'")
 
 
 def log(step: int | None = None, **metrics: float) -> None:

@@ -11,10 +11,11 @@ from typing import Any, Callable
 import click
 import pandas as pd
 
-from . import __version__, api, formats
+from . import api, formats
+from .version import __version__
 from .diff import diff_runs
 from .errors import NbtrackError
-from .recorder.secrets import redact_passwords
+from .secrets import redact_passwords
 from .store import DEFAULT_RELATIVE as DEFAULT_LOCAL
 from .store import Store, codec
 from .store.queries import user_sql
@@ -226,7 +227,7 @@ def check_cmd(store_path: str | None, run_a: str, run_b: str, rtol: float | None
 
     Exits 0 when identical or within tolerance, 1 when they differ.
     """
-    from . import repro
+    from .repro import check as repro
 
     report = repro.check(run_a, run_b, store=_store(store_path),
                          rtol=repro.RTOL if rtol is None else rtol, atol=repro.ATOL if atol is None else atol)
@@ -240,7 +241,7 @@ def check_cmd(store_path: str | None, run_a: str, run_b: str, rtol: float | None
 @_errors
 def lineage_cmd(store_path: str | None, run: str) -> None:
     """Print the runs RUN depends on (upstream) and those built on it (downstream)."""
-    from .graph import lineage
+    from .repro.graph import lineage
 
     click.echo(str(lineage(run, _store(store_path))))
 
@@ -253,7 +254,7 @@ def lineage_cmd(store_path: str | None, run: str) -> None:
 @_errors
 def export_script_cmd(store_path: str | None, run: str, output: str | None) -> None:
     """Write a standalone Python script that reproduces RUN and its upstream chain."""
-    from .export import export_script
+    from .repro.export import export_script
 
     text = export_script(run, output, _store(store_path))
     if output:

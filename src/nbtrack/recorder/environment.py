@@ -214,7 +214,7 @@ def environ_secrets() -> frozenset[str]:
     Read afresh each time: ``%env TOKEN=new`` replaces a value without changing anything cheaper to
     watch. On POSIX the raw bytes are read and only the values under secret names decoded (each name
     is judged once): decoding every variable was a tenth of a trivial tracked cell's time."""
-    from .secrets import is_secret_name
+    from ..secrets import is_secret_name
 
     raw = getattr(os.environ, "_data", None)
     decode = getattr(os.environ, "decodevalue", None)

@@ -1,10 +1,10 @@
 """What a run read and what it produced: one value at a time, into the run's params, metrics, values,
-inputs and outputs. Shared by tracked cells and by reproductions (``reproduce_driver``)."""
+inputs and outputs. Shared by tracked cells and by reproductions (``repro.driver``)."""
 from __future__ import annotations
 
 from typing import Any
 
-from . import secrets
+from .. import secrets
 from .budget import Budget
 from .capture import as_scalar, is_number, safe_fingerprint
 from .run import ActiveRun

@@ -8,7 +8,7 @@ import types
 from typing import Any, Callable
 
 from .analysis import analyze
-from .secrets import is_secret_name, known_text
+from ..secrets import is_secret_name, known_text
 
 
 def definition_of(name: str, value: Any) -> dict[str, str] | None:

@@ -22,7 +22,8 @@ from ..store.codec import text_safe
 from ..store.importer import process_start
 from ..store.lock import hold_alive
 from ..store.spool import POINTS_PREFIX, parse_name, read_points
-from . import environment, secrets, system
+from . import environment, system
+from .. import secrets
 from .sync import syncer
 
 if TYPE_CHECKING:   # pyarrow is imported where a table is made: `import nbtrack` stays light
@@ -36,6 +37,7 @@ SESSION_ID = uuid.uuid4().hex
 
 _stack: list["ActiveRun"] = []
 last_run_id: str | None = None   # this process's latest finished run, cell or script
+last_sweep_id: str | None = None   # this kernel's latest %%track --grid/--repeat sweep
 last_finished: "ActiveRun | None" = None
 
 

@@ -31,5 +31,5 @@ class Store:
             if is_team_url(raw):
                 from .team import TeamStore as cls  # noqa: N813
             else:
-                from . import FileStore as cls  # noqa: N813
+                from .file import FileStore as cls  # noqa: N813
         return super().__new__(cls)

@@ -21,7 +21,7 @@ from typing import Any, Callable
 import duckdb
 
 from ..errors import StoreError
-from ..recorder.secrets import KV_PASSWORD, URL_PASSWORD
+from ..secrets import KV_PASSWORD, URL_PASSWORD
 from .base import PREFIX
 
 INSTALL_HINT = "pip install 'nbtrack[team]'"

@@ -6,7 +6,7 @@ from typing import Any
 
 import duckdb
 
-from .. import __version__
+from ..version import __version__
 from ..errors import NotAStoreError, StoreVersionError
 from . import codec, queries, records, schema
 

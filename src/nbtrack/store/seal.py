@@ -4,7 +4,7 @@ The recorder builds a record out of plain Python values (params and values as
 they are, summaries as dicts, displays as MIME bundles, stdout as the kept
 head and tail); ``seal`` turns it into what the importer reads, and it is the
 only way a record reaches a file. So there is one redaction pass over every
-text and every JSON or MIME payload, with one rule set (recorder/secrets.py),
+text and every JSON or MIME payload, with one rule set (secrets.py),
 and no field can bypass it: a field added later goes through ``_walk`` unless
 it is given a rule of its own below. Redaction happens before anything is cut
 to size, so no kept head or tail holds half a secret.
@@ -17,7 +17,7 @@ import json
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from ..recorder import secrets
+from .. import secrets
 from . import codec
 from .records import encode_value
 

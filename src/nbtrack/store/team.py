@@ -21,7 +21,7 @@ from typing import Any, Callable
 import duckdb
 
 from ..errors import NotAStoreError, StoreError, StoreVersionError, warn
-from ..recorder.secrets import redact_passwords as redact
+from ..secrets import redact_passwords as redact
 from . import migrations
 from .base import Store, is_team_url
 from .ducklake import catalog, error_parts, open_lake, retrying, split_password, unreachable
@@ -41,7 +41,7 @@ class TeamStore(Store):
         if not is_team_url(url):
             raise StoreError(f"not a team store URL: {redact(str(url))!r}; it starts with 'ducklake:', e.g. "
                              "ducklake:postgres:dbname=runs host=db user=me")
-        from . import DEFAULT_RELATIVE, FileStore  # the local file store, for the fallback
+        from .file import DEFAULT_RELATIVE, FileStore  # the local file store, for the fallback
 
         self.url = url
         self.path = redact(url)               # what nbtrack prints and compares; never the password

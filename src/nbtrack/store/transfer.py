@@ -18,7 +18,7 @@ import duckdb
 import pyarrow as pa
 
 from ..errors import NbtrackError, RunNotFoundError
-from ..recorder.secrets import redact_passwords
+from ..secrets import redact_passwords
 from . import queries
 from .base import Store
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from ..errors import NbtrackError, warn
 from ..store import Store
-from .run import ActiveRun
+from ..recorder.run import ActiveRun
 
 
 class CheckHooks:
@@ -15,7 +15,7 @@ class CheckHooks:
 
     def find(self, store: Store, run: ActiveRun, wanted: str, repeat: tuple[str, int] | None) -> str | None:
         """The run ``--check`` compares with; ``None`` (and one line saying so) when there is none."""
-        from .. import repro
+        from ..repro import check as repro
         from ..api import get
 
         if repeat is not None and repeat[1] > 0:
@@ -38,7 +38,7 @@ class CheckHooks:
 
     @staticmethod
     def remember(run: ActiveRun) -> None:
-        from .. import repro
+        from ..repro import check as repro
         from ..api import run_from_record
 
         if run.record is not None:
@@ -51,7 +51,7 @@ class CheckHooks:
     def report(store: Store, run: ActiveRun, options: Any) -> None:
         from IPython.display import display
 
-        from .. import repro
+        from ..repro import check as repro
 
         if not run.checked_against or (run.repeat_group and run.repeat_index != options.repeat - 1):
             return
@@ -71,7 +71,7 @@ class CheckHooks:
         """After a sweep with ``--check``: its report, which the runs' collected output held."""
         from IPython.display import display
 
-        from .. import repro
+        from ..repro import check as repro
 
         try:
             display(repro.last_check())

@@ -10,10 +10,10 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .api import Run
-from .errors import RunNotFoundError
+from ..api import Run
+from ..errors import RunNotFoundError
 from .report import _MISSING, Cause, _fp, _num
-from .store import codec, queries
+from ..store import codec, queries
 
 _RNG_NAMES = {"random": "Python's `random`", "numpy": "NumPy's global generator (`np.random`)",
               "torch": "torch's global generator"}

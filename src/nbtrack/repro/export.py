@@ -20,11 +20,11 @@ from pathlib import Path
 from decimal import Decimal
 from typing import Any
 
-from .api import Run, _store, get
-from .errors import NbtrackError
+from ..api import Run, _store, get
+from ..errors import NbtrackError
 from .graph import lineage
-from .recorder import run as _run
-from .store import Store, codec
+from ..recorder import run as _run
+from ..store import Store, codec
 
 # the first line fixes the encoding: a recorded name with "coding: ..." in line 1 or 2 would set it
 _HEADER = """# -*- coding: utf-8 -*-
@@ -135,7 +135,7 @@ def _saved(store: Store, inputs: dict[str, str | None]) -> dict[str, dict[str, A
     hashes = [h for h in inputs.values() if h]
     if not hashes:
         return {}
-    from .store import queries
+    from ..store import queries
 
     with store.connect() as con:
         found = queries.saved_outputs(con, hashes)
@@ -165,7 +165,7 @@ def _chain(run: Run, store: Store) -> list[Run]:
 def export_script(run: Run | str, path: str | os.PathLike[str] | None = None,
                   store: str | os.PathLike[str] | Store | None = None) -> str:
     """A standalone Python script that reproduces ``run``; written to ``path`` when given, returned always."""
-    from . import __version__
+    from ..version import __version__
 
     st = _store(store)
     run = run if isinstance(run, Run) else get(run, st)
@@ -272,7 +272,7 @@ def reproduce(run: Run | str, store: str | os.PathLike[str] | Store | None = Non
     tracked run produced cannot be restored and is named in the report. The new run is recorded,
     linked to the original (``checked_against``).
     """
-    from .repro import Cause, check
+    from .check import Cause, check
 
     st = _store(store)
     _run.syncer.flush()
@@ -285,7 +285,7 @@ def reproduce(run: Run | str, store: str | os.PathLike[str] | Store | None = Non
         script = Path(tmp) / "reproduce.py"
         export_script(original, script, st)
         result_file = Path(tmp) / "result.json"
-        cmd = [sys.executable, "-m", "nbtrack.reproduce_driver", str(script), original.run_id, str(result_file)]
+        cmd = [sys.executable, "-m", "nbtrack.repro.driver", str(script), original.run_id, str(result_file)]
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=os.getcwd(),
                               env={**os.environ, **st.child_env()})   # a password stays off the command line
         if proc.returncode != 0 or not result_file.exists():

@@ -1,4 +1,4 @@
-"""``python -m nbtrack.reproduce_driver SCRIPT STORE RUN_ID RESULT``: run an exported script in this
+"""``python -m nbtrack.repro.driver SCRIPT STORE RUN_ID RESULT``: run an exported script in this
 fresh process and record what it produced as a run linked to the original (used by ``reproduce``)."""
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ import json
 import sys
 from pathlib import Path
 
-from .api import get
-from .recorder import rng
-from .recorder.outputs import record_input, record_output
-from .recorder.run import ActiveRun, syncer
-from .store import Store
+from ..api import get
+from ..recorder import rng
+from ..recorder.outputs import record_input, record_output
+from ..recorder.run import ActiveRun, syncer
+from ..store import Store
 
 
 def main(argv: list[str]) -> int:

@@ -7,12 +7,12 @@ import json
 import os
 from typing import Any
 
-from .api import Run, _store, _to_run
+from ..api import Run, _store, _to_run
 from .causes import causes
-from .errors import NbtrackError
-from .recorder import run as _run
+from ..errors import NbtrackError
+from ..recorder import run as _run
 from .report import CAUSE_KINDS, VERDICTS, Cause, CheckReport, OutputCheck, _compare_outputs, _verdict
-from .store import Store, queries
+from ..store import Store, queries
 
 __all__ = ["CAUSE_KINDS", "VERDICTS", "Cause", "CheckReport", "OutputCheck", "check", "last_check"]
 RTOL, ATOL = 1e-9, 0.0

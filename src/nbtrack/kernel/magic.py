@@ -7,11 +7,11 @@ from typing import Any
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 
-from . import api
-from .errors import NbtrackError
-from .recorder.cell import CellTracker
-from .recorder.sweep import run_sweep
-from .store import Store
+from .. import api
+from ..errors import NbtrackError
+from .cell import CellTracker
+from .sweep import run_sweep
+from ..store import Store
 
 NBTRACK_USAGE = """%nbtrack                 show the store and the last runs
 %nbtrack store PATH|URL [--data-path DIR] [--read-only]

@@ -12,10 +12,10 @@ from typing import Any
 
 import pandas as pd
 
-from .api import _store
-from .recorder import run as _run
-from .inline import widget_bundle
-from .store import Store, queries
+from ..api import _store
+from ..recorder import run as _run
+from ..inline import widget_bundle
+from ..store import Store, queries
 
 MAX_DEPTH = 100
 
@@ -80,7 +80,7 @@ class Lineage:
 
     def chart(self) -> Any:
         """The graph as an Altair chart: runs by generation, left to right, links labelled by input."""
-        from .charts import lineage_chart
+        from ..charts import lineage_chart
 
         return lineage_chart(self)
 
@@ -88,7 +88,7 @@ class Lineage:
         return {"text/plain": str(self), **widget_bundle(self._chart_view)}   # drawn in a notebook
 
     def _chart_view(self) -> Any:
-        from .widgets import ChartView
+        from ..widgets import ChartView
 
         return ChartView(self.chart())
 

@@ -13,11 +13,10 @@ from typing import Any
 
 from IPython.utils.capture import capture_output
 
-from ..options import combinations, count
-from . import run as _run
+from .options import combinations, count
+from ..recorder import run as _run
 
 _LOWER_IS_BETTER = ("loss", "err", "error", "mse", "rmse", "mae", "perplexity")
-last_sweep_id: str | None = None
 _ABSENT = object()
 
 
@@ -92,12 +91,11 @@ class Progress:
 
 def run_sweep(tracker: Any, plan: Any, cell: str) -> str:
     """Run the sweep a ``%%track`` line asks for; return its id. Prints one summary."""
-    global last_sweep_id
     shell, opts = tracker.shell, plan.options
     combos = combinations(opts.grid)   # one at a time: a grid is never expanded in memory
     repeats = opts.repeat
     total = count(opts.grid) * repeats
-    sweep_id = last_sweep_id = uuid.uuid4().hex
+    sweep_id = _run.last_sweep_id = uuid.uuid4().hex
     progress = Progress(total)
     stopped: str | None = None
     # a failing combination is listed in the summary and recorded with its traceback; its traceback

@@ -5,8 +5,8 @@ import math
 import sys
 from typing import Any
 
-from . import secrets
-from .run import ActiveRun
+from .. import secrets
+from ..recorder.run import ActiveRun
 
 MIME = "application/vnd.nbtrack.run+json"
 _SHOWN = 4

@@ -6,8 +6,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from .api import Run
-from .inline import widget_bundle
+from ..api import Run
+from ..inline import widget_bundle
 
 VERDICTS = ("identical", "within_tolerance", "differs")
 CAUSE_KINDS = ("source", "params", "input_data", "environment", "randomness", "hidden_state")
@@ -113,7 +113,7 @@ class CheckReport:
 
     def widget(self) -> Any:
         """The report as a widget (a table of differences, causes with their evidence)."""
-        from .widgets import ReportView
+        from ..widgets import ReportView
 
         return ReportView(self)
 

@@ -22,17 +22,18 @@ from typing import Any
 from IPython.core.error import UsageError
 
 from ..errors import NbtrackError, warn
-from ..options import TrackOptions, parse_track_line
+from .options import TrackOptions, parse_track_line
 from ..store import Store
-from . import artifacts, environment, rng, secrets
-from .analysis import CellAnalysis, OverrideParams, analyze
-from .budget import BUDGET_SECONDS, Budget
-from .capture import is_data
+from ..recorder import artifacts, environment, rng
+from .. import secrets
+from ..recorder.analysis import CellAnalysis, OverrideParams, analyze
+from ..recorder.budget import BUDGET_SECONDS, Budget
+from ..recorder.capture import is_data
 from .checking import CheckHooks
-from .outputs import record_input, record_output
-from .provenance import Producers
-from .run import ActiveRun, syncer
-from .run import _stack as run_stack
+from ..recorder.outputs import record_input, record_output
+from ..recorder.provenance import Producers
+from ..recorder.run import ActiveRun, syncer
+from ..recorder.run import _stack as run_stack
 from .streams import OutputCapture
 
 HIDDEN = {"In", "Out", "exit", "quit", "get_ipython"}

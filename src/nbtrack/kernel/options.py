@@ -15,8 +15,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import ParamValueError
-from .recorder.analysis import literal_value
+from ..errors import ParamValueError
+from ..recorder.analysis import literal_value
 
 _BARE = re.compile(r"^[A-Za-z_][\w.\-/:]*$")
 _KEY = re.compile(r"^[A-Za-z_]\w*$")

@@ -1,0 +1,205 @@
+"""The DuckDB file store: where the file is, how it is opened (under the sidecar lock, importing the
+spool first), and how DuckDB's errors about the file become one clear message."""
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from ..errors import CorruptStoreError, NotAStoreError, StoreBusyError, StoreError, StoreVersionError
+from ..secrets import redact_passwords
+from . import migrations
+from .base import Store, is_team_url
+from .importer import import_spool
+from .lock import FileLock
+from .spool import Spool
+
+DEFAULT_RELATIVE = Path(".nbtrack") / "runs.duckdb"
+# A file made by DuckDB 2.x is unreadable by 1.5.5, the version the team extra pins: new files keep the
+# 1.5 storage format so one store moves freely between an environment with and one without the extra.
+FILE_CONFIG = {"storage_compatibility_version": "v1.5.0"}
+
+
+def resolve_path(path: str | os.PathLike[str] | None = None) -> Path:
+    """The store path: the argument, else ``$NBTRACK_STORE``, else ``./.nbtrack/runs.duckdb``."""
+    raw = path if path is not None else os.environ.get("NBTRACK_STORE") or DEFAULT_RELATIVE
+    if is_team_url(raw):
+        raise StoreError(f"{redact_passwords(str(raw))} is a team store URL, not a file; open it with "
+                         "nbtrack.connect(url) or open_store(url)")
+    return Path(os.path.abspath(Path(raw).expanduser()))
+
+
+
+# DuckDB reports a damaged, foreign, newer, locked or unwritable file with these exceptions and fixed
+# phrases; a record's own text can only appear in a data error (constraint, conversion), which is never
+# matched, and the store's path is cut out of the message before matching (a path can say "lock" too).
+_STORE_ERRORS = tuple(getattr(duckdb, n) for n in ("IOException", "InternalException", "FatalException",
+                                                   "SerializationException", "PermissionException")
+                      if hasattr(duckdb, n))
+
+
+def _cause(exc: BaseException, path: Path) -> str | None:
+    """The fixed part of a DuckDB error about the file itself (path removed), or None for any other error."""
+    if not (type(exc) is duckdb.Error or isinstance(exc, _STORE_ERRORS)):
+        return None
+    text = str(exc)
+    for form in (str(path), path.name):
+        text = text.replace(form, "<store>")
+    return text
+
+
+def _is_lock_conflict(exc: BaseException, path: Path) -> bool:
+    cause = _cause(exc, path)
+    return cause is not None and "Could not set lock on file" in cause
+
+
+def _explain(exc: BaseException, path: Path) -> StoreError | None:
+    """The StoreError that names what is wrong with the file, or None when ``exc`` is not about the file."""
+    if isinstance(exc, OSError) and exc.errno is not None:
+        from .spool import _os_message
+
+        return StoreError(_os_message(exc, path))
+    cause = _cause(exc, path)
+    if cause is None:
+        return None
+    first = " ".join(cause.strip().splitlines()[0].split()) if cause.strip() else type(exc).__name__
+    if "not a valid DuckDB database file" in cause:
+        return NotAStoreError(f"{path} is not an nbtrack store (not a DuckDB file); "
+                              "point NBTRACK_STORE or --store at another path")
+    if "version number" in cause or "newer version" in cause:
+        return StoreVersionError(f"{path} was written by a newer DuckDB than this {duckdb.__version__} ({first}); "
+                                 "upgrade with: pip install -U nbtrack duckdb (where the team extra pins DuckDB "
+                                 "1.5.5, copy the runs over with nbtrack push/pull from an environment with "
+                                 "the newer DuckDB)")
+    if "Corrupt database file" in cause or "Could not read enough bytes" in cause or "checksum" in cause:
+        return CorruptStoreError(f"{path} is damaged and cannot be read ({first}); move it aside "
+                                 f"(mv {path} {path}.damaged) and nbtrack starts a new store; runs not yet "
+                                 f"imported wait in {path}.spool and go into the new one")
+    if "No space left" in cause:
+        return StoreError(f"the disk is full: cannot write {path}; free space or set NBTRACK_STORE "
+                          "to another disk")
+    if "Permission denied" in cause or "Read-only file system" in cause:
+        return StoreError(f"cannot write {path}: permission denied; point NBTRACK_STORE at a "
+                          "writable path")
+    if "Could not set lock on file" in cause:
+        return StoreBusyError(f"{path} is held open by another DuckDB client; close it and retry")
+    return StoreError(f"cannot use {path}: {first}")
+
+
+class FileStore(Store):
+    """One store file, its spool folder and its lock file."""
+
+    def __init__(self, path: str | os.PathLike[str] | None = None, *, data_path: Any = None,
+                 read_only: bool = False) -> None:
+        self.path = resolve_path(path)
+        self.read_only = read_only
+        self.spool = Spool(self.path.with_name(self.path.name + ".spool"))
+        self.lock_path = self.path.with_name(self.path.name + ".lock")
+
+    def __repr__(self) -> str:
+        return f"FileStore({str(self.path)!r})"
+
+    @property
+    def location(self) -> str:
+        return str(self.path)
+
+    def write(self, fn: Any, timeout: float = 30.0) -> Any:
+        """Run ``fn(con)`` in one transaction (push and pull use it, as on a team store)."""
+        with self.connect(timeout=timeout) as con:
+            return migrations.in_transaction(con, fn)
+
+    def child_env(self) -> dict[str, str]:
+        return {"NBTRACK_STORE": str(self.path)}
+
+    def exists(self) -> bool:
+        return self.path.exists() or bool(self.spool.pending())
+
+    def signature(self) -> tuple[Any, ...]:
+        """Changes whenever a run is written here by anyone: the spool's files and the file's size and time."""
+        try:
+            st = self.path.stat()
+            stamp: tuple[int, int] | None = (st.st_mtime_ns, st.st_size)
+        except OSError:
+            stamp = None
+        return (tuple(p.name for p in self.spool.pending()), stamp)
+
+    def _open(self, read_only: bool, timeout: float, allow_files: bool = False) -> duckdb.DuckDBPyConnection:
+        if not read_only:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise _explain(e, self.path) from None
+        # a read-only connection touches nothing but this file: no COPY TO, EXPORT, ATTACH, INSTALL or
+        # LOAD, and no reading other files unless asked (nbtrack sql --allow-files); nor can SQL undo it
+        config = dict(FILE_CONFIG, **({"enable_external_access": allow_files} if read_only else {}))
+        deadline = time.monotonic() + timeout
+        delay = 0.005
+        while True:
+            try:
+                con = duckdb.connect(str(self.path), read_only=read_only, config=config)
+                con.execute("SET enable_progress_bar = false")   # DuckDB draws one on the user's terminal
+                if read_only:
+                    con.execute("SET lock_configuration = true")
+                return con
+            except duckdb.Error as e:
+                # a DuckDB client outside nbtrack (no sidecar lock) holds the file: wait for it
+                if _is_lock_conflict(e, self.path) and time.monotonic() < deadline:
+                    time.sleep(delay)
+                    delay = min(delay * 2, 0.2)
+                    continue
+                raise (_explain(e, self.path) or StoreError(f"cannot open {self.path}: {e}")) from None
+            except OSError as e:
+                raise _explain(e, self.path) from None
+
+    @contextmanager
+    def _opened(self, read_only: bool, timeout: float, allow_files: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        con = self._open(read_only, timeout, allow_files)
+        try:
+            if read_only:
+                pending = migrations.check(con, str(self.path))
+                if pending and len(pending) == len(migrations.MIGRATIONS):
+                    raise NotAStoreError(f"{self.path} is empty: no run has been recorded yet")
+            else:
+                migrations.migrate(con, str(self.path))
+                import_spool(con, self.spool)
+            yield con
+        except duckdb.Error as e:   # the file itself failing under a query (a damaged block) is named as such
+            problem = _explain(e, self.path)
+            if problem is None:
+                raise
+            raise problem from None
+        finally:
+            con.close()
+
+    @contextmanager
+    def connect(self, read_only: bool = False, timeout: float = 30.0,
+                allow_files: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        """Hold the store for one short operation; a writable open imports the spool first. A read-only
+        connection can read this file only (``allow_files``: other files too, for ``nbtrack sql``)."""
+        read_only = read_only or self.read_only
+        lock = FileLock(self.lock_path)
+        lock.acquire(timeout=timeout)
+        try:
+            with self._opened(read_only, timeout, allow_files) as con:
+                yield con
+        finally:
+            lock.release()
+
+    def sync(self, blocking: bool = True) -> bool:
+        """Import the spool now; without ``blocking``, give up at once if another process holds the lock."""
+        if self.read_only:
+            return False
+        lock = FileLock(self.lock_path)
+        if not lock.acquire(blocking=blocking):
+            return False
+        try:
+            with self._opened(False, 30.0):
+                return True
+        finally:
+            lock.release()
+

@@ -1,0 +1,102 @@
+"""The package's layers, checked: every module imports only modules of its own layer or the layers below,
+counting imports inside functions too (a lazy import is still a dependency). The layers, top to bottom:
+
+    entry     nbtrack/__init__.py (the public facade), __main__.py, cli.py
+    kernel    kernel/      IPython glue: magics, options, cell hooks, streams, sweeps, --check, summary
+    repro     repro/       checks, causes, reports, diffs, lineage, export and reproduce
+    widgets   widgets/     the anywidget panels
+    charts    charts.py, inline.py   plain Altair charts, no widget code
+    api       api.py, diff.py, formats.py   the public Python API, run diffs, the export formats
+    recorder  recorder/    one run's lifecycle and capture, independent of IPython
+    store     store/       file and team stores, spool, importer, queries: all the SQL
+    base      errors.py, secrets.py, version.py: imported by everyone, importing nothing of nbtrack
+"""
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).resolve().parent.parent / "src"
+LAYERS = ["base", "store", "recorder", "api", "charts", "widgets", "repro", "kernel", "entry"]
+PLACES = {   # module name prefix -> layer; the longest prefix wins
+    "nbtrack": "entry", "nbtrack.__main__": "entry", "nbtrack.cli": "entry",
+    "nbtrack.kernel": "kernel", "nbtrack.repro": "repro", "nbtrack.widgets": "widgets",
+    "nbtrack.charts": "charts", "nbtrack.inline": "charts", "nbtrack.api": "api", "nbtrack.diff": "api",
+    "nbtrack.formats": "api",
+    "nbtrack.recorder": "recorder", "nbtrack.store": "store",
+    "nbtrack.errors": "base", "nbtrack.secrets": "base", "nbtrack.version": "base",
+}
+# Upward imports still to be removed (issue 13): each is named, and the list may only shrink; an entry that
+# no longer happens fails the test too, so the list is always the truth.
+KNOWN = {
+    ("nbtrack.charts", "nbtrack.widgets"),   # charts.show() draws with the bundled Vega: a widget
+}
+
+
+def _modules() -> dict[str, tuple[Path, bool]]:
+    out = {}
+    for path in (SRC / "nbtrack").rglob("*.py"):
+        parts = list(path.relative_to(SRC).with_suffix("").parts)
+        package = parts[-1] == "__init__"
+        out[".".join(parts[:-1] if package else parts)] = (path, package)
+    return out
+
+
+def _layer(module: str) -> str:
+    best = max((p for p in PLACES if module == p or module.startswith(p + ".")), key=len)
+    return PLACES[best]
+
+
+def _imports(module: str, path: Path, package: bool, known: set[str]) -> set[str]:
+    """Every nbtrack module ``module`` imports, wherever the import statement is."""
+    here = module if package else module.rsplit(".", 1)[0]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.split(".")[0] == "nbtrack"}
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = here.split(".")[: len(here.split(".")) - node.level + 1]
+                target = ".".join(base + ([node.module] if node.module else []))
+            else:
+                target = node.module or ""
+            if target.split(".")[0] != "nbtrack":
+                continue
+            for alias in node.names:   # "from . import api" imports the module nbtrack.api
+                found.add(f"{target}.{alias.name}" if f"{target}.{alias.name}" in known else target)
+    return found - {module}
+
+
+def upward_imports() -> set[tuple[str, str]]:
+    modules = _modules()
+    rank = {name: i for i, name in enumerate(LAYERS)}
+    bad = set()
+    for module, (path, package) in modules.items():
+        for target in _imports(module, path, package, set(modules)):
+            if rank[_layer(target)] > rank[_layer(module)]:
+                bad.add((module, target))
+    return bad
+
+
+def test_every_module_has_a_layer():
+    assert all(_layer(m) in LAYERS for m in _modules())
+
+
+def test_imports_point_down_the_layers():
+    found = upward_imports()
+    new = sorted(found - KNOWN)
+    assert not new, "upward imports (a module may import its own layer and those below): " + ", ".join(
+        f"{a} ({_layer(a)}) -> {b} ({_layer(b)})" for a, b in new)
+    gone = sorted(KNOWN - found)
+    assert not gone, f"no longer imported, remove from KNOWN: {gone}"
+
+
+@pytest.mark.parametrize("module, target, expected", [
+    ("nbtrack.store.queries", "nbtrack.api", True), ("nbtrack.api", "nbtrack.store.queries", False),
+    ("nbtrack.errors", "nbtrack.store", True), ("nbtrack.kernel.cell", "nbtrack.repro.check", False),
+])
+def test_the_check_tells_up_from_down(module, target, expected):
+    rank = {name: i for i, name in enumerate(LAYERS)}
+    assert (rank[_layer(target)] > rank[_layer(module)]) is expected
