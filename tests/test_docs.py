@@ -1,7 +1,6 @@
 """The README documents every command, option and public name."""
 from __future__ import annotations
 
-import re
 
 import click
 
