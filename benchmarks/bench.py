@@ -38,7 +38,8 @@ import pyarrow as pa
 
 import nbtrack
 from nbtrack.recorder.capture import fingerprint
-from nbtrack.recorder.run import ActiveRun, syncer
+from nbtrack.recorder.run import ActiveRun
+from nbtrack.recorder.sync import syncer
 from nbtrack.store import Store
 from nbtrack.store.queries import BASE_COLUMNS
 

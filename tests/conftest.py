@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 import nbtrack
-from nbtrack import api
+from nbtrack.recorder.session import session
 
 @pytest.fixture(scope="session")
 def _shell():
@@ -27,14 +27,7 @@ def ip(_shell, store_path: Path, tmp_path: Path, monkeypatch):
     """The IPython shell, recording into a fresh store, in a fresh working directory."""
     monkeypatch.chdir(tmp_path)
     _shell.reset(new_session=False)
-    tracker = api._tracker
-    nbtrack.connect(store_path)
-    tracker.enabled = True
-    tracker.summary = True
-    tracker._frames.clear()
-    tracker._store_checked = None
-    from nbtrack.recorder.run import syncer
-    syncer.flush()
-    syncer.errors.clear()
+    session.reset(store=nbtrack.connect(store_path))   # no runs, sweeps or checks of earlier tests
+    session.tracker.reset()
     yield _shell
-    tracker._frames.clear()
+    session.tracker.reset()

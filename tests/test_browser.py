@@ -267,7 +267,7 @@ def test_panel_on_a_team_store_in_jupyterlab(lab, page, tmp_path):
             raise RuntimeError(f"the team store cannot be tested: {missing}")
         pytest.skip(missing)
     import nbtrack
-    from nbtrack.recorder.run import syncer
+    from nbtrack.recorder.sync import syncer
     from nbtrack.store import Store
 
     cluster = Cluster()

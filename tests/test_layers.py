@@ -93,6 +93,31 @@ def test_imports_point_down_the_layers():
     assert not gone, f"no longer imported, remove from KNOWN: {gone}"
 
 
+def test_no_module_imports_a_private_name_of_another():
+    """A name with a leading underscore is its module's own business: another module that needs it gets a
+    public name for it (the reader can then trust that ``_x`` is used in its file only)."""
+    found = []
+    for module, (path, package) in _modules().items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").startswith("nbtrack")):
+                found += [f"{module}: from {'.' * node.level}{node.module or ''} import {a.name}"
+                          for a in node.names if a.name.startswith("_") and not a.name.startswith("__")]
+    assert found == []
+
+
+def test_process_state_is_one_object_that_resets_in_one_call(tmp_path):
+    import nbtrack
+    from nbtrack.recorder.session import session
+
+    with nbtrack.run("one", store=tmp_path / "runs.duckdb") as r:
+        assert session.active and session.active[-1].run_id == r.run_id
+    assert session.last_run_id == r.run_id and nbtrack.last().run_id == r.run_id
+    session.reset()
+    assert session.last_run_id is None and session.active == [] and session.recent == {}
+    with pytest.raises(nbtrack.NbtrackError, match="no run has been recorded"):
+        nbtrack.last()
+
+
 @pytest.mark.parametrize("module, target, expected", [
     ("nbtrack.store.queries", "nbtrack.api", True), ("nbtrack.api", "nbtrack.store.queries", False),
     ("nbtrack.errors", "nbtrack.store", True), ("nbtrack.kernel.cell", "nbtrack.repro.check", False),

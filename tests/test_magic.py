@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import nbtrack
-from nbtrack import api
+from nbtrack.recorder.session import session
 
 
 def test_tracked_cell_records_a_run_with_name_tags_and_experiment(ip):
@@ -71,7 +71,7 @@ def test_line_magic_shows_store_and_last_runs(ip, capsys):
     capsys.readouterr()
     ip.run_cell("%nbtrack")
     out = capsys.readouterr().out
-    assert str(api._tracker.store.path) in out
+    assert str(session.tracker.store.path) in out
     assert "first" in out and "0.25" in out and "params.lr" in out
 
 
@@ -154,4 +154,4 @@ def test_summary_off_from_the_environment_and_a_bad_store_path(ip, tmp_path, mon
     ip.run_cell(f"%nbtrack store {tmp_path / 'notes.txt'}")
     out = capsys.readouterr()
     assert "UsageError" in out.out + out.err and "not an nbtrack store" in out.out + out.err
-    assert api._tracker.store.path != tmp_path / "notes.txt"
+    assert session.tracker.store.path != tmp_path / "notes.txt"

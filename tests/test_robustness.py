@@ -122,7 +122,8 @@ def test_random_cells_leave_identical_namespaces(ip, body, start):
 
 
 def test_a_failure_inside_nbtrack_leaves_the_cell_alone(ip, capsys, monkeypatch):
-    from nbtrack.recorder.run import ActiveRun, _stack
+    from nbtrack.recorder.run import ActiveRun
+    from nbtrack.recorder.session import session
 
     def broken(self):
         raise RuntimeError("simulated bug in nbtrack")
@@ -134,13 +135,14 @@ def test_a_failure_inside_nbtrack_leaves_the_cell_alone(ip, capsys, monkeypatch)
     assert "visible" in out.out
     lines = [line for line in out.err.splitlines() if line.startswith("nbtrack warning:")]
     assert len(lines) == 1 and "simulated bug in nbtrack" in lines[0]
-    assert _stack == []
+    assert session.active == []
     import sys
     assert type(sys.stdout).__name__ != "_Tee"
 
 
 def test_a_failure_at_the_end_of_a_run_leaves_the_cell_alone(ip, capsys, monkeypatch):
-    from nbtrack.recorder.run import ActiveRun, _stack
+    from nbtrack.recorder.run import ActiveRun
+    from nbtrack.recorder.session import session
 
     def broken(self, *args, **kwargs):
         raise OSError("simulated failure while finishing")
@@ -151,6 +153,6 @@ def test_a_failure_at_the_end_of_a_run_leaves_the_cell_alone(ip, capsys, monkeyp
     assert result.success and result.result == 42
     lines = [line for line in out.err.splitlines() if line.startswith("nbtrack warning:")]
     assert len(lines) == 1 and "simulated failure while finishing" in lines[0]
-    assert _stack == []
+    assert session.active == []
     import sys
     assert type(sys.stdout).__name__ != "_Tee"

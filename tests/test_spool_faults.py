@@ -70,7 +70,7 @@ def _damage(path: Path, kind: str, rnd: int) -> None:
        imported=st.integers(0, 4), junk_lock=st.booleans())
 def test_damaged_spool_items_are_set_aside_and_every_good_run_stays_readable(tmp_path, capfd, monkeypatch, hits,
                                                                             imported, junk_lock):
-    from nbtrack.recorder.run import syncer
+    from nbtrack.recorder.sync import syncer
 
     syncer.flush()
     monkeypatch.setattr(syncer, "request", lambda store: None)   # no background import while files are damaged
@@ -157,7 +157,7 @@ def test_a_deleted_spool_folder_is_made_again_and_later_cells_record(ip, store_p
 
 
 def _spooled_run(path: Path, points: int, monkeypatch) -> tuple[str, list[Path]]:
-    from nbtrack.recorder.run import syncer
+    from nbtrack.recorder.sync import syncer
 
     syncer.flush()
     monkeypatch.setattr(syncer, "request", lambda store: None)   # keep the spool as the run left it

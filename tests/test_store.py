@@ -17,6 +17,7 @@ from click.testing import CliRunner
 import nbtrack
 from nbtrack.cli import main
 from nbtrack.errors import NotAStoreError, StoreVersionError
+from nbtrack.recorder.session import session
 from nbtrack.store import Store
 
 from helpers import run_py
@@ -54,14 +55,13 @@ def test_a_duckdb_file_of_another_application(ip, tmp_path, capsys):
 
 
 def test_a_store_from_a_newer_nbtrack(ip, store_path, capsys):
-    from nbtrack.recorder.run import syncer
+    from nbtrack.recorder.sync import syncer
     ip.run_cell("%%track\nx = 1")
     syncer.flush()  # the kernel's own import of that run is done: the file is free
     con = duckdb.connect(str(store_path))
     con.execute("INSERT INTO schema_migrations VALUES ('0099_from_the_future', now(), '9.0')")
     con.close()
-    api = nbtrack.api
-    api._tracker._store_checked = None
+    session.tracker.reset()   # the next cell checks the store again
     assert ip.run_cell("%%track\nx = 2").success
     lines = _warning_lines(capsys.readouterr().err)
     assert len(lines) == 1 and "newer nbtrack" in lines[0] and "pip install -U nbtrack" in lines[0]
@@ -209,7 +209,7 @@ def test_a_cell_never_waits_for_a_store_another_process_holds(ip, store_path):
     lock.acquire()
     try:
         assert ip.run_cell("%%track held\nv = sum(range(5))").success
-        run_id = nbtrack.api._run.last_run_id
+        run_id = session.last_run_id
         assert list(Store(store_path).spool.dir.glob(f"run.{run_id}.*"))  # recorded in the spool
     finally:
         lock.release()

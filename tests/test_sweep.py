@@ -94,9 +94,9 @@ def test_bad_grid_options_name_the_problem(sweep_ip):
 
 
 def test_last_sweep_before_any_sweep(sweep_ip, monkeypatch):
-    from nbtrack.recorder import run
+    from nbtrack.recorder.session import session
 
-    monkeypatch.setattr(run, "last_sweep_id", None)
+    monkeypatch.setattr(session, "last_sweep_id", None)
     with pytest.raises(nbtrack.NbtrackError, match="no sweep has run"):
         nbtrack.last_sweep()
 

@@ -210,7 +210,7 @@ def test_cells_keep_working_while_postgres_is_down_and_push_sends_the_runs_later
         results = [ip.run_cell(f"%%track offline\nlr = {lr}\nacc = 1 - lr\nacc") for lr in (0.1, 0.2)]
         assert all(r.success for r in results)
         assert [r.result for r in results] == [0.9, 0.8]
-        from nbtrack.recorder.run import syncer
+        from nbtrack.recorder.sync import syncer
 
         syncer.flush()
         err = capsys.readouterr().err
@@ -234,7 +234,7 @@ def test_a_select_only_role_reads_everything_and_cannot_write(cluster, team, tmp
     store = Store(url, data_path=data)
     with nbtrack.run("seed", params={"lr": 0.1}, store=store) as r:
         r.log(loss=0.5)
-    from nbtrack.recorder.run import syncer
+    from nbtrack.recorder.sync import syncer
 
     syncer.flush()
     dbname = url.split("dbname=")[1].split()[0]
@@ -333,7 +333,7 @@ def test_sql_is_read_only_and_maintain_keeps_every_run(team, tmp_path):
         with nbtrack.run("fit", params={"i": i}, store=store) as r:
             for step in range(10):
                 r.log(loss=1 / (step + 1), step=step)
-    from nbtrack.recorder.run import syncer
+    from nbtrack.recorder.sync import syncer
 
     syncer.flush()
     out = _cli("sql", "--store", url, "SELECT count(*) AS n FROM runs", cwd=tmp_path)
@@ -393,7 +393,7 @@ def test_a_killed_writer_is_recorded_as_crashed_on_the_team_store(team, tmp_path
     url, data = team
     code = textwrap.dedent(f"""
         import os, signal, nbtrack
-        from nbtrack.recorder.run import syncer
+        from nbtrack.recorder.sync import syncer
         nbtrack.connect({url!r}, data_path={data!r})
         with nbtrack.run("finished-first") as r:
             r.log(loss=0.5)
@@ -414,7 +414,7 @@ def test_a_read_only_session_keeps_its_runs_locally_and_says_so(ip, team, tmp_pa
     url, data = team
     with nbtrack.run("seed", store=Store(url, data_path=data)):
         pass
-    from nbtrack.recorder.run import syncer
+    from nbtrack.recorder.sync import syncer
 
     syncer.flush()
     capsys.readouterr()

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import RunNotFoundError
 from .recorder import run as _run
+from .recorder.session import session
 from . import secrets
 from .store import Store, queries, wide
 from .store import codec
@@ -19,10 +20,6 @@ from .store.records import decode_value
 
 if TYPE_CHECKING:   # pandas is imported when a frame is first made: `import nbtrack` stays light
     import pandas as pd
-
-_default: Store | None = None
-_tracker: Any = None   # the CellTracker of the loaded IPython extension, if any
-
 
 def connect(path: str | os.PathLike[str] | None = None, *, data_path: str | os.PathLike[str] | None = None,
             read_only: bool = False) -> Store:
@@ -34,21 +31,19 @@ def connect(path: str | os.PathLike[str] | None = None, *, data_path: str | os.P
     create it). ``read_only``: never write (tracked runs then stay in the local store).
     The magic, ``runs()``, ``get()``, the panels and ``nbtrack.run`` all use it afterwards.
     """
-    global _default
-    _default = Store(path, data_path=data_path, read_only=read_only)
-    if _tracker is not None:
-        _tracker.store = _default
-    return _default
+    session.store = Store(path, data_path=data_path, read_only=read_only)
+    if session.tracker is not None:
+        session.tracker.store = session.store
+    return session.store
 
 
-def _store(store: str | os.PathLike[str] | Store | None) -> Store:
+def resolve_store(store: str | os.PathLike[str] | Store | None) -> Store:
+    """A ``store=`` argument as a Store: a path or URL opened, ``None`` the current store."""
     if isinstance(store, Store):
         return store
     if store is not None:
         return Store(store)
-    if _tracker is not None:
-        return _tracker.store
-    return _default or Store()
+    return session.current_store()
 
 
 def runs(experiment: str | None = None, where: str | None = None,
@@ -69,8 +64,8 @@ def runs(experiment: str | None = None, where: str | None = None,
     max_columns : at most this many ``params.``/``metrics.``/``values.`` columns (default 1,000), the
         keys set in the most runs, with a warning when some are left out; ``None`` for all.
     """
-    st = _store(store)
-    _run.syncer.flush()
+    st = resolve_store(store)
+    session.syncer.flush()
     if not st.exists():
         if where:
             queries.compile_filter(where)  # a bad filter is an error even on an empty store
@@ -132,7 +127,7 @@ class Run:
         return f"<Run {self.run_id[:8]} {self.name!r} {self.status}: {params}{' -> ' if metrics else ''}{metrics}>"
 
 
-def _to_run(detail: dict[str, Any], store: Store) -> Run:
+def run_from_detail(detail: dict[str, Any], store: Store) -> Run:
     row = detail["run"]
     error = None
     if row.get("error_type"):
@@ -177,31 +172,32 @@ def run_from_record(record: dict[str, Any], store: Store) -> Run:
               "metrics": {r["key"]: r["value"] for r in record.get("metrics", [])},
               "inputs": fingerprints(record.get("inputs", [])), "outputs": fingerprints(record.get("outputs", [])),
               "source": (record.get("source") or {}).get("text"), "env": env, "displays": []}
-    return _to_run(detail, store)
+    return run_from_detail(detail, store)
 
 
 def get(run_id: str, store: str | os.PathLike[str] | Store | None = None) -> Run:
     """The run with this id or unique id prefix (like git)."""
-    st = _store(store)
-    _run.syncer.flush()
+    st = resolve_store(store)
+    session.syncer.flush()
     if not st.exists():
         raise RunNotFoundError(f"no run matches {run_id!r}: there is no store at {st.path} yet")
     with st.connect() as con:
         full = queries.resolve_run_id(con, run_id, str(st.path))
-        return _to_run(queries.run_detail(con, full), st)
+        return run_from_detail(queries.run_detail(con, full), st)
 
 
 def last() -> Run:
-    """This kernel's (or script's) latest run."""
-    run_id = _run.last_run_id
+    """This kernel's (or script's) latest run, read from the store it was recorded into."""
+    run_id = session.last_run_id
     if run_id is None:
         raise RunNotFoundError("no run has been recorded in this kernel yet: put %%track on a cell")
-    return get(run_id)
+    finished = session.last_finished
+    return get(run_id, store=finished.store if finished is not None and finished.run_id == run_id else None)
 
 
 def last_sweep() -> pd.DataFrame:
     """The runs of this kernel's latest ``%%track --grid``/``--repeat`` sweep, as ``runs()`` gives them."""
-    sweep_id = _run.last_sweep_id
+    sweep_id = session.last_sweep_id
     if sweep_id is None:
         raise RunNotFoundError("no sweep has run in this kernel yet: %%track --grid KEY=V1,V2 runs one")
     return runs(where=f"sweep_id = '{sweep_id}'")
@@ -209,7 +205,7 @@ def last_sweep() -> pd.DataFrame:
 
 def log(step: int | None = None, **metrics: float) -> None:
     """Log metric points of the current run: ``nbtrack.log(loss=0.3, acc=0.9)`` (step auto-increments)."""
-    stack = _run._stack
+    stack = session.active
     if not stack:
         _run.require_active()  # raises with the explanation
     stack[-1].log_dict(step, metrics)
@@ -238,7 +234,7 @@ class ScriptRun:
         found = found | {text for name, value in list(frame.f_globals.items())
                          if secrets.is_secret_name(name) and (text := secrets.known_text(value))}
         experiment = self.experiment or (Path(path).stem if path else "default")
-        active = _run.ActiveRun(_store(self._store), name=self.name, experiment=experiment, kind="script",
+        active = _run.ActiveRun(resolve_store(self._store), name=self.name, experiment=experiment, kind="script",
                                 tags=self.tags, command=" ".join(sys.argv), source=source,
                                 source_path=path, secret_values=found,
                                 git_dir=str(Path(path).parent) if path else None)

@@ -174,7 +174,7 @@ def scatter(runs: pd.DataFrame | None = None, x: str | None = None, y: str | Non
     d = defaults(frame) if x is None or y is None or color is None else {}
     x, y = x or d["x"] or "started_at", y or d["y"] or "duration_s"
     color = color if color is not None else d["color"]
-    _check(frame, x, y, color)
+    check_fields(frame, x, y, color)
     brush_on = [c for c, n in (("x", x), ("y", y)) if n in frame and column_kind(frame[n]) == "quantitative"]
     enc: dict[str, Any] = {
         "x": _enc(alt.X, x, frame),
@@ -206,7 +206,7 @@ def parallel(runs: pd.DataFrame | None = None, params: list[str] | None = None, 
     dims = list(params) if params is not None else varying(frame, "params")[:12]
     if metric:
         dims = [d for d in dims if d != metric] + [metric]
-    _check(frame, *dims)
+    check_fields(frame, *dims)
     calc: dict[str, str] = {}
     for i, name in enumerate(dims):
         if name in frame and column_kind(frame[name]) == "quantitative":
@@ -251,7 +251,7 @@ def bars(runs: pd.DataFrame | None = None, metric: str | None = None, group: str
     if group is None:
         params = varying(frame, "params")
         group = "name" if frame["name"].nunique() > 1 or not params else params[0]
-    _check(frame, metric, group)
+    check_fields(frame, metric, group)
     x = alt.X(field=field(group), type="nominal", title=_title(group), sort=None)
     y = alt.Y(field=field(metric), type="quantitative", title=_title(metric))
     base = alt.Chart(_data(frame, named_data))
@@ -305,12 +305,12 @@ def curves(runs: pd.DataFrame | list[str] | None = None, keys: list[str] | None 
 def curve_points(runs: pd.DataFrame | list[str] | None, keys: list[str] | None = None, *, store: Any = None,
                  max_points: int = 1000) -> pd.DataFrame:
     """Downsampled logged points of runs: ``run_id, label, key, step, value``."""
-    from .api import _store
-    from .recorder import run as _run
+    from .api import resolve_store
+    from .recorder.session import session
     from .store import queries
 
-    st = _store(store)
-    _run.syncer.flush()
+    st = resolve_store(store)
+    session.syncer.flush()
     if runs is None:
         from .api import runs as all_runs
 
@@ -332,7 +332,7 @@ def curve_points(runs: pd.DataFrame | list[str] | None, keys: list[str] | None =
     return points
 
 
-def _check(frame: pd.DataFrame, *names: str | None) -> None:
+def check_fields(frame: pd.DataFrame, *names: str | None) -> None:
     unknown = [n for n in names if n and n not in frame.columns]
     if unknown:
         cols = [c for c in frame.columns if c.startswith(GROUPS)]

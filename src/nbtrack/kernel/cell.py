@@ -32,8 +32,8 @@ from ..recorder.capture import is_data
 from .checking import CheckHooks
 from ..recorder.outputs import record_input, record_output
 from ..recorder.provenance import Producers
-from ..recorder.run import ActiveRun, syncer
-from ..recorder.run import _stack as run_stack
+from ..recorder.run import ActiveRun
+from ..recorder.session import session
 from .streams import OutputCapture
 
 HIDDEN = {"In", "Out", "exit", "quit", "get_ipython"}
@@ -92,6 +92,15 @@ class CellTracker:
         self._override_hook = _OverrideHook(self)
         self.producers = Producers(_hidden)
         self.checks = CheckHooks()
+
+    def reset(self) -> None:
+        """Back to the settings of a freshly loaded extension, with no cell in progress (tests)."""
+        self.enabled = True
+        self.summary = True
+        self.budget_seconds = BUDGET_SECONDS
+        self._frames.clear()
+        self._forced = self._repeat = self._sweep = None
+        self._store_checked = None
 
     # -- registration ---------------------------------------------------------
     def register(self) -> None:
@@ -285,8 +294,8 @@ class CellTracker:
         finally:
             if frame.capture is not None:
                 frame.capture.uninstall()
-            if frame.run in run_stack:  # a failure before finish() must not leave the run active
-                run_stack.remove(frame.run)
+            if frame.run in session.active:  # a failure before finish() must not leave the run active
+                session.active.remove(frame.run)
 
     def _note_producer(self, result: Any, frame: _Frame | None) -> None:
         """Remember which cell (and run) bound each name: checks use it to name hidden state."""
@@ -342,7 +351,7 @@ class CellTracker:
         run.rng = rng.pair(frame.rng_before, rng.snapshot())
         run.finish(exc=exc)
         self.checks.remember(run)
-        error = syncer.pop_error(run.store)
+        error = session.syncer.pop_error(run.store)
         if error and run.sync_after:  # otherwise this cell has already said what is wrong
             warn(error)
         if self.summary and not (frame.capture is not None and frame.capture.clear_pending):

@@ -11,6 +11,7 @@ from .. import api
 from ..errors import NbtrackError
 from .cell import CellTracker
 from .sweep import run_sweep
+from ..recorder.session import session
 from ..store import Store
 
 NBTRACK_USAGE = """%nbtrack                 show the store and the last runs
@@ -60,7 +61,7 @@ class TrackMagics(Magics):
             except NbtrackError as e:
                 raise UsageError(f"%nbtrack store: {e}") from None
             tracker.store = store
-            api._default = store
+            session.store = store
             print(f"nbtrack: recording into {store.path}")
         elif args == ["off"] or args == ["on"]:
             tracker.enabled = args[0] == "on"
@@ -116,18 +117,18 @@ class TrackMagics(Magics):
 
 
 def load(shell: Any) -> CellTracker:
-    if api._tracker is not None and api._tracker.shell is shell:
-        return api._tracker
+    if session.tracker is not None and session.tracker.shell is shell:
+        return session.tracker
     tracker = CellTracker(shell)
-    if api._default is not None:
-        tracker.store = api._default
+    if session.store is not None:
+        tracker.store = session.store
     shell.register_magics(TrackMagics(shell, tracker))
     tracker.register()
-    api._tracker = tracker
+    session.tracker = tracker
     return tracker
 
 
 def unload(shell: Any) -> None:
-    if api._tracker is not None:
-        api._tracker.unregister()
-        api._tracker = None
+    if session.tracker is not None:
+        session.tracker.unregister()
+        session.tracker = None

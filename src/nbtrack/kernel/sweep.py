@@ -14,7 +14,8 @@ from typing import Any
 from IPython.utils.capture import capture_output
 
 from .options import combinations, count
-from ..recorder import run as _run
+from ..recorder.run import ActiveRun
+from ..recorder.session import session
 
 _LOWER_IS_BETTER = ("loss", "err", "error", "mse", "rmse", "mae", "perplexity")
 _ABSENT = object()
@@ -52,7 +53,7 @@ class Progress:
     def lower_is_better(self) -> bool:
         return any(word in (self.metric or "").lower() for word in _LOWER_IS_BETTER)
 
-    def add(self, values: dict[str, Any], run: _run.ActiveRun | None, error: str | None) -> None:
+    def add(self, values: dict[str, Any], run: ActiveRun | None, error: str | None) -> None:
         self.done += 1
         if error:
             self.failed.append((values, error))
@@ -95,7 +96,7 @@ def run_sweep(tracker: Any, plan: Any, cell: str) -> str:
     combos = combinations(opts.grid)   # one at a time: a grid is never expanded in memory
     repeats = opts.repeat
     total = count(opts.grid) * repeats
-    sweep_id = _run.last_sweep_id = uuid.uuid4().hex
+    sweep_id = session.last_sweep_id = uuid.uuid4().hex
     progress = Progress(total)
     stopped: str | None = None
     # a failing combination is listed in the summary and recorded with its traceback; its traceback
@@ -117,7 +118,7 @@ def run_sweep(tracker: Any, plan: Any, cell: str) -> str:
                 with capture_output(display=True):   # each run's output is recorded, not shown
                     result = shell.run_cell(cell, store_history=False)
                 error = None if result.success else _error_text(result)
-                progress.add(values, _run.last_finished, error)
+                progress.add(values, session.last_finished, error)
                 if isinstance(result.error_in_exec, KeyboardInterrupt):
                     stopped = "interrupted"
                     break

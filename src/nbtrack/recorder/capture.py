@@ -129,7 +129,7 @@ def is_data(value: Any) -> bool:
 
 
 # -- hashing helpers ----------------------------------------------------------
-def _hash_buffer(h: "xxhash.xxh3_128", buf: Any, nbytes: int) -> bool:
+def hash_buffer(h: "xxhash.xxh3_128", buf: Any, nbytes: int) -> bool:
     """Hash a contiguous byte buffer; return True when it was sampled."""
     if nbytes <= FULL_HASH_BYTES:
         h.update(buf)
@@ -165,7 +165,7 @@ def hash_ndarray(h: "xxhash.xxh3_128", arr: Any) -> bool:
     if arr.size == 0:
         return False
     if arr.flags.c_contiguous:
-        return _hash_buffer(h, arr.reshape(-1).view(np.uint8), arr.nbytes)
+        return hash_buffer(h, arr.reshape(-1).view(np.uint8), arr.nbytes)
     # strided views: copy bounded slabs instead of the whole array
     rows = max(1, (64 << 20) // max(1, arr[0:1].nbytes))
     sampled = False
@@ -178,7 +178,7 @@ def hash_ndarray(h: "xxhash.xxh3_128", arr: Any) -> bool:
     return sampled
 
 
-def _fp(value: Any, digest: str | None, method: str, shape: tuple[int, ...] | None = None,
+def fingerprint_dict(value: Any, digest: str | None, method: str, shape: tuple[int, ...] | None = None,
         length: int | None = None, dtype: str | None = None, **summary: Any) -> Fingerprint:
     return {"type": type_name(value), "hash": digest, "hash_method": method,
             "shape": list(shape) if shape is not None else None, "length": length,
@@ -188,16 +188,16 @@ def _fp(value: Any, digest: str | None, method: str, shape: tuple[int, ...] | No
 def _fp_ndarray(arr: Any) -> Fingerprint:
     h = xxhash.xxh3_128()
     sampled = hash_ndarray(h, arr)
-    return _fp(arr, h.hexdigest(), "xxh3_128" + ("-sampled" if sampled else ""), tuple(arr.shape),
+    return fingerprint_dict(arr, h.hexdigest(), "xxh3_128" + ("-sampled" if sampled else ""), tuple(arr.shape),
                int(arr.shape[0]) if arr.ndim else None, str(arr.dtype))
 
 
 def _fp_mock(value: Any) -> Fingerprint:
-    return _fp(value, None, "mock-not-probed", note="a unittest.mock object: nothing on it is called")
+    return fingerprint_dict(value, None, "mock-not-probed", note="a unittest.mock object: nothing on it is called")
 
 
 def _fp_iterator(it: Any) -> Fingerprint:
-    return _fp(it, None, "iterator-not-consumed", note="iterator or generator: not consumed, not hashed")
+    return fingerprint_dict(it, None, "iterator-not-consumed", note="iterator or generator: not consumed, not hashed")
 
 
 def _canonical(h: "xxhash.xxh3_128", value: Any, budget: list[int], path: set[int]) -> None:
@@ -260,14 +260,14 @@ def _fp_container(value: Any) -> Fingerprint:
     except _TooMany:
         digest, method = None, "too-large"
     length = len(value)
-    return _fp(value, digest, method, (length,), length, None)
+    return fingerprint_dict(value, digest, method, (length,), length, None)
 
 
 def _fp_text(value: Any) -> Fingerprint:
     h = xxhash.xxh3_128()
     if not isinstance(value, str):   # bytes, bytearray: hashed in place
-        sampled = _hash_buffer(h, value, len(value))
-        return _fp(value, h.hexdigest(), "xxh3_128" + ("-sampled" if sampled else ""), (len(value),), len(value))
+        sampled = hash_buffer(h, value, len(value))
+        return fingerprint_dict(value, h.hexdigest(), "xxh3_128" + ("-sampled" if sampled else ""), (len(value),), len(value))
     # a str has no buffer to read: its UTF-8 is made a chunk at a time (equal to hashing the whole
     # encoding, without a second copy of a big string); past 1 Gi characters, spread chunks only
     n = len(value)
@@ -279,7 +279,7 @@ def _fp_text(value: Any) -> Fingerprint:
         spans = [(i, i + TEXT_CHUNK) for i in range(0, n, TEXT_CHUNK)]
     for start, stop in spans:
         h.update(value[start:stop].encode("utf-8", "surrogatepass"))
-    return _fp(value, h.hexdigest(), "xxh3_128" + ("-sampled" if sampled else ""), (n,), n)
+    return fingerprint_dict(value, h.hexdigest(), "xxh3_128" + ("-sampled" if sampled else ""), (n,), n)
 
 
 class _TooBig(Exception):
@@ -325,7 +325,7 @@ def _pickle_fingerprint(value: Any, budget: Budget) -> Fingerprint:
 
     def buffers(pb: pickle.PickleBuffer) -> bool:
         raw = pb.raw()
-        _hash_buffer(h, raw, raw.nbytes)
+        hash_buffer(h, raw, raw.nbytes)
         return False
 
     try:
@@ -341,7 +341,7 @@ def _pickle_fingerprint(value: Any, budget: Budget) -> Fingerprint:
         reason = f"{type(e).__name__}: {e}"[:200]
         msg = f"{type_name(value)} cannot be hashed ({reason}); leave it out with %%track --exclude NAME"
         raise UnhashableInputError(msg) from None
-    return _fp(value, h.hexdigest(), "pickle5+xxh3_128")
+    return fingerprint_dict(value, h.hexdigest(), "pickle5+xxh3_128")
 
 
 def _is_iterator(value: Any) -> bool:
@@ -390,9 +390,9 @@ def safe_fingerprint(value: Any, budget: Budget | None = None) -> Fingerprint:
     except OverBudget as e:
         if budget is not None:
             budget.skipped[id(value)] = (value, str(e))
-        return _fp(value, None, "skipped: budget", skipped="budget", reason=str(e))
+        return fingerprint_dict(value, None, "skipped: budget", skipped="budget", reason=str(e))
     except UnhashableInputError as e:
-        return _fp(value, None, "unhashable", error=str(e))
+        return fingerprint_dict(value, None, "unhashable", error=str(e))
     except Exception as e:
         try:
             name = type_name(value)

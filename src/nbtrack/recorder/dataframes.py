@@ -13,7 +13,7 @@ from typing import Any
 import xxhash
 
 from .budget import current
-from .capture import CONTAINER_BUDGET, Fingerprint, _fp, _hash_buffer, hash_ndarray, registry, type_name
+from .capture import CONTAINER_BUDGET, Fingerprint, fingerprint_dict, hash_buffer, hash_ndarray, registry, type_name
 
 
 def _hash_series_values(h: "xxhash.xxh3_128", series: Any) -> bool:
@@ -43,7 +43,7 @@ def _fp_pandas_frame(df: Any) -> Fingerprint:
     sampled = _hash_index(h, df.index)
     for i in range(df.shape[1]):
         sampled |= _hash_series_values(h, df.iloc[:, i])
-    return _fp(df, h.hexdigest(), "xxh3_128" + ("-sampled" if sampled else ""), tuple(df.shape),
+    return fingerprint_dict(df, h.hexdigest(), "xxh3_128" + ("-sampled" if sampled else ""), tuple(df.shape),
                int(df.shape[0]), None, columns=columns[:50], dtypes=dict(zip(columns[:50], dtypes[:50])),
                n_columns=len(columns))
 
@@ -60,7 +60,7 @@ def _fp_pandas_series(s: Any) -> Fingerprint:
     h = xxhash.xxh3_128()
     h.update(json.dumps([len(s), str(s.dtype), str(s.name)]).encode())
     sampled = _hash_index(h, s.index) | _hash_series_values(h, s)
-    return _fp(s, h.hexdigest(), "xxh3_128" + ("-sampled" if sampled else ""), (len(s),), len(s),
+    return fingerprint_dict(s, h.hexdigest(), "xxh3_128" + ("-sampled" if sampled else ""), (len(s),), len(s),
                str(s.dtype), name=str(s.name))
 
 
@@ -79,7 +79,7 @@ def _fp_polars_frame(df: Any) -> Fingerprint:
     h.update(json.dumps([list(df.shape), list(schema.items())]).encode())
     for column in df.get_columns():
         _hash_polars_column(h, column)
-    return _fp(df, h.hexdigest(), "polars.columns+xxh3_128", tuple(df.shape), df.height, None,
+    return fingerprint_dict(df, h.hexdigest(), "polars.columns+xxh3_128", tuple(df.shape), df.height, None,
                schema=dict(list(schema.items())[:50]), n_columns=df.width)
 
 
@@ -87,13 +87,13 @@ def _fp_polars_series(s: Any) -> Fingerprint:
     h = xxhash.xxh3_128()
     h.update(json.dumps([len(s), str(s.dtype), s.name]).encode())
     _hash_polars_column(h, s)
-    return _fp(s, h.hexdigest(), "polars.columns+xxh3_128", (len(s),), len(s), str(s.dtype), name=s.name)
+    return fingerprint_dict(s, h.hexdigest(), "polars.columns+xxh3_128", (len(s),), len(s), str(s.dtype), name=s.name)
 
 
 def _fp_polars_lazy(lf: Any) -> Fingerprint:
     # Not even the schema: resolving it reads a scan's files and runs schema callbacks, and serialising
     # the plan pickles its Python UDFs (their __reduce__ runs).
-    return _fp(lf, None, "lazy-not-collected",
+    return fingerprint_dict(lf, None, "lazy-not-collected",
                note="lazy frame: not collected, not hashed, its plan not resolved")
 
 
@@ -103,7 +103,7 @@ def _fp_dask(value: Any) -> Fingerprint:
     shape = getattr(value, "shape", None)
     known = shape is not None and all(isinstance(n, int) for n in shape)
     dtype = getattr(value, "dtype", None)
-    return _fp(value, str(value._name), "dask-graph-token", tuple(shape) if known else None,
+    return fingerprint_dict(value, str(value._name), "dask-graph-token", tuple(shape) if known else None,
                int(shape[0]) if known and shape else None, str(dtype) if dtype is not None else None,
                npartitions=getattr(value, "npartitions", None), note="lazy: not computed")
 
@@ -118,14 +118,14 @@ def _fp_xarray(value: Any) -> Fingerprint:
     if np is not None and type(data) is np.ndarray:
         h = xxhash.xxh3_128(json.dumps(summary).encode())
         sampled = hash_ndarray(h, data)
-        return _fp(value, h.hexdigest(), "xxh3_128" + ("-sampled" if sampled else ""), tuple(variable.shape),
+        return fingerprint_dict(value, h.hexdigest(), "xxh3_128" + ("-sampled" if sampled else ""), tuple(variable.shape),
                    int(variable.shape[0]) if variable.shape else None, str(variable.dtype), **summary)
     shape, length = tuple(variable.shape), int(variable.shape[0]) if variable.shape else None
     if type_name(data) == "dask.array.core.Array":   # the graph's token names the computation
         token = xxhash.xxh3_128(json.dumps([summary, data._name]).encode()).hexdigest()
-        return _fp(value, token, "dask-graph-token", shape, length, str(variable.dtype), **summary,
+        return fingerprint_dict(value, token, "dask-graph-token", shape, length, str(variable.dtype), **summary,
                    note="lazy (dask): not computed")
-    return _fp(value, None, "lazy-not-loaded", shape, length, str(variable.dtype), **summary,
+    return fingerprint_dict(value, None, "lazy-not-loaded", shape, length, str(variable.dtype), **summary,
                note=f"lazy ({type(data).__name__}): not loaded, not hashed")
 
 
@@ -136,8 +136,8 @@ def _fp_arrow_table(t: Any) -> Fingerprint:
         for chunk in column.chunks:
             for buf in chunk.buffers():
                 if buf is not None:
-                    _hash_buffer(h, buf, buf.size)
-    return _fp(t, h.hexdigest(), "xxh3_128", (t.num_rows, t.num_columns), t.num_rows, None,
+                    hash_buffer(h, buf, buf.size)
+    return fingerprint_dict(t, h.hexdigest(), "xxh3_128", (t.num_rows, t.num_columns), t.num_rows, None,
                columns=t.column_names[:50])
 
 

@@ -17,7 +17,7 @@ import xxhash
 
 from ..errors import UnhashableInputError
 from .budget import OverBudget
-from .capture import Fingerprinter, _fp, as_scalar, hash_state, registry, type_name
+from .capture import Fingerprinter, fingerprint_dict, as_scalar, hash_state, registry, type_name
 
 
 def _plain_params(params: dict[str, Any]) -> dict[str, Any]:
@@ -43,11 +43,11 @@ def capture_estimator(est: Any) -> dict[str, Any]:
     h = xxhash.xxh3_128(type_name(est).encode())
     try:
         hash_state(h, dict(sorted(vars(est).items())))
-        fp = _fp(est, h.hexdigest(), "sklearn.state+xxh3_128")
+        fp = fingerprint_dict(est, h.hexdigest(), "sklearn.state+xxh3_128")
     except OverBudget:
         raise
     except UnhashableInputError as e:   # an attribute that will not hash: the params are still worth keeping
-        fp = _fp(est, None, "unhashable", error=str(e))
+        fp = fingerprint_dict(est, None, "unhashable", error=str(e))
     params = _plain_params(est.get_params(deep=False))
     metrics: dict[str, float] = {}
     best = getattr(est, "best_params_", None)
@@ -85,7 +85,7 @@ def capture_torch_module(module: Any) -> dict[str, Any]:
     n_params = sum(int(p.numel()) for p in module.parameters())
     trainable = sum(int(p.numel()) for p in module.parameters() if p.requires_grad)
     method = "torch.state_dict+" + ("device-stats" if "device-stats+xxh3_128" in methods else "xxh3_128")
-    fp = _fp(module, h.hexdigest(), method, None, None, None, **{"class": type_name(module),
+    fp = fingerprint_dict(module, h.hexdigest(), method, None, None, None, **{"class": type_name(module),
                                                                  "parameters": n_params, "trainable": trainable})
     return {**fp, "params": {"class": type(module).__name__, "parameters": n_params}}
 
@@ -100,7 +100,7 @@ def capture_torch_optimizer(opt: Any) -> dict[str, Any]:
                 if scalar:
                     params[f"group{i}.{key}" if len(groups) > 1 else key] = plain
     h = xxhash.xxh3_128(repr(sorted(params.items())).encode())
-    return {**_fp(opt, h.hexdigest(), "optimizer-params+xxh3_128", None, len(groups), None), "params": params}
+    return {**fingerprint_dict(opt, h.hexdigest(), "optimizer-params+xxh3_128", None, len(groups), None), "params": params}
 
 
 def register_capturer(type_or_predicate: str | type | Callable[[Any], bool], fn: Fingerprinter) -> None:

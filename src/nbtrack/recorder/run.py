@@ -22,9 +22,9 @@ from ..store.codec import text_safe
 from ..store.importer import process_start
 from ..store.lock import hold_alive
 from ..store.spool import POINTS_PREFIX, parse_name, read_points
-from . import environment, system
 from .. import secrets
-from .sync import syncer
+from . import environment, system
+from .session import session
 
 if TYPE_CHECKING:   # pyarrow is imported where a table is made: `import nbtrack` stays light
     import pyarrow as pa
@@ -35,14 +35,10 @@ _PID = os.getpid()
 _PROC_START = process_start(_PID)
 SESSION_ID = uuid.uuid4().hex
 
-_stack: list["ActiveRun"] = []
-last_run_id: str | None = None   # this process's latest finished run, cell or script
-last_sweep_id: str | None = None   # this kernel's latest %%track --grid/--repeat sweep
-last_finished: "ActiveRun | None" = None
 
 
 def current() -> "ActiveRun | None":
-    return _stack[-1] if _stack else None
+    return session.active[-1] if session.active else None
 
 
 
@@ -117,9 +113,9 @@ class ActiveRun:
         per cell than writing it here)."""
         self._write(durable=False)   # a crash needs it, an acknowledgement does not: no fsync
         hold_alive(self.store.spool.dir, SESSION_ID)   # how an importer tells this process has ended
-        _stack.append(self)  # only a run that could be written receives nbtrack.log points
+        session.active.append(self)  # only a run that could be written receives nbtrack.log points
         if system.enabled() and self.kind in ("cell", "script"):
-            self.sampler = system.monitor.watch(self.log_system, self.started_at)
+            self.sampler = session.monitor.watch(self.log_system, self.started_at)
         return self
 
     def log_system(self, step: int, values: dict[str, float]) -> None:
@@ -133,12 +129,11 @@ class ActiveRun:
 
     def finish(self, status: str = "finished", exc: BaseException | None = None) -> None:
         """End the run: ``finished``, ``failed`` or ``interrupted`` (from ``exc``), and write it."""
-        global last_run_id, last_finished
-        last_run_id, last_finished = self.run_id, self
-        if self in _stack:
-            _stack.remove(self)
+        session.last_run_id, session.last_finished = self.run_id, self
+        if self in session.active:
+            session.active.remove(self)
         if self.sampler is not None:
-            system.monitor.unwatch(self.sampler)
+            session.monitor.unwatch(self.sampler)
             self.sampler = None
             for key, series in self.system_points.items():   # the sampler is done: merge its curves
                 self._lists[key] = series
@@ -157,7 +152,7 @@ class ActiveRun:
         finally:
             self._write()
             if self.sync_after:
-                syncer.request(self.store)
+                session.syncer.request(self.store)
 
     # -- logging --------------------------------------------------------------
     def log(self, step: int | None = None, **metrics: Any) -> None:
@@ -349,4 +344,4 @@ def require_active() -> ActiveRun:
     return run
 
 
-atexit.register(syncer.finish)
+atexit.register(session.syncer.finish)

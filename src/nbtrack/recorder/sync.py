@@ -19,7 +19,7 @@ INTERVAL = 0.5   # seconds between two imports of one store while runs keep comi
 _WAKE, _FLUSH = object(), object()
 
 
-class _Syncer:
+class Syncer:
     """Imports spools into their DuckDB files off the cell's path, one store at a time."""
 
     def __init__(self) -> None:
@@ -99,4 +99,4 @@ class _Syncer:
         return self.errors.pop(str(store.path), None)
 
 
-syncer = _Syncer()
+syncer = Syncer()

@@ -12,7 +12,7 @@ from typing import Any
 
 from ..api import Run
 from ..errors import RunNotFoundError
-from .report import _MISSING, Cause, _fp, _num
+from .report import MISSING, Cause, describe_fingerprint, number_text
 from ..store import codec, queries
 
 _RNG_NAMES = {"random": "Python's `random`", "numpy": "NumPy's global generator (`np.random`)",
@@ -121,9 +121,9 @@ def causes(a: Run, b: Run, verdict: str, reader: Any) -> list[Cause]:
             causes.append(Cause("source", f"the cell's source changed ({added} line(s) added, {removed} removed)",
                                 {"diff": lines}, 0.9))
         changed = {k: (a.params.get(k, "—"), b.params.get(k, "—")) for k in sorted(set(a.params) | set(b.params))
-                   if a.params.get(k, _MISSING) != b.params.get(k, _MISSING)}
+                   if a.params.get(k, MISSING) != b.params.get(k, MISSING)}
         if changed:
-            text = ", ".join(f"{k}: {_num(x)} → {_num(y)}" for k, x, y in ((k, *v) for k, v in changed.items()))
+            text = ", ".join(f"{k}: {number_text(x)} → {number_text(y)}" for k, x, y in ((k, *v) for k, v in changed.items()))
             causes.append(Cause("params", f"params changed: {text}", {"changed": changed}, 0.85))
         causes += _input_causes(a, b, reader)
         causes += _rng_causes(a, b, "the cell")
@@ -166,7 +166,7 @@ def _input_causes(a: Run, b: Run, reader: Any) -> list[Cause]:
         for label, p in (("old", pa_), ("new", pb_)):
             if p:
                 made.append(f"the {label} one by run {p['run_id'][:8]} ({p['name']})")
-        detail = f"input `{name}` changed: {_fp(ia)} → {_fp(ib)}" + (f"; {', '.join(made)}" if made else "")
+        detail = f"input `{name}` changed: {describe_fingerprint(ia)} → {describe_fingerprint(ib)}" + (f"; {', '.join(made)}" if made else "")
         causes.append(Cause("input_data", detail, {"name": name, "a": ia, "b": ib, "produced_by":
                                                    {"a": pa_, "b": pb_}}, 0.8))
         if pa_ and pb_ and pa_["run_id"] != pb_["run_id"]:

@@ -7,11 +7,11 @@ import json
 import os
 from typing import Any
 
-from ..api import Run, _store, _to_run
+from ..api import Run, resolve_store, run_from_detail
 from .causes import causes
 from ..errors import NbtrackError
-from ..recorder import run as _run
-from .report import CAUSE_KINDS, VERDICTS, Cause, CheckReport, OutputCheck, _compare_outputs, _verdict
+from ..recorder.session import session
+from .report import CAUSE_KINDS, VERDICTS, Cause, CheckReport, OutputCheck, compare_outputs, verdict_of
 from ..store import Store, queries
 
 __all__ = ["CAUSE_KINDS", "VERDICTS", "Cause", "CheckReport", "OutputCheck", "check", "last_check"]
@@ -31,7 +31,7 @@ class _Reader:
     @property
     def con(self) -> Any:
         if self._con is None:
-            _run.syncer.flush()
+            session.syncer.flush()
             self._cm = self.store.connect()
             self._con = self._cm.__enter__()
         return self._con
@@ -39,11 +39,11 @@ class _Reader:
     def run(self, ref: Run | str) -> Run:
         if isinstance(ref, Run):
             return ref
-        cached = _recent.get(ref) if self.use_recent else None
+        cached = session.recent.get(ref) if self.use_recent else None
         if cached is not None and cached.store is not None and cached.store.path == self.store.path:
             return cached
         con = self.con
-        return _to_run(queries.run_detail(con, queries.resolve_run_id(con, ref, str(self.store.path))), self.store)
+        return run_from_detail(queries.run_detail(con, queries.resolve_run_id(con, ref, str(self.store.path))), self.store)
 
     def close(self) -> None:
         if self._cm is not None:
@@ -55,7 +55,7 @@ def _repeat_group(run: Run, reader: _Reader) -> list[Run]:
     group = run.info.get("repeat_group")
     if not group:
         return []
-    members = [r for r in _recent.values() if r.info.get("repeat_group") == group] if reader.use_recent else []
+    members = [r for r in session.recent.values() if r.info.get("repeat_group") == group] if reader.use_recent else []
     if members and len(members) == max(m.info.get("repeat_index") or 0 for m in members) + 1:
         return sorted(members, key=lambda r: r.info.get("repeat_index") or 0)
     return [reader.run(i) for i in queries.repeat_members(reader.con, group)]
@@ -70,7 +70,7 @@ def check(run_a: Run | str, run_b: Run | str, *, rtol: float = RTOL, atol: float
     are ``within_tolerance``; runs made with ``--repeat`` are compared by mean against the spread
     of their repeats.
     """
-    return _check(_Reader(_store(store)), run_a, run_b, rtol, atol, tolerances)
+    return _check(_Reader(resolve_store(store)), run_a, run_b, rtol, atol, tolerances)
 
 
 def check_recent(run_a: str, run_b: str, store: Store, rtol: float = RTOL, atol: float = ATOL,
@@ -84,27 +84,22 @@ def _check(reader: _Reader, run_a: Run | str, run_b: Run | str, rtol: float, ato
     try:
         a, b = reader.run(run_a), reader.run(run_b)
         groups = {"a": _repeat_group(a, reader), "b": _repeat_group(b, reader)}
-        outputs = _compare_outputs(a, b, rtol, atol, tolerances, groups)
-        verdict = _verdict(outputs)
+        outputs = compare_outputs(a, b, rtol, atol, tolerances, groups)
+        verdict = verdict_of(outputs)
         return CheckReport(a, b, verdict, outputs, causes(a, b, verdict, reader))
     finally:
         reader.close()
 
 
-_recent: dict[str, Run] = {}   # this kernel's latest runs, as recorded: what --check compares first
-RECENT = 64
-
-
 def remember_run(run: Run) -> None:
-    _recent[run.run_id] = run
-    while len(_recent) > RECENT:
-        _recent.pop(next(iter(_recent)))
+    """Keep this kernel's latest runs, as recorded: what --check compares with first."""
+    session.remember(run)
 
 
 def recent_reference(name: str, params: dict[str, Any], store: Store) -> str | None:
     """The latest run of this kernel with this name and these cell params, if it finished."""
     want = _normal(params)
-    for run in reversed(list(_recent.values())):
+    for run in reversed(list(session.recent.values())):
         if run.name == name and run.store is not None and run.store.path == store.path:
             own = {k: v for k, v in run.params.items() if run.param_kinds.get(k) in CELL_PARAM_KINDS}
             if _normal(own) == want:
@@ -135,17 +130,13 @@ def _normal(params: dict[str, Any]) -> str:
     return json.dumps(params, sort_keys=True, default=repr)
 
 
-_last: CheckReport | None = None
-
-
 def last_check() -> CheckReport:
     """The report of this kernel's latest ``%%track --check``."""
-    if _last is None:
+    if session.last_check is None:
         raise NbtrackError("no check report: run a cell with %%track --check (the latest one, if any, found "
                            "no earlier run of that cell with the same params to compare with)")
-    return _last
+    return session.last_check
 
 
 def remember(report: CheckReport | None) -> None:
-    global _last
-    _last = report
+    session.last_check = report

@@ -9,7 +9,8 @@ from pathlib import Path
 from ..api import get
 from ..recorder import rng
 from ..recorder.outputs import record_input, record_output
-from ..recorder.run import ActiveRun, syncer
+from ..recorder.run import ActiveRun
+from ..recorder.session import session
 from ..store import Store
 
 
@@ -39,7 +40,7 @@ def main(argv: list[str]) -> int:
         if name in ns:
             record_input(run, name, ns[name])
     run.finish(exc=error)
-    syncer.flush()
+    session.syncer.flush()
     Path(result_path).write_text(json.dumps({"run_id": run.run_id}))
     return 0
 

@@ -20,10 +20,10 @@ from pathlib import Path
 from decimal import Decimal
 from typing import Any
 
-from ..api import Run, _store, get
+from ..api import Run, resolve_store, get
 from ..errors import NbtrackError
 from .graph import lineage
-from ..recorder import run as _run
+from ..recorder.session import session
 from ..store import Store, codec
 
 # the first line fixes the encoding: a recorded name with "coding: ..." in line 1 or 2 would set it
@@ -167,7 +167,7 @@ def export_script(run: Run | str, path: str | os.PathLike[str] | None = None,
     """A standalone Python script that reproduces ``run``; written to ``path`` when given, returned always."""
     from ..version import __version__
 
-    st = _store(store)
+    st = resolve_store(store)
     run = run if isinstance(run, Run) else get(run, st)
     chain = _chain(run, st)
     hoisted = _params_hoistable(chain)
@@ -274,8 +274,8 @@ def reproduce(run: Run | str, store: str | os.PathLike[str] | Store | None = Non
     """
     from .check import Cause, check
 
-    st = _store(store)
-    _run.syncer.flush()
+    st = resolve_store(store)
+    session.syncer.flush()
     original = run if isinstance(run, Run) else get(run, st)
     chain = _chain(original, st)
     produced = {name for r in chain[:-1] for name in (*r.outputs, *r.metrics, *r.values)}

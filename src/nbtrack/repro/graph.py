@@ -12,8 +12,8 @@ from typing import Any
 
 import pandas as pd
 
-from ..api import _store
-from ..recorder import run as _run
+from ..api import resolve_store
+from ..recorder.session import session
 from ..inline import widget_bundle
 from ..store import Store, queries
 
@@ -95,8 +95,8 @@ class Lineage:
 
 def lineage(run: Any, store: str | os.PathLike[str] | Store | None = None) -> Lineage:
     """The upstream and downstream runs of ``run`` (a Run or a run id / prefix), linked by fingerprints."""
-    st = _store(store)
-    _run.syncer.flush()
+    st = resolve_store(store)
+    session.syncer.flush()
     run_id = run.run_id if hasattr(run, "run_id") else str(run)
     with st.connect() as con:
         run_id = queries.resolve_run_id(con, run_id, str(st.path))

@@ -129,7 +129,7 @@ def _md(text: Any) -> str:
 
 
 # -- comparing outputs -------------------------------------------------------------------------------
-def _num(v: Any) -> str:
+def number_text(v: Any) -> str:
     return f"{v:.6g}" if isinstance(v, float) else repr(v)
 
 
@@ -147,7 +147,7 @@ def _compare_metric(name: str, a: float, b: float, rtol: float, atol: float,
     else:
         diff = b - a
         rel = f", {diff / abs(a):+.2%}" if a not in (0, 0.0) and math.isfinite(a) else ""
-        detail = f"{_num(a)} → {_num(b)} ({diff:+.3g}{rel})"
+        detail = f"{number_text(a)} → {number_text(b)} ({diff:+.3g}{rel})"
         ok = math.isfinite(a) and math.isfinite(b) and abs(diff) <= max(atol, rtol * max(abs(a), abs(b)))
         check = OutputCheck(name, "metric", "within_tolerance" if ok else "differs", a, b, detail)
     if len(spread_a) > 1 or len(spread_b) > 1:
@@ -155,7 +155,7 @@ def _compare_metric(name: str, a: float, b: float, rtol: float, atol: float,
         check.spread = {"a": sa, "b": sb}
         noise = 2 * max(sa["std"], sb["std"])
         gap = abs(sb["mean"] - sa["mean"])
-        check.detail = (f"mean {_num(sa['mean'])} ± {sa['std']:.3g} (n={sa['n']}) → {_num(sb['mean'])} ± "
+        check.detail = (f"mean {number_text(sa['mean'])} ± {sa['std']:.3g} (n={sa['n']}) → {number_text(sb['mean'])} ± "
                         f"{sb['std']:.3g} (n={sb['n']})")
         if gap == 0 and sa["std"] == 0 and sb["std"] == 0:
             check.status = "identical"
@@ -177,7 +177,7 @@ def _tolerance(name: str, rtol: float, atol: float, tolerances: dict[str, Any] |
     return rtol, atol
 
 
-def _compare_outputs(a: Run, b: Run, rtol: float, atol: float, tolerances: dict[str, Any] | None,
+def compare_outputs(a: Run, b: Run, rtol: float, atol: float, tolerances: dict[str, Any] | None,
                      groups: dict[str, list[Run]]) -> list[OutputCheck]:
     out: list[OutputCheck] = []
     for name in sorted(set(a.metrics) | set(b.metrics)):
@@ -191,10 +191,10 @@ def _compare_outputs(a: Run, b: Run, rtol: float, atol: float, tolerances: dict[
             spread_b = [x.metrics[name] for x in groups.get("b", []) if name in x.metrics]
             out.append(_compare_metric(name, a.metrics[name], b.metrics[name], r, t, spread_a, spread_b))
     for name in sorted(set(a.values) | set(b.values)):
-        va, vb = a.values.get(name, _MISSING), b.values.get(name, _MISSING)
-        if vb is _MISSING:
+        va, vb = a.values.get(name, MISSING), b.values.get(name, MISSING)
+        if vb is MISSING:
             out.append(OutputCheck(name, "value", "missing", va, None, "not produced by the new run"))
-        elif va is _MISSING:
+        elif va is MISSING:
             out.append(OutputCheck(name, "value", "new", None, vb, "not in the reference run"))
         else:
             status = "identical" if va == vb else "differs"
@@ -202,28 +202,28 @@ def _compare_outputs(a: Run, b: Run, rtol: float, atol: float, tolerances: dict[
     for name in sorted(set(a.outputs) | set(b.outputs)):
         fa, fb = a.outputs.get(name), b.outputs.get(name)
         if fb is None:
-            out.append(OutputCheck(name, "output", "missing", _fp(fa), None, "not produced by the new run"))
+            out.append(OutputCheck(name, "output", "missing", describe_fingerprint(fa), None, "not produced by the new run"))
         elif fa is None:
-            out.append(OutputCheck(name, "output", "new", None, _fp(fb), "not in the reference run"))
+            out.append(OutputCheck(name, "output", "new", None, describe_fingerprint(fb), "not in the reference run"))
         elif fa.get("hash") and fa.get("hash") == fb.get("hash"):
-            out.append(OutputCheck(name, "output", "identical", _fp(fa), _fp(fb)))
+            out.append(OutputCheck(name, "output", "identical", describe_fingerprint(fa), describe_fingerprint(fb)))
         else:
-            detail = f"{_fp(fa)} → {_fp(fb)}"
-            out.append(OutputCheck(name, "output", "differs", _fp(fa), _fp(fb), detail))
+            detail = f"{describe_fingerprint(fa)} → {describe_fingerprint(fb)}"
+            out.append(OutputCheck(name, "output", "differs", describe_fingerprint(fa), describe_fingerprint(fb), detail))
     return out
 
 
-_MISSING = object()
+MISSING = object()
 
 
-def _fp(item: dict[str, Any] | None) -> str:
+def describe_fingerprint(item: dict[str, Any] | None) -> str:
     if not item:
         return "—"
     shape = f" {tuple(item['shape'])}" if item.get("shape") else ""
     return f"{item.get('type') or '?'}{shape} #{(item.get('hash') or item.get('hash_method') or '')[:12]}"
 
 
-def _verdict(outputs: list[OutputCheck]) -> str:
+def verdict_of(outputs: list[OutputCheck]) -> str:
     statuses = {o.status for o in outputs}
     if statuses & {"differs", "missing", "new"}:
         return "differs"

@@ -61,9 +61,9 @@ def _is_lock_conflict(exc: BaseException, path: Path) -> bool:
 def _explain(exc: BaseException, path: Path) -> StoreError | None:
     """The StoreError that names what is wrong with the file, or None when ``exc`` is not about the file."""
     if isinstance(exc, OSError) and exc.errno is not None:
-        from .spool import _os_message
+        from .spool import os_message
 
-        return StoreError(_os_message(exc, path))
+        return StoreError(os_message(exc, path))
     cause = _cause(exc, path)
     if cause is None:
         return None

@@ -51,18 +51,18 @@ class Spool:
                 return
             except FileNotFoundError as e:   # first write, or someone removed the spool folder
                 if attempt == 2:
-                    raise StoreError(_os_message(e, self.dir)) from None
+                    raise StoreError(os_message(e, self.dir)) from None
                 try:
                     self.dir.mkdir(parents=True, exist_ok=True)
                 except OSError as e2:
-                    raise StoreError(_os_message(e2, self.dir)) from None
+                    raise StoreError(os_message(e2, self.dir)) from None
             except BaseException as e:
                 try:
                     tmp.unlink()
                 except OSError:
                     pass
                 if isinstance(e, OSError):
-                    raise StoreError(_os_message(e, self.dir)) from None
+                    raise StoreError(os_message(e, self.dir)) from None
                 raise
 
     def _sync_dir(self) -> None:
@@ -144,7 +144,7 @@ def parse_name(path: Path) -> tuple[str, str, int] | None:
     return BLOB_PREFIX, m["digest"], 0
 
 
-def _os_message(e: OSError, where: Path) -> str:
+def os_message(e: OSError, where: Path) -> str:
     import errno
 
     if e.errno == errno.ENOSPC:

@@ -19,9 +19,10 @@ import pyarrow as pa
 import traitlets
 
 from .. import charts
-from ..api import _store, _to_run
+from ..api import resolve_store, run_from_detail
 from ..diff import diff_many
-from ..recorder import run as _run
+from ..recorder.run import ActiveRun
+from ..recorder.session import session
 from ..store import Store, queries
 from .live import hub
 
@@ -62,7 +63,7 @@ class ComparePanel(anywidget.AnyWidget):
                  color: str | None = None, store: str | os.PathLike[str] | Store | None = None) -> None:
         require_bundle("compare")
         super().__init__()
-        self.store = _store(store)
+        self.store = resolve_store(store)
         self.experiment, self.where = experiment, where
         if isinstance(runs, pd.DataFrame):
             runs = [str(i) for i in runs["run_id"]]
@@ -115,7 +116,7 @@ class ComparePanel(anywidget.AnyWidget):
     def refresh(self) -> None:
         """Re-read the store (the panel does this by itself when runs are written)."""
         with self._lock:
-            _run.syncer.flush()
+            session.syncer.flush()
             if self.store.exists():
                 with self.store.connect() as con:
                     raw = queries.runs_frame(con, self.experiment, self.where)
@@ -153,7 +154,7 @@ class ComparePanel(anywidget.AnyWidget):
 
     def _check_axes(self, *names: str | None) -> None:
         if len(self._raw):
-            charts._check(self._frame, *names)
+            charts.check_fields(self._frame, *names)
 
     def _update_specs(self) -> None:
         with self._lock:
@@ -182,8 +183,8 @@ class ComparePanel(anywidget.AnyWidget):
         live = [r.run_id for r in self._active_runs()]
         return list(dict.fromkeys(live + self._logged[:DEFAULT_CURVE_RUNS]))
 
-    def _active_runs(self) -> list[_run.ActiveRun]:
-        return [r for r in list(_run._stack) if r.store.path == self.store.path]
+    def _active_runs(self) -> list[ActiveRun]:
+        return [r for r in list(session.active) if r.store.path == self.store.path]
 
     def _update_curves(self) -> None:
         with self._lock:
@@ -240,14 +241,14 @@ class ComparePanel(anywidget.AnyWidget):
             self.diff = {}
             return
         with self.store.connect() as con:
-            runs = [_to_run(queries.run_detail(con, i), self.store) for i in ids]
+            runs = [run_from_detail(queries.run_detail(con, i), self.store) for i in ids]
         self.diff = diff_many(runs)
 
     # -- events -----------------------------------------------------------------------------------
     def _on_axes(self, change: dict[str, Any]) -> None:
         if change["new"] and len(self._raw) and change["new"] not in self._frame.columns:
             setattr(self, change["name"], change["old"])
-            charts._check(self._frame, change["new"])
+            charts.check_fields(self._frame, change["new"])
         self._update_specs()
 
     def _on_selected(self, change: dict[str, Any]) -> None:

@@ -18,7 +18,7 @@ import weakref
 from typing import TYPE_CHECKING, Any
 
 from ..errors import warn
-from ..recorder import run as _run
+from ..recorder.session import session
 
 if TYPE_CHECKING:
     from .compare import ComparePanel
@@ -43,8 +43,8 @@ class Hub:
             self._panels.add(panel)
             self._seen[str(panel.store.path)] = panel.store.signature()
             if self._thread is None or not self._thread.is_alive():
-                if self._on_synced not in _run.syncer.listeners:
-                    _run.syncer.listeners.append(self._on_synced)
+                if self._on_synced not in session.syncer.listeners:
+                    session.syncer.listeners.append(self._on_synced)
                 self._thread = threading.Thread(target=self._loop, name="nbtrack-panels", daemon=True)
                 self._thread.start()
 
@@ -93,4 +93,4 @@ class Hub:
                         warn(f"the panel on {path} stopped updating: {e}")
 
 
-hub = Hub()
+hub = session.hub = Hub()   # one per process, in the session beside the syncer and the sampler
