@@ -19,8 +19,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import NoActiveRunError
 from ..store import Store, records
 from ..store.codec import text_safe
-from ..store.importer import process_start
-from ..store.lock import hold_alive
+from ..store.lock import hold_alive, process_start
 from ..store.spool import POINTS_PREFIX, parse_name, read_points
 from .. import secrets
 from . import environment, system

@@ -10,7 +10,6 @@ longer exists on this host are marked ``crashed`` here.
 from __future__ import annotations
 
 import hashlib
-import os
 import socket
 import uuid
 from dataclasses import dataclass
@@ -22,41 +21,16 @@ import duckdb
 from ..errors import warn
 from . import queries
 from .migrations import rollback
-from .lock import session_alive
+from .lock import process_alive, session_alive
 from . import records
 from .records import RUN_FIELDS
+from .validate import BadRecord, check_record
 from .spool import BLOB_PREFIX, POINTS_PREFIX, Spool, parse_name, read_points, read_record
 
 if TYPE_CHECKING:   # pyarrow is imported where a table is made: `import nbtrack` stays light
     import pyarrow as pa
 
 CHILD_TABLES = ("params", "values", "metrics", "inputs", "outputs", "displays")
-
-
-def process_start(pid: int) -> int | None:
-    """Start time of a process in clock ticks since boot (Linux), to tell a reused pid apart."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            stat = f.read()
-        return int(stat[stat.rindex(b")") + 2:].split()[19])
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-def process_alive(pid: int | None, started: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    if started is not None:
-        now = process_start(pid)
-        if now is not None and now != started:
-            return False
-    return True
 
 
 # errors of a record's content, as DuckDB reports them; anything else (I/O, permissions, a conflict on a
@@ -71,18 +45,6 @@ def _build_errors() -> tuple[type[BaseException], ...]:
     import pyarrow as pa
 
     return (pa.ArrowException, TypeError, ValueError, OverflowError, KeyError, AttributeError, UnicodeError)
-
-# columns an import cannot do without (NOT NULL in the schema)
-REQUIRED = {
-    "params": ("key", "kind", "vtype"), "values": ("key", "vtype"), "metrics": ("key", "source"),
-    "inputs": ("name",), "outputs": ("name", "change"), "displays": ("seq", "kind", "mime", "size", "truncated"),
-}
-_LATEST_TIME = 32503680000.0   # 3000-01-01: beyond it a timestamp is a corrupt record, not a date
-
-
-class _Bad(Exception):
-    """A spool item that cannot be imported: set aside with this reason."""
-
 
 @dataclass
 class _Item:
@@ -282,67 +244,11 @@ def _first_good(candidates: list[_Item]) -> _Item | None:
             return item
         except FileNotFoundError:   # imported and removed meanwhile by another process
             return None
-        except _Bad as e:
+        except BadRecord as e:
             quarantine(item.path, str(e))
         except (OSError, RecursionError, *_build_errors()) as e:
             quarantine(item.path, f"not a readable run record ({type(e).__name__}: {_first_line(e)})")
     return None
-
-
-def check_record(record: Any, run_id: str) -> None:
-    """Raise _Bad naming what is wrong with a run record that DuckDB would refuse or misread."""
-    if not isinstance(record, dict) or not isinstance(record.get("run"), dict):
-        raise _Bad("not a run record (no 'run' object)")
-    run = record["run"]
-    if run.get("run_id") != run_id:
-        raise _Bad("its run id does not match its file name")
-    for key in ("experiment", "name", "status", "kind"):
-        if not isinstance(run.get(key), str):
-            raise _Bad(f"the run's {key} is missing or not text")
-    for key in ("started_at", "ended_at"):
-        value = run.get(key)
-        if value is None and key == "ended_at":
-            continue
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= _LATEST_TIME:
-            raise _Bad(f"the run's {key} is not a time ({value!r:.40})")
-    for table, columns in REQUIRED.items():
-        rows = record.get(table) or []
-        if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
-            raise _Bad(f"its {table} are not a list of rows")
-        for row in rows:
-            missing = [c for c in columns if row.get(c) is None]
-            if missing:
-                raise _Bad(f"a row of its {table} has no {missing[0]}")
-    for key in ("source", "env"):
-        if record.get(key) is not None and not isinstance(record[key], dict):
-            raise _Bad(f"its {key} is not an object")
-    source = record.get("source")
-    if source and not (isinstance(source.get("hash"), str) and isinstance(source.get("text"), str)):
-        raise _Bad("its source has no hash or text")
-    env = record.get("env")
-    if env and not isinstance(env.get("env_id"), str):
-        raise _Bad("its environment has no id")
-    if record.get("points") is not None:
-        _check_points(record["points"])
-
-
-def _check_points(points: Any) -> None:
-    """A run's last points, carried in its final record (recorder/run.py)."""
-    def ints(xs: Any) -> bool:
-        return isinstance(xs, list) and all(type(x) is int for x in xs)
-
-    if not isinstance(points, dict) or type(points.get("chunk")) is not int or points["chunk"] < 0:
-        raise _Bad("its points have no chunk number")
-    keys, index, steps, values = (points.get(k) for k in ("keys", "key", "step", "value"))
-    if not (isinstance(keys, list) and all(isinstance(k, str) for k in keys)):
-        raise _Bad("its points' keys are not text")
-    if not (ints(index) and ints(steps) and isinstance(values, list)) \
-            or not len(index) == len(steps) == len(values):
-        raise _Bad("its points are not lists of keys, steps and values of one length")
-    if any(not 0 <= i < len(keys) for i in index):
-        raise _Bad("a point names a key its record does not have")
-    if not all(type(v) in (int, float) for v in values):
-        raise _Bad("a point's value is not a number")
 
 
 def _rows(item: _Item) -> dict[str, list[dict[str, Any]]]:

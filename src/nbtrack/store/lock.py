@@ -103,3 +103,29 @@ def session_alive(folder: Path, session: str | None) -> bool | None:
     except OSError:
         pass
     return False
+
+
+def process_start(pid: int) -> int | None:
+    """Start time of a process in clock ticks since boot (Linux), to tell a reused pid apart."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+        return int(stat[stat.rindex(b")") + 2:].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def process_alive(pid: int | None, started: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    if started is not None:
+        now = process_start(pid)
+        if now is not None and now != started:
+            return False
+    return True
