@@ -154,3 +154,25 @@ def test_import_and_load_ext_leave_the_heavy_libraries_unimported():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_each_step_of_a_runs_life_is_its_own_call_and_reads_back_as_its_status(store_path):
+    from nbtrack.recorder.run import ActiveRun
+    from nbtrack.store import Store, records
+
+    def ended(step, *args):
+        active = ActiveRun(Store(store_path), name=step, experiment="life", kind="script").start()
+        getattr(active, step)(*args)
+        return nbtrack.get(active.run_id, store=store_path)
+
+    assert ended("finish").status == records.FINISHED
+    failed = ended("fail", ValueError("bad batch"))
+    assert failed.status == records.FAILED and failed.error["type"] == "ValueError"
+    assert failed.error["message"] == "bad batch"
+    assert ended("interrupt", KeyboardInterrupt()).status == records.INTERRUPTED
+    # a with-block's ending picks the step from what ended it
+    with pytest.raises(KeyboardInterrupt):
+        with nbtrack.run("stopped", store=store_path) as r:
+            raise KeyboardInterrupt
+    assert nbtrack.get(r.run_id, store=store_path).status == records.INTERRUPTED
+    assert set(nbtrack.runs(store=store_path).status) <= set(records.STATUSES)

@@ -249,7 +249,7 @@ class ScriptRun:
 
     def __exit__(self, et: type[BaseException] | None, ev: BaseException | None,
                  tb: TracebackType | None) -> bool:
-        self._active.finish(exc=ev)
+        self._active.end(ev)
         return False
 
 

@@ -349,7 +349,7 @@ class CellTracker:
             run.displays = frame.capture.displays
             run.streams = {"stdout": frame.capture.stdout.parts(), "stderr": frame.capture.stderr.parts()}
         run.rng = rng.pair(frame.rng_before, rng.snapshot())
-        run.finish(exc=exc)
+        run.end(exc)
         self.checks.remember(run)
         error = session.syncer.pop_error(run.store)
         if error and run.sync_after:  # otherwise this cell has already said what is wrong

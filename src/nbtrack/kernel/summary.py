@@ -7,6 +7,7 @@ from typing import Any
 
 from .. import secrets
 from ..recorder.run import ActiveRun
+from ..store.records import FINISHED
 
 MIME = "application/vnd.nbtrack.run+json"
 _SHOWN = 4
@@ -25,7 +26,7 @@ def summary_bundle(run: ActiveRun) -> dict[str, Any]:
     metrics.update({k: v for k, (_, v) in run.last_points.items() if k not in metrics})
     duration = run.duration_s or 0.0
     parts = [f"nbtrack: run {run.run_id[:8]}", run.name]
-    if run.status != "finished":
+    if run.status != FINISHED:
         parts.append(run.status + (f" ({run.error['error_type']})" if run.error else ""))
     kinds = {k: kind for k, (_, kind) in run.params.items()}
     own_p = [(k, v) for k, v in params.items() if kinds.get(k) != "capturer"]   # the cell's own, if any

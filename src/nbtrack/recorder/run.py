@@ -68,7 +68,7 @@ class ActiveRun:
         self.command, self.cell_id, self.execution_count = command, cell_id, execution_count
         self.notebook, self.source, self.source_path = notebook, source, source_path
         self.git_dir = git_dir or os.getcwd()
-        self.status = "running"
+        self.status = records.RUNNING
         self.params: dict[str, tuple[Any, str]] = {}
         self.values: dict[str, Any] = {}
         self.metrics: dict[str, tuple[float, int | None, str]] = {}
@@ -126,8 +126,29 @@ class ActiveRun:
             series[0].append(step)
             series[1].append(value)
 
-    def finish(self, status: str = "finished", exc: BaseException | None = None) -> None:
-        """End the run: ``finished``, ``failed`` or ``interrupted`` (from ``exc``), and write it."""
+    def finish(self) -> None:
+        """End the run as ``finished`` and write it."""
+        self._end(records.FINISHED, None)
+
+    def fail(self, exc: BaseException) -> None:
+        """End the run as ``failed`` by ``exc`` (its type, message and the user's part of its traceback)."""
+        self._end(records.FAILED, exc)
+
+    def interrupt(self, exc: BaseException | None = None) -> None:
+        """End the run as ``interrupted`` (KeyboardInterrupt)."""
+        self._end(records.INTERRUPTED, exc)
+
+    def end(self, exc: BaseException | None) -> None:
+        """End the run as a cell or a ``with`` block ended: by ``exc`` (interrupted by KeyboardInterrupt,
+        failed by anything else), or finished without one."""
+        if exc is None:
+            self.finish()
+        elif isinstance(exc, KeyboardInterrupt):
+            self.interrupt(exc)
+        else:
+            self.fail(exc)
+
+    def _end(self, status: str, exc: BaseException | None) -> None:
         session.last_run_id, session.last_finished = self.run_id, self
         if self in session.active:
             session.active.remove(self)
@@ -142,7 +163,6 @@ class ActiveRun:
         self.duration_s = time.perf_counter() - self._t0
         self.cpu_s = time.process_time() - self._cpu0
         if exc is not None:
-            status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
             self.error = {"error_type": type(exc).__name__, "error_message": str(exc),
                           "traceback": "".join(_user_traceback(exc))}
         self.status = status

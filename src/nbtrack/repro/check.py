@@ -13,6 +13,7 @@ from ..errors import NbtrackError
 from ..recorder.session import session
 from .report import CAUSE_KINDS, VERDICTS, Cause, CheckReport, OutputCheck, compare_outputs, verdict_of
 from ..store import Store, queries
+from ..store.records import FINISHED
 
 __all__ = ["CAUSE_KINDS", "VERDICTS", "Cause", "CheckReport", "OutputCheck", "check", "last_check"]
 RTOL, ATOL = 1e-9, 0.0
@@ -103,7 +104,7 @@ def recent_reference(name: str, params: dict[str, Any], store: Store) -> str | N
         if run.name == name and run.store is not None and run.store.path == store.path:
             own = {k: v for k, v in run.params.items() if run.param_kinds.get(k) in CELL_PARAM_KINDS}
             if _normal(own) == want:
-                return run.run_id if run.status == "finished" else None
+                return run.run_id if run.status == FINISHED else None
     return None
 
 

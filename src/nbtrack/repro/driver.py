@@ -39,7 +39,7 @@ def main(argv: list[str]) -> int:
     for name in original.inputs:
         if name in ns:
             record_input(run, name, ns[name])
-    run.finish(exc=error)
+    run.end(error)
     session.syncer.flush()
     Path(result_path).write_text(json.dumps({"run_id": run.run_id}))
     return 0

@@ -16,6 +16,7 @@ from ..api import resolve_store
 from ..recorder.session import session
 from ..inline import widget_bundle
 from ..store import Store, queries
+from ..store.records import FINISHED
 
 MAX_DEPTH = 100
 
@@ -59,7 +60,7 @@ class Lineage:
 
     def _label(self, run_id: str) -> str:
         node = self.nodes[run_id]
-        status = "" if node.get("status") == "finished" else f" [{node.get('status')}]"
+        status = "" if node.get("status") == FINISHED else f" [{node.get('status')}]"
         return f"run {run_id[:8]} {node['name']}{status}"
 
     def __str__(self) -> str:

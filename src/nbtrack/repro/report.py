@@ -8,6 +8,7 @@ from typing import Any
 
 from ..api import Run
 from ..inline import widget_bundle
+from ..store.records import FINISHED
 
 VERDICTS = ("identical", "within_tolerance", "differs")
 CAUSE_KINDS = ("source", "params", "input_data", "environment", "randomness", "hidden_state")
@@ -63,7 +64,7 @@ class CheckReport:
     def _status_line(self) -> str | None:
         """A run that did not finish explains its missing outputs before any cause does."""
         for label, run in (("new", self.b), ("reference", self.a)):
-            if run.status != "finished":
+            if run.status != FINISHED:
                 err = run.error or {}
                 why = f": {err.get('type')}: {err.get('message')}" if err.get("type") else ""
                 return f"the {label} run {run.run_id[:8]} is {run.status}{why}"

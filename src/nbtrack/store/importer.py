@@ -360,17 +360,17 @@ def _mark_crashed(con: duckdb.DuckDBPyConnection, spool: Spool) -> int:
     """Runs left ``running`` on this host by a process that has ended become ``crashed``: asked of the
     process's liveness lock (lock.py), else of its pid."""
     host = socket.gethostname()
-    rows = con.execute("SELECT DISTINCT session_id, pid, proc_start FROM runs WHERE status = 'running' AND host = ?",
-                       [host]).fetchall()
+    rows = con.execute("SELECT DISTINCT session_id, pid, proc_start FROM runs WHERE status = ? AND host = ?",
+                       [records.RUNNING, host]).fetchall()
     for session, pid, started in rows:
         alive = session_alive(spool.dir, session)
         if alive is None:
             alive = process_alive(pid, started)
         if not alive:
             con.execute(
-                "UPDATE runs SET status = 'crashed', error_type = 'Crashed', error_message = ? "
-                "WHERE status = 'running' AND host = ? AND session_id IS NOT DISTINCT FROM ? AND pid = ? "
+                "UPDATE runs SET status = ?, error_type = 'Crashed', error_message = ? "
+                "WHERE status = ? AND host = ? AND session_id IS NOT DISTINCT FROM ? AND pid = ? "
                 "AND proc_start IS NOT DISTINCT FROM ?",
-                [f"the process that ran it (pid {pid} on {host}) ended before the run finished", host, session,
-                 pid, started])
+                [records.CRASHED, f"the process that ran it (pid {pid} on {host}) ended before the run finished",
+                 records.RUNNING, host, session, pid, started])
     return 0

@@ -12,7 +12,7 @@ from ..errors import FilterError, RunNotFoundError, SqlError
 from .filters import compile_filter
 from . import codec
 from . import wide
-from .records import decode_value
+from .records import FINISHED, decode_value
 
 if TYPE_CHECKING:   # imported where a frame is made: `import nbtrack` does not pay for pandas
     import pandas as pd
@@ -302,8 +302,8 @@ def reference_candidates(con: duckdb.DuckDBPyConnection, name: str, exclude: str
                          limit: int = 50) -> list[str]:
     """Finished runs with this name, newest first: what ``%%track --check`` may compare against."""
     return [r[0] for r in con.execute(
-        "SELECT run_id FROM runs WHERE name = ? AND status = 'finished' AND run_id IS DISTINCT FROM ? "
-        "ORDER BY started_at DESC, run_id DESC LIMIT ?", [name, exclude, limit]).fetchall()]
+        "SELECT run_id FROM runs WHERE name = ? AND status = ? AND run_id IS DISTINCT FROM ? "
+        "ORDER BY started_at DESC, run_id DESC LIMIT ?", [name, FINISHED, exclude, limit]).fetchall()]
 
 
 def params_of(con: duckdb.DuckDBPyConnection, run_id: str, kinds: tuple[str, ...] | None = None) -> dict[str, Any]:

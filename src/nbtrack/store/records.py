@@ -11,6 +11,12 @@ from typing import Any
 
 from . import codec
 
+# A run's status. Its lifecycle: RUNNING when it starts, then FINISHED, FAILED (an exception) or INTERRUPTED
+# (KeyboardInterrupt) when it ends; a run whose process ended first stays RUNNING until an importer on its
+# host marks it CRASHED (importer.py).
+RUNNING, FINISHED, FAILED, INTERRUPTED, CRASHED = "running", "finished", "failed", "interrupted", "crashed"
+STATUSES = (RUNNING, FINISHED, FAILED, INTERRUPTED, CRASHED)
+
 RUN_FIELDS = (
     "run_id", "experiment", "name", "status", "kind", "started_at", "ended_at", "duration_s",
     "cpu_s", "peak_rss_mb", "tags", "command", "cell_id", "execution_count", "source_hash",

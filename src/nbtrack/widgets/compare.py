@@ -25,6 +25,7 @@ from ..recorder.run import ActiveRun
 from ..recorder.session import session
 from ..store import Store, queries
 from .live import hub
+from ..store.records import RUNNING
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
 DEFAULT_CURVE_RUNS = 5     # curves shown while nothing is selected: the latest runs that logged points
@@ -146,7 +147,7 @@ class ComparePanel(anywidget.AnyWidget):
             self._update_curves()
 
     def _status(self) -> str:
-        running = int((self._raw["status"] == "running").sum()) if len(self._raw) else 0
+        running = int((self._raw["status"] == RUNNING).sum()) if len(self._raw) else 0
         text = f"{len(self._raw)} runs"
         if running:
             text += f", {running} running"
