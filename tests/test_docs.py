@@ -6,7 +6,7 @@ import click
 
 import nbtrack
 from nbtrack.cli import main
-from nbtrack.kernel.options import _parser
+from nbtrack.kernel.options import PARSER
 
 from helpers import ROOT
 
@@ -22,7 +22,7 @@ def test_every_cli_command_and_option_is_in_the_readme():
 
 
 def test_every_track_option_is_in_the_readme():
-    for action in _parser._actions:
+    for action in PARSER._actions:
         for opt in action.option_strings or [action.dest.upper()]:
             assert opt in README, opt
 

@@ -155,3 +155,13 @@ def test_summary_off_from_the_environment_and_a_bad_store_path(ip, tmp_path, mon
     out = capsys.readouterr()
     assert "UsageError" in out.out + out.err and "not an nbtrack store" in out.out + out.err
     assert session.tracker.store.path != tmp_path / "notes.txt"
+
+
+def test_track_help_lists_every_option_the_parser_accepts(ip, capsys):
+    from nbtrack.kernel.options import PARSER
+
+    ip.run_cell("%%track?")
+    page = capsys.readouterr().out   # the help as IPython pages it
+    options = [opt for action in PARSER._actions for opt in action.option_strings]
+    assert len(options) > 15 and all(opt in page for opt in options), page
+    assert "--check [RUN]" in page and "compare with RUN" in page

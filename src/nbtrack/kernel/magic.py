@@ -10,6 +10,7 @@ from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from .. import api
 from ..errors import NbtrackError
 from .cell import CellTracker
+from .options import help_text
 from .sweep import run_sweep
 from ..recorder.session import session
 from ..store import Store
@@ -30,11 +31,8 @@ class TrackMagics(Magics):
 
     @cell_magic
     def track(self, line: str, cell: str) -> None:
-        """%%track [NAME] [-e EXPERIMENT] [-t TAG]... [-p KEY=VALUE]... [--no-outputs] [--exclude NAME]...
-
-        Record this cell as a run. Normally the line is handled before the cell runs; IPython calls
-        this function only when the options are wrong (to report them) or when it is called directly.
-        """
+        # Normally the line is handled before the cell runs (cell.py); IPython calls this function only
+        # when the options are wrong (to report them), for sweeps, or when it is called directly.
         plan = self.tracker.prepare(line, cell)  # raises UsageError naming the bad option
         if not plan.options.sweep:
             self.tracker.force(plan)
@@ -43,6 +41,8 @@ class TrackMagics(Magics):
         run_sweep(self.tracker, plan, cell)
         if plan.options.check:
             self.tracker.checks.show_last()
+
+    track.__doc__ = help_text()   # %%track? lists every option the parser accepts
 
     @line_magic
     def nbtrack(self, line: str) -> None:

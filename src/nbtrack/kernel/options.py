@@ -147,26 +147,40 @@ class _Parser(argparse.ArgumentParser):
         raise ParamValueError(f"%%track: {message}\nusage: {USAGE}")
 
 
-USAGE = ("%%track [NAME] [-e EXPERIMENT] [-t TAG]... [-p KEY=VALUE]... [--no-outputs] "
-         "[--exclude NAME]... [--check [RUN]] [--rtol X] [--atol X] [--tol METRIC=RTOL]... [--repeat N] "
-         "[--grid KEY=V1,V2,...]... [--seed KEY] [--fail-fast] [--max-runs N] [--save NAME]...")
-_parser = _Parser(prog="%%track", add_help=False, allow_abbrev=False)
-_parser.add_argument("name", nargs="?")
-_parser.add_argument("-e", "--experiment")
-_parser.add_argument("-t", "--tag", action="append", default=[])
-_parser.add_argument("-p", "--param", action="append", default=[])
-_parser.add_argument("--no-outputs", action="store_true")
-_parser.add_argument("--exclude", action="append", default=[])
-_parser.add_argument("--check", nargs="?", const="latest")
-_parser.add_argument("--rtol", type=float)
-_parser.add_argument("--atol", type=float)
-_parser.add_argument("--tol", action="append", default=[])
-_parser.add_argument("--repeat", type=int, default=1)
-_parser.add_argument("--grid", action="append", default=[])
-_parser.add_argument("--seed")
-_parser.add_argument("--fail-fast", action="store_true")
-_parser.add_argument("--save", action="append", default=[])
-_parser.add_argument("--max-runs", type=int, default=MAX_RUNS)
+PARSER = _Parser(prog="%%track", add_help=False, allow_abbrev=False,
+                 description="Record this cell as a run: its params, inputs, outputs, metrics, displays, "
+                             "source and environment, into the current store.")
+PARSER.add_argument("name", nargs="?", metavar="NAME", help="the run's name (default: cell-<id>, or the cell's "
+                    "first bound names)")
+PARSER.add_argument("-e", "--experiment", metavar="EXPERIMENT", help="the experiment (default: the notebook's name)")
+PARSER.add_argument("-t", "--tag", action="append", default=[], metavar="TAG", help="a tag; repeat for more")
+PARSER.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a literal assignment of the cell for this run (a Python literal)")
+PARSER.add_argument("--no-outputs", action="store_true", help="record no stdout, stderr or displays")
+PARSER.add_argument("--exclude", action="append", default=[], metavar="NAME",
+                    help="do not record this name as a param, input or output")
+PARSER.add_argument("--check", nargs="?", const="latest", metavar="RUN",
+                    help="compare with RUN (default: the latest finished run of this cell with the same params) "
+                         "and say what changed and why")
+PARSER.add_argument("--rtol", type=float, metavar="X", help="--check: relative tolerance for metrics")
+PARSER.add_argument("--atol", type=float, metavar="X", help="--check: absolute tolerance for metrics")
+PARSER.add_argument("--tol", action="append", default=[], metavar="METRIC=RTOL",
+                    help="--check: a relative tolerance for one metric")
+PARSER.add_argument("--repeat", type=int, default=1, metavar="N", help="run the cell N times (a repeat group)")
+PARSER.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2,...",
+                    help="run the cell once per combination of the values (with -p semantics); repeat for more keys")
+PARSER.add_argument("--seed", metavar="KEY", help="with --repeat: set KEY to 0, 1, 2, ... in the repeats")
+PARSER.add_argument("--fail-fast", action="store_true", help="stop a sweep at its first failed run")
+PARSER.add_argument("--save", action="append", default=[], metavar="NAME",
+                    help="save this output (a DataFrame, table or array) with the run, in a safe format")
+PARSER.add_argument("--max-runs", type=int, default=MAX_RUNS, metavar="N",
+                    help=f"refuse a sweep of more than N runs (default {MAX_RUNS})")
+USAGE = " ".join(PARSER.format_usage().split()[1:])   # one line, for error messages
+
+
+def help_text() -> str:
+    """``%%track?``: every option the parser accepts, from the parser itself."""
+    return PARSER.format_help()
 
 
 def parse_track_line(line: str) -> TrackOptions:
@@ -175,7 +189,7 @@ def parse_track_line(line: str) -> TrackOptions:
         argv = split_words(line)
     except ParamValueError as e:
         raise ParamValueError(f"{e}\nusage: {USAGE}") from None
-    args = _parser.parse_args(argv)
+    args = PARSER.parse_args(argv)
     for name in ("name", "experiment", "check", "seed"):
         if getattr(args, name) is not None:
             setattr(args, name, unquote(getattr(args, name)))
