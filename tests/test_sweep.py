@@ -132,3 +132,15 @@ def test_interrupting_a_sweep_in_a_real_kernel(tmp_path):
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=True)
+
+
+def test_sweep_progress_counts_runs_and_shows_the_best_metric_then_clears(sweep_ip, capfd):
+    # outside a notebook tqdm draws one line on stderr, rewritten in place (at most every 0.1 s: the
+    # runs sleep past that); the summary line stays
+    sweep_ip.run_cell(CELL.format(opts="--grid lr=1e-3,5,1e-1").replace("lr = 0.1\n", "lr = 0.1\nimport time; time.sleep(0.15)\n"))
+    captured = capfd.readouterr()
+    frames = captured.err.split("\r")
+    assert any("sweep:" in f and "3/3" in f for f in frames), captured.err
+    assert any("1 failed" in f and "best acc=0.9999" in f for f in frames), captured.err
+    assert frames[-1].strip() == ""          # cleared when the sweep ended (leave=False)
+    assert "2 finished" in captured.out and "1 failed" in captured.out

@@ -26,29 +26,17 @@ def _fmt(values: dict[str, Any]) -> str:
 
 
 class Progress:
-    """Runs done/total, elapsed, ETA and the best metric so far: a widget in a notebook, one
-    line rewritten in place elsewhere."""
+    """Runs done/total, elapsed, ETA and the best metric so far, through ``tqdm.auto``: a widget in a
+    notebook, a line rewritten in place elsewhere; gone when the sweep ends (its summary stays)."""
 
     def __init__(self, total: int) -> None:
+        from tqdm.auto import tqdm
+
         self.total, self.done, self.t0 = total, 0, time.perf_counter()
         self.metric: str | None = None
         self.best: tuple[float, dict[str, Any]] | None = None
         self.failed: list[tuple[dict[str, Any], str]] = []
-        self._bar = self._label = None
-        try:
-            from IPython import get_ipython
-
-            shell = get_ipython()
-            if shell is not None and getattr(shell, "kernel", None) is not None:
-                import ipywidgets
-                from IPython.display import display
-
-                self._bar = ipywidgets.IntProgress(value=0, min=0, max=total, description="sweep")
-                self._label = ipywidgets.Label(value=f"0/{total} runs")
-                self._box = ipywidgets.HBox([self._bar, self._label])
-                display(self._box)
-        except Exception:   # no widgets: the text line below
-            self._bar = None
+        self._bar = tqdm(total=total, desc="sweep", unit="run", leave=False)
 
     def lower_is_better(self) -> bool:
         return any(word in (self.metric or "").lower() for word in _LOWER_IS_BETTER)
@@ -64,30 +52,17 @@ class Progress:
             better = self.best is None or (value < self.best[0] if self.lower_is_better() else value > self.best[0])
             if better:
                 self.best = (value, values)
-        self._show()
+        self._bar.set_postfix_str(self.postfix(), refresh=False)
+        self._bar.update(1)
 
-    def line(self) -> str:
-        elapsed = time.perf_counter() - self.t0
-        eta = elapsed / self.done * (self.total - self.done) if self.done else 0.0
-        text = f"{self.done}/{self.total} runs"
-        if self.failed:
-            text += f", {len(self.failed)} failed"
+    def postfix(self) -> str:
+        parts = [f"{len(self.failed)} failed"] if self.failed else []
         if self.best is not None:
-            text += f" · best {self.metric}={self.best[0]:.4g}"
-        return text + f" · elapsed {elapsed:.1f} s · ETA {eta:.1f} s"
-
-    def _show(self) -> None:
-        if self._bar is not None:
-            self._bar.value = self.done
-            self._label.value = self.line()
-        else:
-            print("\r" + self.line(), end="", flush=True)
+            parts.append(f"best {self.metric}={self.best[0]:.4g}")
+        return ", ".join(parts)
 
     def close(self) -> None:
-        if self._bar is not None:
-            self._box.close()
-        else:
-            print("\r" + " " * len(self.line()) + "\r", end="", flush=True)
+        self._bar.close()
 
 
 def run_sweep(tracker: Any, plan: Any, cell: str) -> str:
