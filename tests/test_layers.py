@@ -9,7 +9,7 @@ counting imports inside functions too (a lazy import is still a dependency). The
     api       api.py, diff.py, formats.py   the public Python API, run diffs, the export formats
     recorder  recorder/    one run's lifecycle and capture, independent of IPython
     store     store/       file and team stores, spool, importer, queries: all the SQL
-    base      errors.py, secrets.py, version.py: imported by everyone, importing nothing of nbtrack
+    base      errors.py, secrets.py, version.py, retry.py: imported by everyone, importing nothing above
 """
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ PLACES = {   # module name prefix -> layer; the longest prefix wins
     "nbtrack.charts": "charts", "nbtrack.inline": "charts", "nbtrack.api": "api", "nbtrack.diff": "api",
     "nbtrack.formats": "api",
     "nbtrack.recorder": "recorder", "nbtrack.store": "store",
-    "nbtrack.errors": "base", "nbtrack.secrets": "base", "nbtrack.version": "base",
+    "nbtrack.errors": "base", "nbtrack.secrets": "base", "nbtrack.version": "base", "nbtrack.retry": "base",
 }
 # Upward imports still to be removed (issue 13): each is named, and the list may only shrink; an entry that
 # no longer happens fails the test too, so the list is always the truth.
@@ -125,3 +125,24 @@ def test_process_state_is_one_object_that_resets_in_one_call(tmp_path):
 def test_the_check_tells_up_from_down(module, target, expected):
     rank = {name: i for i, name in enumerate(LAYERS)}
     assert (rank[_layer(target)] > rank[_layer(module)]) is expected
+
+
+def test_one_retry_helper_backs_off_on_what_it_is_told_and_gives_up_with_the_error():
+    from nbtrack.retry import retry
+
+    calls = []
+
+    def flaky() -> str:
+        calls.append(1)
+        if len(calls) < 3:
+            raise TimeoutError("busy")
+        return "done"
+
+    assert retry(flaky, when=lambda e: isinstance(e, TimeoutError), attempts=5, delay=0.001) == "done"
+    assert len(calls) == 3
+    calls.clear()
+    with pytest.raises(TimeoutError):   # out of attempts: the last error, as it was
+        retry(flaky, when=lambda e: True, attempts=2, delay=0.001)
+    assert len(calls) == 2
+    with pytest.raises(ValueError):     # an error it was not told to retry: at once
+        retry(lambda: calls.append(1) or int("x"), when=lambda e: isinstance(e, TimeoutError), timeout=5)

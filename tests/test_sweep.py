@@ -134,9 +134,14 @@ def test_interrupting_a_sweep_in_a_real_kernel(tmp_path):
         km.shutdown_kernel(now=True)
 
 
-def test_sweep_progress_counts_runs_and_shows_the_best_metric_then_clears(sweep_ip, capfd):
+def test_sweep_progress_counts_runs_and_shows_the_best_metric_then_clears(sweep_ip, capfd, monkeypatch):
     # outside a notebook tqdm draws one line on stderr, rewritten in place (at most every 0.1 s: the
-    # runs sleep past that); the summary line stays
+    # runs sleep past that); the summary line stays. tqdm.auto picks its kind once per process, by how
+    # the first importer's shell was configured: other tests make this shell look like a kernel's
+    import tqdm.auto
+    import tqdm.std
+
+    monkeypatch.setattr(tqdm.auto, "tqdm", tqdm.std.tqdm)
     sweep_ip.run_cell(CELL.format(opts="--grid lr=1e-3,5,1e-1").replace("lr = 0.1\n", "lr = 0.1\nimport time; time.sleep(0.15)\n"))
     captured = capfd.readouterr()
     frames = captured.err.split("\r")

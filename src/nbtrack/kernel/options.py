@@ -169,7 +169,8 @@ PARSER.add_argument("--tol", action="append", default=[], metavar="METRIC=RTOL",
 PARSER.add_argument("--repeat", type=int, default=1, metavar="N", help="run the cell N times (a repeat group)")
 PARSER.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2,...",
                     help="run the cell once per combination of the values (with -p semantics); repeat for more keys")
-PARSER.add_argument("--seed", metavar="KEY", help="with --repeat: set KEY to 0, 1, 2, ... in the repeats")
+PARSER.add_argument("--seed", metavar="KEY", help="with --repeat: give each repeat its own value of the literal KEY "
+                    "(its value in the cell + the repeat's index)")
 PARSER.add_argument("--fail-fast", action="store_true", help="stop a sweep at its first failed run")
 PARSER.add_argument("--save", action="append", default=[], metavar="NAME",
                     help="save this output (a DataFrame, table or array) with the run, in a safe format")

@@ -14,12 +14,12 @@ import re
 import shutil
 import tempfile
 import threading
-import time
 from pathlib import Path
 from typing import Any, Callable
 
 import duckdb
 
+from ..retry import retry
 from ..errors import StoreError
 from ..secrets import KV_PASSWORD, URL_PASSWORD
 from .base import PREFIX
@@ -160,15 +160,8 @@ def open_lake(catalog_text: str, data_path: str | None, read_only: bool, sandbox
         db.execute("SET ducklake_max_retry_count = 20")
         db.execute("SET ducklake_retry_wait_ms = 20")
         db.execute("SET ducklake_retry_backoff = 1.3")
-        for attempt in range(8):   # writers meeting an empty catalog all create its tables; losers retry
-            try:
-                db.execute(attach)
-                break
-            except duckdb.Error as e:
-                low = error_parts(e)[1].lower()
-                if attempt == 7 or not ("duplicate key" in low or "already exists" in low):
-                    raise
-                time.sleep(0.05 * (attempt + 1))
+        # writers meeting an empty catalog all create its tables; losers retry
+        retry(lambda: db.execute(attach), when=_lost_the_creation, attempts=8, delay=0.05, factor=1.5, max_delay=0.5)
         if read_only and sandbox:
             rows = db.execute("SELECT value FROM ducklake_options('team') WHERE option_name = 'data_path'").fetchall()
             folders = ", ".join(f"'{quote(r[0])}'" for r in rows if r[0])
@@ -183,16 +176,12 @@ def open_lake(catalog_text: str, data_path: str | None, read_only: bool, sandbox
 
 def retrying(fn: Callable[[], Any], timeout: float) -> Any:
     """``fn()``, again with backoff while it fails on a transaction conflict, until ``timeout``."""
-    deadline = time.monotonic() + timeout
-    delay = 0.02
-    while True:
-        try:
-            return fn()
-        except duckdb.Error as e:
-            if not conflict(e) or time.monotonic() > deadline:
-                raise
-            time.sleep(delay)
-            delay = min(delay * 2, 1.0)
+    return retry(fn, when=lambda e: isinstance(e, duckdb.Error) and conflict(e), timeout=timeout)
+
+
+def _lost_the_creation(e: Exception) -> bool:
+    low = error_parts(e)[1].lower() if isinstance(e, duckdb.Error) else ""
+    return "duplicate key" in low or "already exists" in low
 
 
 _QUERY = 'Failed to execute query "'

@@ -3,7 +3,6 @@ spool first), and how DuckDB's errors about the file become one clear message.""
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,7 +15,9 @@ from ..secrets import redact_passwords
 from . import migrations
 from .base import Store, is_team_url
 from .importer import import_spool
-from .lock import FileLock
+from .lock import held
+from .transaction import in_transaction
+from ..retry import retry
 from .spool import Spool
 
 DEFAULT_RELATIVE = Path(".nbtrack") / "runs.duckdb"
@@ -111,7 +112,7 @@ class FileStore(Store):
     def write(self, fn: Any, timeout: float = 30.0) -> Any:
         """Run ``fn(con)`` in one transaction (push and pull use it, as on a team store)."""
         with self.connect(timeout=timeout) as con:
-            return migrations.in_transaction(con, fn)
+            return in_transaction(con, fn)
 
     def child_env(self) -> dict[str, str]:
         return {"NBTRACK_STORE": str(self.path)}
@@ -137,24 +138,21 @@ class FileStore(Store):
         # a read-only connection touches nothing but this file: no COPY TO, EXPORT, ATTACH, INSTALL or
         # LOAD, and no reading other files unless asked (nbtrack sql --allow-files); nor can SQL undo it
         config = dict(FILE_CONFIG, **({"enable_external_access": allow_files} if read_only else {}))
-        deadline = time.monotonic() + timeout
-        delay = 0.005
-        while True:
-            try:
-                con = duckdb.connect(str(self.path), read_only=read_only, config=config)
-                con.execute("SET enable_progress_bar = false")   # DuckDB draws one on the user's terminal
-                if read_only:
-                    con.execute("SET lock_configuration = true")
-                return con
-            except duckdb.Error as e:
-                # a DuckDB client outside nbtrack (no sidecar lock) holds the file: wait for it
-                if _is_lock_conflict(e, self.path) and time.monotonic() < deadline:
-                    time.sleep(delay)
-                    delay = min(delay * 2, 0.2)
-                    continue
-                raise (_explain(e, self.path) or StoreError(f"cannot open {self.path}: {e}")) from None
-            except OSError as e:
-                raise _explain(e, self.path) from None
+
+        def connect() -> duckdb.DuckDBPyConnection:
+            con = duckdb.connect(str(self.path), read_only=read_only, config=config)
+            con.execute("SET enable_progress_bar = false")   # DuckDB draws one on the user's terminal
+            if read_only:
+                con.execute("SET lock_configuration = true")
+            return con
+
+        try:   # a DuckDB client outside nbtrack (no sidecar lock) may hold the file: wait for it
+            return retry(connect, when=lambda e: isinstance(e, duckdb.Error) and _is_lock_conflict(e, self.path),
+                         timeout=timeout, delay=0.005, max_delay=0.2)
+        except duckdb.Error as e:
+            raise (_explain(e, self.path) or StoreError(f"cannot open {self.path}: {e}")) from None
+        except OSError as e:
+            raise _explain(e, self.path) from None
 
     @contextmanager
     def _opened(self, read_only: bool, timeout: float, allow_files: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -182,24 +180,17 @@ class FileStore(Store):
         """Hold the store for one short operation; a writable open imports the spool first. A read-only
         connection can read this file only (``allow_files``: other files too, for ``nbtrack sql``)."""
         read_only = read_only or self.read_only
-        lock = FileLock(self.lock_path)
-        lock.acquire(timeout=timeout)
-        try:
+        with held(self.lock_path, timeout):
             with self._opened(read_only, timeout, allow_files) as con:
                 yield con
-        finally:
-            lock.release()
 
     def sync(self, blocking: bool = True) -> bool:
         """Import the spool now; without ``blocking``, give up at once if another process holds the lock."""
         if self.read_only:
             return False
-        lock = FileLock(self.lock_path)
-        if not lock.acquire(blocking=blocking):
-            return False
-        try:
+        with held(self.lock_path, blocking=blocking) as got:
+            if not got:
+                return False
             with self._opened(False, 30.0):
                 return True
-        finally:
-            lock.release()
 

@@ -14,13 +14,14 @@ import socket
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import duckdb
 
 from ..errors import warn
 from . import queries
-from .migrations import rollback
+from .transaction import transaction
 from .lock import process_alive, session_alive
 from . import records
 from .records import RUN_FIELDS
@@ -110,15 +111,9 @@ def import_spool(con: duckdb.DuckDBPyConnection, spool: Spool) -> int:
     return n
 
 
-def _transaction(con: duckdb.DuckDBPyConnection, fn: Any) -> int:
-    con.execute("BEGIN TRANSACTION")
-    try:
-        n = fn()
-        con.execute("COMMIT")
-        return n
-    except BaseException:
-        rollback(con)
-        raise
+def _transaction(con: duckdb.DuckDBPyConnection, fn: Callable[[], int]) -> int:
+    with transaction(con):
+        return fn()
 
 
 def _remove(path: Path) -> None:

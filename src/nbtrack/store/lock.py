@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import filelock
@@ -58,6 +60,18 @@ class FileLock:
         if self._lock is not None:
             self._lock.release()
             self._lock = None
+
+
+@contextmanager
+def held(path: Path, timeout: float = 30.0, blocking: bool = True) -> Iterator[bool]:
+    """The sidecar lock ``path`` for the block; it yields whether it is held (False only without
+    ``blocking``, when another process has it)."""
+    lock = FileLock(path)
+    got = lock.acquire(timeout=timeout, blocking=blocking)
+    try:
+        yield got
+    finally:
+        lock.release()
 
 
 ALIVE_PREFIX = ".alive."

@@ -9,6 +9,7 @@ import duckdb
 from ..version import __version__
 from ..errors import NotAStoreError, StoreVersionError
 from . import codec, queries, records, schema
+from .transaction import transaction
 
 def _typed_values(con: duckdb.DuckDBPyConnection) -> None:
     """0006: values written before codec.py in its encoding. They were patched text (NaN and Infinity
@@ -94,8 +95,7 @@ def migrate(con: duckdb.DuckDBPyConnection, path: str, team: bool = False) -> No
     if not pending:
         return
     now = datetime.now(timezone.utc)
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         for name, step in MIGRATIONS:
             if name in pending:
                 if callable(step):
@@ -103,31 +103,6 @@ def migrate(con: duckdb.DuckDBPyConnection, path: str, team: bool = False) -> No
                 else:
                     con.execute(_without_keys(step) if team else step)
                 con.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)", [name, now, __version__])
-        con.execute("COMMIT")
-    except BaseException:
-        rollback(con)
-        raise
-
-
-def rollback(con: duckdb.DuckDBPyConnection) -> None:
-    """Roll back if a transaction is still open: a failed COMMIT (a DuckLake conflict) already ended it,
-    and the error to raise is the conflict, not "no transaction is active"."""
-    try:
-        con.execute("ROLLBACK")
-    except duckdb.Error:
-        pass
-
-
-def in_transaction(con: duckdb.DuckDBPyConnection, fn: Any) -> Any:
-    """``fn(con)`` between BEGIN and COMMIT, rolled back if it raises."""
-    con.execute("BEGIN TRANSACTION")
-    try:
-        result = fn(con)
-        con.execute("COMMIT")
-        return result
-    except BaseException:
-        rollback(con)
-        raise
 
 
 def _without_keys(ddl: str) -> str:

@@ -26,7 +26,8 @@ from . import migrations
 from .base import Store, is_team_url
 from .ducklake import catalog, error_parts, open_lake, retrying, split_password, unreachable
 from .importer import import_spool
-from .lock import FileLock
+from .lock import held
+from .transaction import in_transaction
 from .spool import Spool
 
 FLUSH_COMMITS = 1000   # commits of inlined rows after which an importer flushes them to Parquet
@@ -171,12 +172,8 @@ class TeamStore(Store):
     def _spool_locked(self, timeout: float) -> Iterator[None]:
         """The processes of one machine share the spool: one of them imports at a time (it takes
         everyone's files in one transaction), as for a file store."""
-        lock = FileLock(self.lock_path)
-        lock.acquire(timeout=timeout)
-        try:
+        with held(self.lock_path, timeout):
             yield
-        finally:
-            lock.release()
 
     def _import(self, con: duckdb.DuckDBPyConnection, spool: Spool, timeout: float) -> int:
         """Migrate and import ``spool`` in one transaction, retrying DuckLake's conflicts with backoff."""
@@ -213,7 +210,7 @@ class TeamStore(Store):
     def write(self, fn: Callable[[duckdb.DuckDBPyConnection], Any], timeout: float = 120.0) -> Any:
         """Run ``fn(con)`` in one transaction, retried on conflicts (push and pull use it)."""
         with self.connect(timeout=timeout) as con:
-            return retrying(lambda: migrations.in_transaction(con, fn), timeout)
+            return retrying(lambda: in_transaction(con, fn), timeout)
 
     def maintain(self, keep_days: float = 7.0) -> list[str]:
         """Tidy the lake; one line per step. Orphans (files of writers that crashed before commit) are
