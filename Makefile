@@ -34,7 +34,7 @@ $(CORPUS)/.stamp: $(STAMP)
 	tar -xzf build/corpus/$(CORPUS_SDIST) -C $(CORPUS) --strip-components=3 nbclient-0.10.2/tests/files
 	touch $@
 
-.PHONY: setup quickstart test test-latest bench bench-team lab corpus
+.PHONY: setup quickstart test test-fast test-latest bench bench-team lab corpus
 corpus: $(CORPUS)/.stamp
 
 setup: $(STAMP)
@@ -51,6 +51,10 @@ test: $(STAMP) $(CORPUS)/.stamp
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest --nbval --nbval-current-env \
 		--nbval-sanitize-with notebooks/nbval-sanitize.cfg tests notebooks
 	$(MAKE) test-latest
+
+# the inner loop: no real kernels, browsers or many processes (the `slow` marker); the slowest listed
+test-fast: $(STAMP)
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -q -p no:cacheprovider -m "not slow" --durations=15 tests
 
 # the store, recorder, CLI and panels once more on the newest DuckDB (the browser and team tests ran above)
 test-latest: $(LATEST_STAMP)

@@ -36,3 +36,9 @@ def make_runs(path, n: int, n_params: int = 25, n_metrics: int = 25, curves: int
         run._write()
     store.sync()
     return store
+
+
+def documentation() -> dict[str, str]:
+    """The README and every page of docs/, by path: what the user reads."""
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    return {str(p.relative_to(ROOT)): p.read_text() for p in pages}

@@ -100,7 +100,7 @@ def test_random_kills_lose_no_acknowledged_run(tmp_path):
     except CorruptStoreError as e:
         # Seen once in about ten runs on DuckDB 2.0.1 ("computed checksum ... does not match stored
         # checksum in block at location 12288"), never on 1.5.5, every open under the sidecar lock. It is
-        # DuckDB's file that breaks, and a known open problem (see the README's store section), not a
+        # DuckDB's file that breaks, and a known open problem (see docs/guide.md's store section), not a
         # pass: the test says so instead of failing the suite on the newer DuckDB only.
         if int(duckdb.__version__.split(".")[0]) >= 2:
             pytest.xfail(f"DuckDB {duckdb.__version__} damaged its file under SIGKILLs (seed {seed}): {e}")

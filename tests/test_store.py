@@ -262,3 +262,33 @@ def test_a_tight_loop_of_script_runs_is_imported_in_a_few_batches_not_one_per_ru
     assert during <= elapsed / sync.INTERVAL + 2, (during, elapsed)
     frame = nbtrack.runs(store=path)
     assert sorted(frame["params.i"]) == list(range(300)) and set(frame["status"]) == {"finished"}
+
+
+def test_a_write_ahead_log_older_than_the_files_last_checkpoint_is_set_aside_and_no_run_is_lost(tmp_path, capfd):
+    # DuckDB can leave its log behind when a process is killed right after a checkpoint (seen under
+    # tests/test_kill.py's random SIGKILLs on 1.5.5); made here as it happens: a process commits and is
+    # killed before checkpointing, the next open checkpoints that log into the file, and the old log is back
+    path = tmp_path / "runs.duckdb"
+    with nbtrack.run("before", store=path):
+        pass
+    nbtrack.runs(store=path)
+    code = textwrap.dedent(f"""
+        import os, signal, duckdb
+        con = duckdb.connect({str(path)!r}, config={{"checkpoint_threshold": "1GB"}})
+        con.execute("UPDATE runs SET tags = ['killed'] WHERE name = 'before'")
+        os.kill(os.getpid(), signal.SIGKILL)
+    """)
+    assert run_py(code, tmp_path).returncode == -signal.SIGKILL
+    wal = path.with_name("runs.duckdb.wal")
+    stale = wal.read_bytes()
+    assert nbtrack.runs(store=path)["tags"].tolist() == [["killed"]]   # replayed and checkpointed
+    wal.write_bytes(stale)
+    capfd.readouterr()
+    with nbtrack.run("after", store=path):
+        pass
+    frame = nbtrack.runs(store=path)
+    assert sorted(frame["name"]) == ["after", "before"] and frame["tags"].tolist()[0] == ["killed"]
+    lines = [line for line in capfd.readouterr().err.splitlines() if line.startswith("nbtrack warning:")]
+    assert len(lines) == 1 and "older than the last checkpoint" in lines[0]
+    kept = list(tmp_path.glob("runs.duckdb.wal.stale-*"))
+    assert len(kept) == 1 and kept[0].read_bytes() == stale and kept[0].name in lines[0]

@@ -13,7 +13,7 @@ import nbtrack
 from nbtrack.errors import ParamValueError
 from nbtrack.kernel.options import MAX_RUNS, combinations, count, parse_track_line
 
-from helpers import ROOT
+from helpers import ROOT, documentation
 from strategies import same
 
 # literals a person types: numbers, strings with quotes, commas, spaces, = and #, containers
@@ -112,9 +112,9 @@ def test_a_sweep_over_the_limit_is_one_line_and_the_cell_does_not_run(ip, capsys
 
 
 def _readme_track_lines() -> list[str]:
-    """Every %%track line of the README's code blocks, except the usage synopsis."""
+    """Every %%track line of the code blocks of the README and docs/, except the usage synopsis."""
     lines, fenced = [], False
-    for line in (ROOT / "README.md").read_text().splitlines():
+    for line in "\n".join(documentation().values()).splitlines():
         if line.startswith("```"):
             fenced = not fenced
         elif fenced and line.startswith("%%track") and "[NAME]" not in line:
@@ -150,8 +150,8 @@ def test_the_readme_shows_the_track_lines_tested_here():
 
 
 def test_the_readme_rules_for_the_line_hold_as_written():
-    """The inline examples of the README's "The line is read as Python reads it" rule."""
-    readme = (ROOT / "README.md").read_text()
+    """The inline examples of the user guide's "The line is read as Python reads it" rule."""
+    readme = (ROOT / "docs" / "guide.md").read_text()
     rule = readme[readme.index("- The line is read as Python reads it"):readme.index("- Bad options are")]
     examples = re.findall(r"`(%%track [^`]+|--grid [^`]+|-p [^`]+)`", rule)
     assert len(examples) == 4, examples

@@ -1,5 +1,5 @@
 """The runs table written out: JSON records (``nbtrack runs --json``, ``export --format json``), CSV and
-Parquet, with one stated representation per type (the README's "How values are stored" table).
+Parquet, with one stated representation per type (docs/guide.md's "How values are stored" table).
 
 ``runs()`` gives Python values; JSON has no NaN, tuples or decimals, CSV has only text, and a Parquet
 column has one type. So: JSON writes a value with codec.py's encoding (plain JSON where the value is

@@ -8,7 +8,7 @@ strings, or that has a key starting with ``$``, becomes ``{"$dict": [[k, v],
 ...]}``, so a tag is never ambiguous. No text substitution anywhere: the
 standard ``json`` module writes and reads it, and any JSON reader can parse it.
 
-The README's "How values are stored" table lists each type's representation.
+docs/guide.md's "How values are stored" table lists each type's representation.
 """
 from __future__ import annotations
 

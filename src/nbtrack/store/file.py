@@ -3,6 +3,8 @@ spool first), and how DuckDB's errors about the file become one clear message.""
 from __future__ import annotations
 
 import os
+import re
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -10,7 +12,7 @@ from typing import Any
 
 import duckdb
 
-from ..errors import CorruptStoreError, NotAStoreError, StoreBusyError, StoreError, StoreVersionError
+from ..errors import CorruptStoreError, NotAStoreError, StoreBusyError, StoreError, StoreVersionError, warn
 from ..secrets import redact_passwords
 from . import migrations
 from .base import Store, is_team_url
@@ -24,6 +26,30 @@ DEFAULT_RELATIVE = Path(".nbtrack") / "runs.duckdb"
 # A file made by DuckDB 2.x is unreadable by 1.5.5, the version the team extra pins: new files keep the
 # 1.5 storage format so one store moves freely between an environment with and one without the extra.
 FILE_CONFIG = {"storage_compatibility_version": "v1.5.0"}
+
+
+# DuckDB (1.5.5 seen) can leave a write-ahead log behind when a process is killed after a checkpoint
+# wrote the file and before it removed the log; the next open then refuses the file, although the log's
+# commits are in it (the file's checkpoint iteration is past the log's)
+_STALE_WAL = re.compile(r"WAL was created for an older version of this database\. File checkpoint iteration: "
+                        r"(\d+), WAL checkpoint iteration: (\d+)")
+
+
+def _set_aside_stale_wal(exc: BaseException, path: Path) -> bool:
+    """Rename a write-ahead log older than its file's last checkpoint (kept, never deleted), with one
+    line saying so; True if it was, so the file can be opened again."""
+    m = _STALE_WAL.search(str(exc))
+    wal = path.with_name(path.name + ".wal")
+    if m is None or int(m[1]) <= int(m[2]) or not wal.exists():
+        return False
+    kept = wal.with_name(f"{wal.name}.stale-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}")
+    try:
+        wal.rename(kept)
+    except OSError:
+        return False
+    warn(f"{wal} was older than the last checkpoint of {path.name} (a process was killed as DuckDB finished "
+         f"a checkpoint: its commits are in the file); it is kept as {kept.name} and the store opened without it")
+    return True
 
 
 def resolve_path(path: str | os.PathLike[str] | None = None) -> Path:
@@ -146,8 +172,17 @@ class FileStore(Store):
                 con.execute("SET lock_configuration = true")
             return con
 
+        def connect_once_more_without_a_stale_wal() -> duckdb.DuckDBPyConnection:
+            try:
+                return connect()
+            except duckdb.Error as e:
+                if read_only or not _set_aside_stale_wal(e, self.path):
+                    raise
+            return connect()
+
         try:   # a DuckDB client outside nbtrack (no sidecar lock) may hold the file: wait for it
-            return retry(connect, when=lambda e: isinstance(e, duckdb.Error) and _is_lock_conflict(e, self.path),
+            return retry(connect_once_more_without_a_stale_wal,
+                         when=lambda e: isinstance(e, duckdb.Error) and _is_lock_conflict(e, self.path),
                          timeout=timeout, delay=0.005, max_delay=0.2)
         except duckdb.Error as e:
             raise (_explain(e, self.path) or StoreError(f"cannot open {self.path}: {e}")) from None
