@@ -206,3 +206,13 @@ def test_container_and_mixed_params_are_charted_as_text(tmp_path):
     panel = nbtrack.compare(store=store)
     assert panel.table["data"]["params.layers"] == ["[64, 32]", "[128]", None]
     panel.close()
+
+
+def test_bars_group_by_the_field_asked_for(sweep):
+    frame = nbtrack.runs(store=sweep)
+    param = next(c for c in frame.columns if c.startswith("params.") and frame[c].nunique() > 1)
+    spec = charts.bars(frame, metric="metrics.acc", group=param).to_dict()
+    assert spec["usermeta"]["nbtrack"]["group"] == param
+    assert spec["layer"][0]["encoding"]["x"]["field"] == charts.field(param)   # one bar per value of it
+    with pytest.raises(KeyError, match="no column 'params.nope'"):
+        charts.bars(frame, metric="metrics.acc", group="params.nope")

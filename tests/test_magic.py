@@ -165,3 +165,17 @@ def test_track_help_lists_every_option_the_parser_accepts(ip, capsys):
     options = [opt for action in PARSER._actions for opt in action.option_strings]
     assert len(options) > 15 and all(opt in page for opt in options), page
     assert "--check [RUN]" in page and "compare with RUN" in page
+
+
+def test_unloading_the_extension_leaves_cells_untracked_and_loading_it_again_tracks(ip, store_path):
+    ip.run_cell("%unload_ext nbtrack")
+    try:
+        assert session.tracker is None
+        result = ip.run_cell("%%track after_unload\nx = 1")
+        assert not result.success   # the magic is gone with the extension: IPython says so, nothing is recorded
+        assert nbtrack.runs(store=store_path).empty
+    finally:
+        ip.run_cell("%load_ext nbtrack")
+        session.reset(store=nbtrack.connect(store_path))
+    assert ip.run_cell("%%track reloaded\ny = 2").success
+    assert nbtrack.runs(store=store_path)["name"].tolist() == ["reloaded"]

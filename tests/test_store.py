@@ -292,3 +292,22 @@ def test_a_write_ahead_log_older_than_the_files_last_checkpoint_is_set_aside_and
     assert len(lines) == 1 and "older than the last checkpoint" in lines[0]
     kept = list(tmp_path.glob("runs.duckdb.wal.stale-*"))
     assert len(kept) == 1 and kept[0].read_bytes() == stale and kept[0].name in lines[0]
+
+
+def test_a_read_only_file_store_reads_and_never_writes_its_file(ip, tmp_path, capsys):
+    path = tmp_path / "shared" / "runs.duckdb"
+    with nbtrack.run("before", params={"lr": 0.1}, store=path):
+        pass
+    nbtrack.runs(store=path)
+    before = path.read_bytes()
+    store = nbtrack.connect(path, read_only=True)
+    assert store.read_only and nbtrack.runs()["name"].tolist() == ["before"]
+    assert ip.run_cell("%%track tracked\nx = 1").success
+    assert nbtrack.runs()["name"].tolist() == ["before"]          # the cell's run waits in the spool
+    assert [p.name.split(".")[0] for p in store.spool.pending()] == ["run", "run"]
+    with pytest.raises(Exception, match="read-only|read only"):
+        with store.connect() as con:
+            con.execute("DELETE FROM runs")
+    assert path.read_bytes() == before
+    nbtrack.connect(path)                                       # writable again: the spooled run lands
+    assert sorted(nbtrack.runs()["name"]) == ["before", "tracked"]

@@ -129,6 +129,11 @@ def load(shell: Any) -> CellTracker:
 
 
 def unload(shell: Any) -> None:
+    """``%unload_ext nbtrack``: the hooks and the magics go, so a ``%%track`` cell is an error again
+    rather than a cell that silently runs untracked."""
     if session.tracker is not None:
         session.tracker.unregister()
         session.tracker = None
+    magics = getattr(getattr(shell, "magics_manager", None), "magics", {})
+    magics.get("cell", {}).pop("track", None)
+    magics.get("line", {}).pop("nbtrack", None)
