@@ -146,3 +146,20 @@ def test_one_retry_helper_backs_off_on_what_it_is_told_and_gives_up_with_the_err
     assert len(calls) == 2
     with pytest.raises(ValueError):     # an error it was not told to retry: at once
         retry(lambda: calls.append(1) or int("x"), when=lambda e: isinstance(e, TimeoutError), timeout=5)
+
+
+def test_both_stores_offer_the_written_interface_with_the_same_signatures(tmp_path):
+    import inspect
+
+    from nbtrack.store import Store, StoreInterface
+
+    stores = [Store(tmp_path / "runs.duckdb"),
+              Store("ducklake:postgres:dbname=x host=127.0.0.1 port=1", data_path=str(tmp_path / "lake"))]
+    assert [type(s).__name__ for s in stores] == ["FileStore", "TeamStore"]   # made, never connected
+    methods = [n for n, v in vars(StoreInterface).items() if callable(v) and not n.startswith("_")]
+    assert {"connect", "sync", "exists", "signature", "write", "child_env"} <= set(methods)
+    for store in stores:
+        assert isinstance(store, StoreInterface)
+        for name in methods:
+            want = list(inspect.signature(getattr(StoreInterface, name)).parameters)[1:]
+            assert list(inspect.signature(getattr(store, name)).parameters) == want, (type(store).__name__, name)

@@ -17,9 +17,9 @@ can open it too.
 """
 from __future__ import annotations
 
-from .base import Store, is_team_url
+from .base import Store, StoreInterface, is_team_url
 from .file import DEFAULT_RELATIVE, FILE_CONFIG, FileStore, resolve_path
 # imported eagerly: ducklake.py registers its exit clean-up before the recorder registers its last import
 from . import ducklake  # noqa: F401
 
-__all__ = ["DEFAULT_RELATIVE", "FILE_CONFIG", "FileStore", "Store", "is_team_url", "resolve_path"]
+__all__ = ["DEFAULT_RELATIVE", "FILE_CONFIG", "FileStore", "Store", "StoreInterface", "is_team_url", "resolve_path"]

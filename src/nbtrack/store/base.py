@@ -1,19 +1,57 @@
 """``Store(location)``: a DuckDB file (FileStore) or a DuckLake team store (TeamStore), chosen by the location.
 
-Everything above the store layer holds a ``Store`` and calls the same four
-things on it: ``connect()`` for one short operation, ``sync()`` to import the
-spool, ``signature()`` to notice new runs, and ``spool`` to write a run.
+Everything above the store layer holds a ``Store`` and uses only what ``StoreInterface`` names:
+``connect()`` for one short operation, ``sync()`` to import the spool, ``signature()`` to notice
+new runs, ``spool`` to write a run, and a few facts about where it is.
 """
 from __future__ import annotations
 
 import os
-from typing import Any
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Any, Callable, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    import duckdb
+
+    from .spool import Spool
 
 PREFIX = "ducklake:"
 
 
 def is_team_url(location: Any) -> bool:
     return isinstance(location, str) and location.startswith(PREFIX)
+
+
+@runtime_checkable
+class StoreInterface(Protocol):
+    """What a store offers the layers above it; FileStore (file.py) and TeamStore (team.py) both do."""
+
+    path: Any          # the file's Path, or the team store's URL without its password
+    read_only: bool    # never written: tracked runs stay in the spool
+    spool: Spool       # where runs are written, on this machine
+
+    @property
+    def location(self) -> str:
+        """What a script or child process opens the same store with (no password in it)."""
+
+    def connect(self, read_only: bool = False, timeout: float = 30.0,
+                allow_files: bool = False) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
+        """A connection for one short operation; a writable one imports the spool first."""
+
+    def sync(self, blocking: bool = True) -> bool:
+        """Import the spool now; False when it could not (read-only, or busy without ``blocking``)."""
+
+    def exists(self) -> bool:
+        """Whether there is anything to read yet (the store, or runs waiting in the spool)."""
+
+    def signature(self) -> tuple[Any, ...]:
+        """Changes whenever a run is written to the store by anyone (open panels poll it)."""
+
+    def write(self, fn: Callable[[duckdb.DuckDBPyConnection], Any], timeout: float = 30.0) -> Any:
+        """``fn(con)`` in one transaction (push and pull)."""
+
+    def child_env(self) -> dict[str, str]:
+        """Environment variables for a child process to open this store."""
 
 
 class Store:
