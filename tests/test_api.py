@@ -101,7 +101,7 @@ def test_runs_on_a_store_that_does_not_exist_yet(tmp_path):
         nbtrack.runs(store=tmp_path / "none.duckdb", where="metrics.x >")
 
 
-def test_ten_thousand_names_and_the_wide_view(three_runs, store_path):
+def test_the_wide_view_reads_params_and_metrics_by_name_in_plain_sql(three_runs, store_path):
     import duckdb
     nbtrack.runs()
     con = duckdb.connect(str(store_path), read_only=True)

@@ -18,11 +18,11 @@ def test_four_processes_two_hundred_runs_each_and_a_reader(tmp_path, store_path)
     """)
     reader = textwrap.dedent(f"""
         import time, nbtrack
-        seen = 0
-        for _ in range(15):
-            seen = max(seen, len(nbtrack.runs(store={str(store_path)!r})))
-            time.sleep(0.2)
-        print(seen)
+        counts, deadline = [], time.monotonic() + 240
+        while (not counts or counts[-1] < 800) and time.monotonic() < deadline:
+            counts.append(len(nbtrack.runs(store={str(store_path)!r})))
+            time.sleep(0.05)
+        print(*counts)
     """)
     procs = [subprocess.Popen([sys.executable, "-c", writer, str(w)], cwd=tmp_path, stderr=subprocess.PIPE,
                               text=True) for w in range(4)]
@@ -37,7 +37,8 @@ def test_four_processes_two_hundred_runs_each_and_a_reader(tmp_path, store_path)
     assert len(frame) == 800 and frame["run_id"].is_unique
     assert (frame["status"] == "finished").all()
     assert sorted(frame.groupby("params.writer")["params.i"].nunique().tolist()) == [200] * 4
-    assert int(out.strip()) <= 800
+    counts = [int(c) for c in out.split()]   # what the reader saw while the writers wrote, in order
+    assert counts[-1] == 800 and counts == sorted(counts), counts   # every run arrives, none vanishes
     from nbtrack.store import Store
     with Store(store_path).connect() as con:
         assert con.execute("SELECT count(*) FROM metric_history").fetchall() == [(800,)]
