@@ -204,3 +204,20 @@ def test_a_missing_front_end_is_a_clear_error(monkeypatch, tmp_path):
     monkeypatch.setattr(compare_module, "STATIC", tmp_path)
     with pytest.raises(nbtrack.NbtrackError, match="front end is not built.*npm run build"):
         nbtrack.compare(store=tmp_path / "runs.duckdb")
+
+
+def test_the_pages_refresh_message_rereads_the_store(panel, store_path):
+    from nbtrack.widgets.live import hub
+
+    hub.remove(panel)   # no automatic refresh: only the message below may bring the new run in
+    with nbtrack.run("pushed", params={"lr": 0.7}, experiment="demo", store=store_path):
+        pass
+    nbtrack.runs(store=store_path)
+    time.sleep(0.3)
+    assert panel.table["n"] == 3
+    # a page asking for a refresh (the custom message the user guide names), through the widget's own
+    # comm message entry point
+    panel._handle_msg({"content": {"data": {"method": "custom", "content": {"type": "refresh"}}}, "buffers": []})
+    assert panel.table["n"] == 4 and "pushed" in _table_rows(panel)["name"]
+    panel._handle_msg({"content": {"data": {"method": "custom", "content": {"type": "other"}}}, "buffers": []})
+    assert panel.table["n"] == 4   # any other message is ignored
