@@ -172,3 +172,17 @@ def test_notebook_path_from_jupyter_server_names_the_experiment(tmp_path):
                       store=tmp_path / ".nbtrack" / "runs.duckdb")
     assert run.experiment == "churn_model" and run.env["notebook"] == str(notebook)
     assert run.env["kernel_id"]
+
+
+def test_a_kernel_killed_by_the_cells_first_statement_leaves_that_run_crashed(tmp_path):
+    # the `running` record is on disk before the cell's code runs (before: written by a background
+    # thread, which a kernel killed at once never got to)
+    km, kc = _kernel(tmp_path)
+    try:
+        kc.execute("%%track instant\nimport os, signal\nos.kill(os.getpid(), signal.SIGKILL)")
+        km.provisioner.process.wait(timeout=30)
+    finally:
+        kc.stop_channels()
+        km.cleanup_resources()
+    frame = nbtrack.runs(store=tmp_path / ".nbtrack" / "runs.duckdb")
+    assert dict(zip(frame["name"], frame["status"])) == {"instant": "crashed"}
