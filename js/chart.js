@@ -1,9 +1,17 @@
 // One Vega-Lite chart (an Altair chart's spec) drawn with the bundled vega-embed: no CDN needed.
 import embed from "vega-embed";
+import { h } from "./dom.js";
 
+/**
+ * The synced traits of ChartView (src/nbtrack/widgets/views.py); tests/test_compare.py checks the names.
+ * @typedef {object} ChartModel
+ * @property {object} spec  a Vega-Lite spec with its data inline (an Altair chart's to_dict())
+ * @property {string} renderer  "svg" or "canvas"
+ */
+
+/** @param {{model: {get: <K extends keyof ChartModel>(k: K) => ChartModel[K]}, el: HTMLElement}} args */
 function render({ model, el }) {
-  const target = document.createElement("div");
-  target.className = "nbtrack-chart";
+  const target = h("div", "nbtrack-chart");
   el.append(target);
   let result = null;
   const draw = async () => {

@@ -2,38 +2,40 @@
 // linked by one selection that lives in the model ("selected": run ids) and so in Python too.
 // Every string from the store is set as textContent: never as HTML.
 import embed from "vega-embed";
+import { h, select } from "./dom.js";
 import {
   brushSelect, clickSelect, constantColumns, decodeTable, formatValue, rowOrder, rowsFor, visibleColumns,
   windowRange, FilterError,
 } from "./table.js";
+
+/**
+ * The synced traits of ComparePanel (src/nbtrack/widgets/compare.py), written down once here;
+ * tests/test_compare.py checks these names against the Python traits.
+ * @typedef {object} CompareModel
+ * @property {{columns: {name: string, group: string, key: string, kind: string, hidden: boolean}[],
+ *   data: Object<string, (DataView|Array)>, n: number}} table  the runs, column by column; numbers as float64 buffers
+ * @property {string[]} selected  selected run ids, shared with Python (set here on click and brush)
+ * @property {Object<string, object>} specs  Vega-Lite spec per tab (scatter, parallel, curves, bars), data left out
+ * @property {object[]} curve_data  rows {run_id, label, key, step, value} for the curves tab
+ * @property {string[]} curve_keys  metric keys that have curves
+ * @property {string} curve_key  the curve metric shown ("*" for all)
+ * @property {string[]} curve_runs  run ids whose curves are in curve_data
+ * @property {{runs?: {label: string}[], sections?: {title: string, rows: {key: string, values: string[]}[]}[],
+ *   source?: {lines: string[]}[]}} diff  what differs between the selected runs
+ * @property {?string} x  scatter x column
+ * @property {?string} y  scatter y column, and the metric the parallel and bar charts end in
+ * @property {?string} color  scatter colour column
+ * @property {?string} group  the bar chart's grouping column
+ * @property {string} renderer  "auto", "svg" or "canvas"
+ * @property {string} status  the line above the table (counts, live runs)
+ */
 
 const ROW_H = 26;
 const TABLE_H = 286;
 const CANVAS_PAST = 3000; // marks; SVG below (crisp, accessible, testable), canvas above
 const TABS = [["scatter", "Scatter"], ["parallel", "Parallel"], ["curves", "Curves"], ["bars", "Bars"], ["diff", "Diff"]];
 
-function h(tag, cls, text) {
-  const el = document.createElement(tag);
-  if (cls) el.className = cls;
-  if (text !== undefined) el.textContent = text;
-  return el;
-}
-
-function select(options, value, onChange, label) {
-  const wrap = h("label", "nbt-pick");
-  wrap.append(h("span", null, label));
-  const sel = h("select");
-  for (const [v, text] of options) {
-    const o = h("option", null, text);
-    o.value = v;
-    if (v === value) o.selected = true;
-    sel.append(o);
-  }
-  sel.addEventListener("change", () => onChange(sel.value));
-  wrap.append(sel);
-  return wrap;
-}
-
+/** @param {{model: {get: <K extends keyof CompareModel>(k: K) => CompareModel[K]}, el: HTMLElement}} args */
 function render({ model, el }) {
   const started = performance.now();
   const state = {

@@ -1,12 +1,16 @@
 // A reproducibility check report: verdict, the outputs that differ, ranked causes with their evidence.
 // Everything from the store is set as text, never as HTML.
-function h(tag, cls, text) {
-  const el = document.createElement(tag);
-  if (cls) el.className = cls;
-  if (text !== undefined) el.textContent = text;
-  return el;
-}
+import { h } from "./dom.js";
 
+/**
+ * The synced traits of ReportView (src/nbtrack/widgets/views.py); tests/test_compare.py checks the names.
+ * @typedef {object} ReportModel
+ * @property {{verdict?: string, a_label: string, b_label: string,
+ *   outputs: {name: string, kind: string, status: string, detail: string}[],
+ *   causes: {kind: string, detail: string, evidence: object}[]}} report  a check's report, as CheckReport.to_dict()
+ */
+
+/** @param {{model: {get: <K extends keyof ReportModel>(k: K) => ReportModel[K]}, el: HTMLElement}} args */
 function render({ model, el }) {
   const root = h("div", "nbtrack-report");
   el.append(root);

@@ -1,5 +1,7 @@
 // The runs table's logic, free of the DOM so node's test runner covers it (js/test/table.test.js).
 // The table arrives as columns: {columns: [{name, group, key, kind, hidden}], data: {name: [values]}, n}.
+import { formatLocale } from "d3-format";
+import { timeFormat } from "d3-time-format";
 
 export class FilterError extends Error {}
 
@@ -200,19 +202,23 @@ export function brushSelect(table, order, brush) {
   return order.filter((i) => tests.every((t) => t(i))).map((i) => ids[i]);
 }
 
+// d3's formatters (already inside the vega bundle, so they cost nothing) with an ASCII minus:
+// d3's default is U+2212, which reads well but breaks a value copied from the table into Python.
+const numbers = formatLocale({ decimal: ".", thousands: ",", grouping: [3], currency: ["", ""], minus: "-" });
+const integer = numbers.format("d");
+const scientific = numbers.format(".3e");
+const decimal = numbers.format(".5~r");
+const localTime = timeFormat("%Y-%m-%d %H:%M:%S");   // the viewer's time zone
+
 export function formatValue(value, kind) {
   if (value === null || value === undefined) return "";
   if (kind === "number") {
-    if (Number.isInteger(value)) return String(value);
     const abs = Math.abs(value);
-    if (abs !== 0 && (abs < 1e-3 || abs >= 1e6)) return value.toExponential(3);
-    return String(Number(value.toPrecision(5)));
+    if (Number.isInteger(value) && abs < 1e16) return integer(value);
+    if (!Number.isFinite(value)) return String(value);
+    return abs !== 0 && (abs < 1e-3 || abs >= 1e6) ? scientific(value) : decimal(value);
   }
-  if (kind === "time") {   // milliseconds since the epoch, shown in the viewer's time zone
-    const d = new Date(value);
-    const p = (n) => String(n).padStart(2, "0");
-    return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
-  }
+  if (kind === "time") return localTime(new Date(value));   // milliseconds since the epoch
   return String(value);
 }
 

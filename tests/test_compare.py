@@ -221,3 +221,32 @@ def test_the_pages_refresh_message_rereads_the_store(panel, store_path):
     assert panel.table["n"] == 4 and "pushed" in _table_rows(panel)["name"]
     panel._handle_msg({"content": {"data": {"method": "custom", "content": {"type": "other"}}}, "buffers": []})
     assert panel.table["n"] == 4   # any other message is ignored
+
+
+@pytest.mark.parametrize("widget, script, typedef", [
+    ("ComparePanel", "compare.js", "CompareModel"),
+    ("ChartView", "chart.js", "ChartModel"),
+    ("ReportView", "report.js", "ReportModel"),
+])
+def test_each_widgets_synced_traits_are_documented_in_its_front_end(widget, script, typedef):
+    """The JSDoc typedef in js/<widget>.js names exactly the traits Python syncs, so a trait added,
+    renamed or dropped on one side without the other fails here, not in a user's browser."""
+    import anywidget
+
+    import nbtrack.widgets as widgets
+
+    cls = getattr(widgets, widget)
+    own = set(cls.class_traits(sync=True)) - set(anywidget.AnyWidget.class_traits(sync=True))
+    text = (ROOT / "js" / script).read_text()
+    block = re.search(r"/\*\*((?:(?!\*/).)*@typedef \{object\} " + typedef + r"\b.*?)\*/", text, re.S)
+    assert block, f"js/{script} has no @typedef {typedef}"
+    # a @property line's type may hold braces: the name is the word after the balanced {type}
+    documented = set()
+    for line in block.group(1).split("@property")[1:]:
+        depth, i = 0, 0
+        for i, ch in enumerate(line):
+            depth += (ch == "{") - (ch == "}")
+            if depth == 0 and ch == "}":
+                break
+        documented.add(line[i + 1:].split()[0])
+    assert documented == own, f"only in Python: {own - documented}; only in js/{script}: {documented - own}"

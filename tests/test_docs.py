@@ -65,3 +65,6 @@ def test_the_module_map_names_every_module_and_nothing_else():
     mapped = set(re.findall(r"^\| `([\w/]+\.py)` \|", text, re.M))
     tree = {str(p.relative_to(ROOT / "src" / "nbtrack")) for p in (ROOT / "src" / "nbtrack").rglob("*.py")}
     assert mapped == tree, {"not in the map": sorted(tree - mapped), "not in the tree": sorted(mapped - tree)}
+    mapped_js = set(re.findall(r"^\| `(js/[\w.]+)` \|", text, re.M))
+    tree_js = {f"js/{p.name}" for p in (ROOT / "js").glob("*") if p.suffix in (".js", ".mjs")}
+    assert mapped_js == tree_js, {"not in the map": sorted(tree_js - mapped_js), "not in js/": sorted(mapped_js - tree_js)}

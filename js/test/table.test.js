@@ -152,6 +152,13 @@ test("values are shown as text, compactly", () => {
   assert.equal(formatValue(0.123456789, "number"), "0.12346");
   assert.equal(formatValue(1e-5, "number"), "1.000e-5");
   assert.equal(formatValue(12345678.9, "number"), "1.235e+7");
+  assert.equal(formatValue(-0.5, "number"), "-0.5");             // ASCII minus: pastes into Python
+  assert.equal(formatValue(-12345678.9, "number"), "-1.235e+7");
+  assert.equal(formatValue(123456.7, "number"), "123460");
+  assert.equal(formatValue(2 ** 53, "number"), "9007199254740992");
+  assert.equal(formatValue(1e300, "number"), "1.000e+300");
+  assert.equal(formatValue(0, "number"), "0");
+  assert.equal(formatValue(Infinity, "number"), "Infinity");
   assert.equal(formatValue(Date.UTC(2026, 10, 26, 21, 53, 41, 500), "time"), "2026-11-26 21:53:41");
   assert.equal(formatValue("<b>x</b>", "text"), "<b>x</b>");
   assert.equal(formatValue(false, "bool"), "false");

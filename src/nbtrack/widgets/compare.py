@@ -44,6 +44,7 @@ class ComparePanel(anywidget.AnyWidget):
     _esm = STATIC / "compare.js"
     _css = STATIC / "compare.css"
 
+    # synced to the page; js/compare.js documents each one (typedef CompareModel), a test keeps them in step
     table = traitlets.Dict().tag(sync=True)
     selected = traitlets.List(traitlets.Unicode()).tag(sync=True)
     specs = traitlets.Dict().tag(sync=True)

@@ -14,6 +14,7 @@ class ChartView(anywidget.AnyWidget):
 
     _esm = STATIC / "chart.js"
     _css = STATIC / "chart.css"
+    # synced to the page; js/chart.js documents each one (typedef ChartModel)
     spec = traitlets.Dict().tag(sync=True)
     renderer = traitlets.Unicode("svg").tag(sync=True)
 
@@ -32,6 +33,7 @@ class ReportView(anywidget.AnyWidget):
 
     _esm = STATIC / "report.js"
     _css = STATIC / "report.css"
+    # synced to the page; js/report.js documents it (typedef ReportModel)
     report = traitlets.Dict().tag(sync=True)
 
     def __init__(self, report: Any) -> None:
