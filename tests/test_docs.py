@@ -14,24 +14,44 @@ from helpers import ROOT, documentation
 README = "\n".join(documentation().values())   # the README and docs/, as one text
 
 
+CODE_LINES = [line for block in re.findall(r"```\w*\n(.*?)```", README, re.S) for line in block.splitlines()]
+
+
+def _names_option(text: str, opt: str) -> bool:
+    # the option as a word of its own: "-e" inside "pip install -e ." or "--tag" inside "--tags" is not it
+    return re.search(rf"(?<![\w-]){re.escape(opt)}(?![\w-])", text) is not None
+
+
 def test_every_cli_command_and_option_is_documented():
+    """Each command has a synopsis line in a code block (``nbtrack NAME ...``) that shows each option."""
     for name, command in main.commands.items():
-        assert f"nbtrack {name}" in README, name
+        synopsis = [line for line in CODE_LINES if re.match(rf"\s*nbtrack {name}\b", line)]
+        assert synopsis, f"no synopsis line for nbtrack {name}"
         for param in command.params:
             if isinstance(param, click.Option) and param.name != "store_path":
-                assert any(opt in README for opt in param.opts), (name, param.opts)
+                assert any(_names_option(line, opt) for opt in param.opts for line in synopsis), (name, param.opts)
 
 
-def test_every_track_option_is_documented():
-    for action in PARSER._actions:
-        for opt in action.option_strings or [action.dest.upper()]:
-            assert opt in README, opt
+def test_the_track_synopsis_is_the_parsers():
+    """The ``%%track`` synopsis in the guide shows every option the parser takes and no other, and each
+    has its own bullet; `%%track?` prints the parser's own help, so the two cannot drift."""
+    guide = (ROOT / "docs" / "guide.md").read_text()
+    synopsis = re.search(r"```\n(%%track \[NAME\].*?)```", guide, re.S).group(1)
+    written = set(re.findall(r"(?<![\w-])(--?[a-z][\w-]*)", synopsis))
+    actions = [a for a in PARSER._actions if a.option_strings and a.dest != "help"]
+    assert written <= {opt for a in actions for opt in a.option_strings}, "the synopsis shows an option the parser lacks"
+    section = guide[guide.index("## Tracking cells"):guide.index("### What a run records")]
+    bullets = [line for line in section.splitlines() if line.startswith("- `")]
+    for action in actions:
+        assert written & set(action.option_strings), f"{action.option_strings} missing from the synopsis"
+        assert any(_names_option(line, opt) for opt in action.option_strings for line in bullets), \
+            f"no bullet explains {action.option_strings}"
 
 
 def test_every_public_name_is_documented():
     for name in nbtrack.__all__:
         if name != "__version__":
-            assert f"{name}" in README, name
+            assert re.search(rf"(nbtrack\.|`){re.escape(name)}\b", README), name
 
 
 def test_the_version_is_written_once_and_the_package_reports_it():

@@ -11,6 +11,7 @@ to size, so no kept head or tail holds half a secret.
 """
 from __future__ import annotations
 
+import base64
 import functools
 import hashlib
 import json
@@ -104,7 +105,13 @@ def _display(sealer: Sealer, kind: str, mime: str, data: Any) -> tuple[bytes, bo
     if isinstance(data, (dict, list)):
         text = json.dumps(codec.for_display(sealer.walk(data, field)), ensure_ascii=False)
     elif mime.startswith(BINARY_MIMES):
-        return (data if isinstance(data, bytes) else str(data).encode("utf-8", "replace")), False
+        if isinstance(data, (bytes, bytearray)):
+            return bytes(data), False
+        # a kernel's display bundle carries images as base64 text (JSON has no bytes): store the image
+        try:
+            return base64.b64decode("".join(str(data).split()), validate=True), False
+        except ValueError:
+            return str(data).encode("utf-8", "replace"), False
     elif isinstance(data, (bytes, bytearray)):
         try:
             text = bytes(data).decode("utf-8")
