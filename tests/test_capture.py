@@ -102,6 +102,37 @@ def test_displays_and_streams_are_recorded_and_capped(ip):
     assert next(d for d in run.displays if d["kind"] == "result")["data"] == b"42"
 
 
+PNG = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4"
+       b"\x89\x00\x00\x00\rIDATx\x9cc\xf8\xcf\xc0\xf0\x1f\x00\x05\x00\x01\xff\x89\x99=\x1d\x00\x00\x00\x00IEND\xaeB`\x82")
+
+
+def test_an_image_is_stored_as_the_image_whether_shown_as_bytes_or_as_a_kernels_base64(ip, store_path):
+    """A kernel's display message carries images as base64 text; a plain shell as bytes. Both are
+    stored as the image, and a store written before that (base64 text) is repaired when it opens."""
+    import base64
+
+    ip.user_ns.update(png=PNG, b64=base64.encodebytes(PNG).decode())
+    ip.run_cell("%%track\nfrom IPython.display import display\n"
+                "display({'image/png': png, 'text/plain': 'bytes'}, raw=True)\n"
+                "display({'image/png': b64, 'text/plain': 'text'}, raw=True)")
+    run = nbtrack.last()
+    images = [d for d in run.displays if d["mime"] == "image/png"]
+    assert [d["data"] for d in images] == [PNG, PNG] and [d["size"] for d in images] == [len(PNG)] * 2
+
+    from nbtrack.store import Store
+    import hashlib
+    old = base64.encodebytes(PNG)   # what nbtrack before 0007 kept for a kernel's image
+    with Store(store_path).connect() as con:
+        con.execute("INSERT INTO artifacts VALUES (?, ?, ?)", [hashlib.sha256(old).hexdigest(), len(old), old])
+        con.execute("UPDATE displays SET artifact = ?, size = ? WHERE mime = 'image/png' AND seq = 1",
+                    [hashlib.sha256(old).hexdigest(), len(old)])
+        con.execute("DELETE FROM schema_migrations WHERE name = '0007_binary_displays'")
+    with Store(store_path).connect() as con:
+        assert con.execute("SELECT count(*) FROM schema_migrations WHERE name = '0007_binary_displays'").fetchone()[0] == 1
+    images = [d for d in nbtrack.get(run.run_id).displays if d["mime"] == "image/png"]
+    assert [d["data"] for d in images] == [PNG, PNG] and [d["size"] for d in images] == [len(PNG)] * 2
+
+
 def test_failed_run_records_error_and_traceback_without_nbtrack_frames(ip, capsys):
     ip.run_cell("%%track\nx = 1\ndef f():\n    raise ValueError('boom')\nf()")
     out = capsys.readouterr().out

@@ -9,6 +9,7 @@ import duckdb
 from ..version import __version__
 from ..errors import NotAStoreError, StoreVersionError
 from . import codec, queries, records, schema
+from .records import BINARY_MIMES
 from .transaction import transaction
 
 def _typed_values(con: duckdb.DuckDBPyConnection) -> None:
@@ -54,6 +55,30 @@ def _typed_values(con: duckdb.DuckDBPyConnection) -> None:
                 con.unregister("nbt_fix")
 
 
+def _binary_displays(con: duckdb.DuckDBPyConnection) -> None:
+    """0007: images shown in a kernel were stored as the base64 text of the kernel's display message;
+    store the image itself, as images shown in a plain shell always were. Strict base64 never matches
+    a real image (PNG, JPEG and PDF start with bytes outside its alphabet), so stored bytes stay. The
+    old blobs are left for ``gc``: another run's saved output may share one."""
+    import base64
+    import binascii
+    import hashlib
+
+    binary = " OR ".join(f"starts_with(d.mime, '{m}')" for m in BINARY_MIMES)   # as seal matches them
+    rows = con.execute("SELECT DISTINCT a.hash, a.data FROM displays d JOIN artifacts a ON a.hash = d.artifact "
+                       f"WHERE {binary}").fetchall()
+    for old, data in rows:
+        try:
+            image = base64.b64decode(b"".join(bytes(data).split()), validate=True)
+        except binascii.Error:
+            continue
+        new = hashlib.sha256(image).hexdigest()
+        con.execute("INSERT INTO artifacts SELECT ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM artifacts WHERE hash = ?)",
+                    [new, len(image), image, new])
+        con.execute(f"UPDATE displays d SET artifact = ?, size = ? WHERE d.artifact = ? AND ({binary})",
+                    [new, len(image), old])
+
+
 MIGRATIONS: list[tuple[str, Any]] = [
     ("0001_initial", schema.INITIAL),
     ("0002_metric_curves", schema.CURVES.format(
@@ -62,6 +87,7 @@ MIGRATIONS: list[tuple[str, Any]] = [
     ("0004_sweeps", schema.SWEEPS),
     ("0005_saved_outputs", schema.SAVED),
     ("0006_typed_values", _typed_values),   # Python, not DDL: a callable gets the connection
+    ("0007_binary_displays", _binary_displays),
 ]
 KNOWN = {name for name, _ in MIGRATIONS}
 

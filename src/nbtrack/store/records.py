@@ -16,6 +16,8 @@ from . import codec
 # host marks it CRASHED (importer.py).
 RUNNING, FINISHED, FAILED, INTERRUPTED, CRASHED = "running", "finished", "failed", "interrupted", "crashed"
 STATUSES = (RUNNING, FINISHED, FAILED, INTERRUPTED, CRASHED)
+# display MIME types stored as bytes (the rest are text)
+BINARY_MIMES = ("image/png", "image/jpeg", "image/gif", "image/webp", "image/bmp", "image/tiff", "application/pdf")
 
 RUN_FIELDS = (
     "run_id", "experiment", "name", "status", "kind", "started_at", "ended_at", "duration_s",

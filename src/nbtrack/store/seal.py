@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import secrets
 from . import codec
-from .records import encode_value
+from .records import BINARY_MIMES, encode_value
 
 if TYPE_CHECKING:   # pyarrow is imported where a table is made: `import nbtrack` stays light
     import pyarrow as pa
@@ -28,7 +28,6 @@ if TYPE_CHECKING:   # pyarrow is imported where a table is made: `import nbtrack
 DISPLAY_ITEM_CAP = 2 << 20     # one display item; text beyond it is cut, anything else recorded by size only
 DISPLAY_RUN_CAP = 16 << 20     # all of a run's displays together
 # displays kept as their bytes: scrubbing base64 or binary data for token shapes would corrupt images
-BINARY_MIMES = ("image/png", "image/jpeg", "image/gif", "image/webp", "image/bmp", "image/tiff", "application/pdf")
 # run fields that are ids, hashes or numbers: nothing to redact in them
 _OPAQUE = {"run_id", "source_hash", "env_id", "session_id", "started_at", "ended_at", "duration_s", "cpu_s",
            "peak_rss_mb", "execution_count", "pid", "proc_start", "git_dirty", "repeat_index", "seq"}
