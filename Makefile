@@ -34,7 +34,7 @@ $(CORPUS)/.stamp: $(STAMP)
 	tar -xzf build/corpus/$(CORPUS_SDIST) -C $(CORPUS) --strip-components=3 nbclient-0.10.2/tests/files
 	touch $@
 
-.PHONY: setup quickstart test test-fast test-latest bench bench-team lab corpus
+.PHONY: setup quickstart test test-fast test-latest bench bench-team lab corpus screenshot
 corpus: $(CORPUS)/.stamp
 
 setup: $(STAMP)
@@ -63,6 +63,11 @@ test-latest: $(LATEST_STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench.py
+
+# the README's picture of the panel, as the browser test last drew it
+screenshot: $(STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/test_browser.py -k "not team"
+	cp build/test-artifacts/compare-panel-readme.png docs/panel.png
 
 bench-team: $(STAMP)
 	$(BIN)/python benchmarks/team.py

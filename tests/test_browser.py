@@ -164,6 +164,9 @@ def _check_panel(lab, page):
     # Python -> page: setting the selection highlights it in the table
     _run_in_new_cell(page, "panel.selected = list(panel.runs.run_id[-3:])")
     expect(panel.locator(".nbt-row.nbt-selected")).to_have_count(3, timeout=30_000)
+    # the README's picture of the panel (`make screenshot` copies it to docs/panel.png)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    panel.screenshot(path=str(ARTIFACTS / "compare-panel-readme.png"))
 
     # every view draws: parallel coordinates, curves of the selected runs, bars, the diff
     panel.locator(".nbt-tab[data-tab=parallel]").click()

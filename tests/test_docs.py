@@ -80,6 +80,14 @@ def test_the_readme_is_a_front_door_and_links_every_page():
         assert f"(docs/{page.name})" in readme, page.name
 
 
+def test_every_image_and_page_the_docs_link_to_is_in_the_tree():
+    for name, text in documentation().items():
+        base = (ROOT / name).parent
+        for target in re.findall(r"\]\(([^)#\s]+)\)", text):
+            if not re.match(r"\w+://", target):
+                assert (base / target).is_file(), f"{name} links to {target}, which is not in the tree"
+
+
 def test_the_module_map_names_every_module_and_nothing_else():
     text = (ROOT / "docs" / "architecture.md").read_text()
     mapped = set(re.findall(r"^\| `([\w/]+\.py)` \|", text, re.M))
