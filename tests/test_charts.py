@@ -216,3 +216,10 @@ def test_bars_group_by_the_field_asked_for(sweep):
     assert spec["layer"][0]["encoding"]["x"]["field"] == charts.field(param)   # one bar per value of it
     with pytest.raises(KeyError, match="no column 'params.nope'"):
         charts.bars(frame, metric="metrics.acc", group="params.nope")
+
+
+def test_nbtrack_charts_offers_every_builder_and_show():
+    from nbtrack import plots
+
+    assert set(charts.__all__) == set(plots.__all__) | {"show"}
+    assert all(getattr(charts, name) is getattr(plots, name) for name in plots.__all__)

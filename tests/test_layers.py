@@ -1,11 +1,11 @@
 """The package's layers, checked: every module imports only modules of its own layer or the layers below,
 counting imports inside functions too (a lazy import is still a dependency). The layers, top to bottom:
 
-    entry     nbtrack/__init__.py (the public facade), __main__.py, cli.py
+    entry     nbtrack/__init__.py and charts.py (the public facade), __main__.py, cli.py
     kernel    kernel/      IPython glue: magics, options, cell hooks, streams, sweeps, --check, summary
     repro     repro/       checks, causes, reports, diffs, lineage, export and reproduce
     widgets   widgets/     the anywidget panels
-    charts    charts.py, inline.py   plain Altair charts, no widget code
+    charts    plots.py, inline.py    plain Altair charts, no widget code
     api       api.py, diff.py, formats.py   the public Python API, run diffs, the export formats
     recorder  recorder/    one run's lifecycle and capture, independent of IPython
     store     store/       file and team stores, spool, importer, queries: all the SQL
@@ -23,15 +23,10 @@ LAYERS = ["base", "store", "recorder", "api", "charts", "widgets", "repro", "ker
 PLACES = {   # module name prefix -> layer; the longest prefix wins
     "nbtrack": "entry", "nbtrack.__main__": "entry", "nbtrack.cli": "entry",
     "nbtrack.kernel": "kernel", "nbtrack.repro": "repro", "nbtrack.widgets": "widgets",
-    "nbtrack.charts": "charts", "nbtrack.inline": "charts", "nbtrack.api": "api", "nbtrack.diff": "api",
+    "nbtrack.charts": "entry", "nbtrack.plots": "charts", "nbtrack.inline": "charts", "nbtrack.api": "api", "nbtrack.diff": "api",
     "nbtrack.formats": "api",
     "nbtrack.recorder": "recorder", "nbtrack.store": "store",
     "nbtrack.errors": "base", "nbtrack.secrets": "base", "nbtrack.version": "base", "nbtrack.retry": "base",
-}
-# Upward imports still to be removed (issue 13): each is named, and the list may only shrink; an entry that
-# no longer happens fails the test too, so the list is always the truth.
-KNOWN = {
-    ("nbtrack.charts", "nbtrack.widgets"),   # charts.show() draws with the bundled Vega: a widget
 }
 
 
@@ -85,12 +80,9 @@ def test_every_module_has_a_layer():
 
 
 def test_imports_point_down_the_layers():
-    found = upward_imports()
-    new = sorted(found - KNOWN)
-    assert not new, "upward imports (a module may import its own layer and those below): " + ", ".join(
-        f"{a} ({_layer(a)}) -> {b} ({_layer(b)})" for a, b in new)
-    gone = sorted(KNOWN - found)
-    assert not gone, f"no longer imported, remove from KNOWN: {gone}"
+    upward = sorted(upward_imports())
+    assert not upward, "upward imports (a module may import its own layer and those below): " + ", ".join(
+        f"{a} ({_layer(a)}) -> {b} ({_layer(b)})" for a, b in upward)
 
 
 def test_no_module_imports_a_private_name_of_another():

@@ -81,7 +81,7 @@ class Lineage:
 
     def chart(self) -> Any:
         """The graph as an Altair chart: runs by generation, left to right, links labelled by input."""
-        from ..charts import lineage_chart
+        from ..plots import lineage_chart
 
         return lineage_chart(self)
 

@@ -18,7 +18,7 @@ import pandas as pd
 import pyarrow as pa
 import traitlets
 
-from .. import charts
+from .. import plots
 from ..api import resolve_store, run_from_detail
 from ..diff import diff_many
 from ..recorder.run import ActiveRun
@@ -72,7 +72,7 @@ class ComparePanel(anywidget.AnyWidget):
         self._ids: list[str] | None = list(runs) if runs is not None else None
         self._lock = threading.RLock()
         self._raw = pd.DataFrame(columns=queries.BASE_COLUMNS)
-        self._frame = charts.chart_frame(self._raw)
+        self._frame = plots.chart_frame(self._raw)
         self._key_counts: dict[str, dict[str, int]] = {}
         self._logged: list[str] = []
         self._stored_points = pd.DataFrame(columns=["run_id", "label", "key", "step", "value"])
@@ -133,8 +133,8 @@ class ComparePanel(anywidget.AnyWidget):
                     queries.compile_filter(self.where)
                 raw = pd.DataFrame(columns=queries.BASE_COLUMNS)
             self._raw = raw
-            self._frame = charts.chart_frame(raw)
-            d = charts.defaults(self._frame, self._key_counts) if len(raw) else {"x": None, "y": None,
+            self._frame = plots.chart_frame(raw)
+            d = plots.defaults(self._frame, self._key_counts) if len(raw) else {"x": None, "y": None,
                                                                                  "color": None}
             with self.hold_trait_notifications():
                 for axis in ("x", "y", "color"):
@@ -156,7 +156,7 @@ class ComparePanel(anywidget.AnyWidget):
 
     def _check_axes(self, *names: str | None) -> None:
         if len(self._raw):
-            charts.check_fields(self._frame, *names)
+            plots.check_fields(self._frame, *names)
 
     def _update_specs(self) -> None:
         with self._lock:
@@ -165,12 +165,12 @@ class ComparePanel(anywidget.AnyWidget):
                 self.specs = {}
                 return
             specs = {
-                "scatter": charts.scatter(frame, self.x, self.y, self.color or None, named_data=True),
-                "parallel": charts.parallel(frame, metric=self.y if (self.y or "").startswith("metrics.") else None,
+                "scatter": plots.scatter(frame, self.x, self.y, self.color or None, named_data=True),
+                "parallel": plots.parallel(frame, metric=self.y if (self.y or "").startswith("metrics.") else None,
                                             named_data=True),
-                "bars": charts.bars(frame, metric=self.y if (self.y or "").startswith("metrics.") else None,
+                "bars": plots.bars(frame, metric=self.y if (self.y or "").startswith("metrics.") else None,
                                     group=self.group, named_data=True),
-                "curves": charts.curves(data=self._stored_points, keys=self._shown_keys(), named_data=True),
+                "curves": plots.curves(data=self._stored_points, keys=self._shown_keys(), named_data=True),
             }
             self.specs = {k: v.to_dict(validate=False) for k, v in specs.items()}
 
@@ -191,7 +191,7 @@ class ComparePanel(anywidget.AnyWidget):
     def _update_curves(self) -> None:
         with self._lock:
             ids = self._curve_ids()
-            points = charts.curve_points(ids, store=self.store) if ids and self.store.exists() else \
+            points = plots.curve_points(ids, store=self.store) if ids and self.store.exists() else \
                 pd.DataFrame(columns=["run_id", "label", "key", "step", "value"])
             self._stored_points = points
             self._live = set()
@@ -215,7 +215,7 @@ class ComparePanel(anywidget.AnyWidget):
     def _update_curve_spec(self) -> None:
         if self.specs:
             specs = dict(self.specs)
-            specs["curves"] = charts.curves(data=self._stored_points, keys=self._shown_keys(),
+            specs["curves"] = plots.curves(data=self._stored_points, keys=self._shown_keys(),
                                             named_data=True).to_dict(validate=False)
             if specs["curves"] != self.specs.get("curves"):
                 self.specs = specs
@@ -250,7 +250,7 @@ class ComparePanel(anywidget.AnyWidget):
     def _on_axes(self, change: dict[str, Any]) -> None:
         if change["new"] and len(self._raw) and change["new"] not in self._frame.columns:
             setattr(self, change["name"], change["old"])
-            charts.check_fields(self._frame, change["new"])
+            plots.check_fields(self._frame, change["new"])
         self._update_specs()
 
     def _on_selected(self, change: dict[str, Any]) -> None:
@@ -307,10 +307,10 @@ def table_payload(frame: pd.DataFrame, store: Store) -> dict[str, Any]:
     columns, data = [], {}
     for name in frame.columns:
         group, _, key = name.partition(".")
-        if group not in charts.GROUPS:
+        if group not in plots.GROUPS:
             group, key = "run", name
         series = frame[name]
-        if name in charts.TIME_COLUMNS:
+        if name in plots.TIME_COLUMNS:
             kind = "time"   # milliseconds since the epoch (chart_frame)
         elif pd.api.types.is_bool_dtype(series):
             kind = "bool"

@@ -28,6 +28,12 @@ class ChartView(anywidget.AnyWidget):
             else "ChartView()"
 
 
+def show(chart: Any) -> ChartView:
+    """Draw any Altair chart (or Vega-Lite dict) in the notebook with nbtrack's bundled Vega, which
+    needs no internet (Altair's own renderers load Vega from a CDN). Public as ``nbtrack.charts.show``."""
+    return ChartView(chart)
+
+
 class ReportView(anywidget.AnyWidget):
     """A reproducibility check report (``nbtrack.check``), drawn as a table of differences and causes."""
 
