@@ -96,7 +96,7 @@ def test_ambiguous_prefix(store_path):
 def test_runs_on_a_store_that_does_not_exist_yet(tmp_path):
     assert list(nbtrack.runs(store=tmp_path / "none.duckdb").columns) == [
         "run_id", "experiment", "name", "status", "started_at", "ended_at", "duration_s", "tags", "sweep_id",
-        "user", "host"]
+        "user", "host", "label", "starred", "note"]
     with pytest.raises(FilterSyntaxError):
         nbtrack.runs(store=tmp_path / "none.duckdb", where="metrics.x >")
 

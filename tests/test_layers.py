@@ -1,12 +1,12 @@
 """The package's layers, checked: every module imports only modules of its own layer or the layers below,
 counting imports inside functions too (a lazy import is still a dependency). The layers, top to bottom:
 
-    entry     nbtrack/__init__.py and charts.py (the public facade), __main__.py, cli.py
+    entry     nbtrack/__init__.py and charts.py (the public facade), __main__.py, cli*.py
     kernel    kernel/      IPython glue: magics, options, cell hooks, streams, sweeps, --check, summary
     repro     repro/       checks, causes, reports, diffs, lineage, export and reproduce
     widgets   widgets/     the anywidget panels
     charts    plots.py, inline.py    plain Altair charts, no widget code
-    api       api.py, diff.py, formats.py   the public Python API, run diffs, the export formats
+    api       api.py, curate.py, diff.py, formats.py   the public Python API, edits, run diffs, export formats
     recorder  recorder/    one run's lifecycle and capture, independent of IPython
     store     store/       file and team stores, spool, importer, queries: all the SQL
     base      errors.py, secrets.py, version.py, retry.py: imported by everyone, importing nothing above
@@ -21,10 +21,11 @@ import pytest
 SRC = Path(__file__).resolve().parent.parent / "src"
 LAYERS = ["base", "store", "recorder", "api", "charts", "widgets", "repro", "kernel", "entry"]
 PLACES = {   # module name prefix -> layer; the longest prefix wins
-    "nbtrack": "entry", "nbtrack.__main__": "entry", "nbtrack.cli": "entry",
+    "nbtrack": "entry", "nbtrack.__main__": "entry", "nbtrack.cli": "entry", "nbtrack.cli_common": "entry",
+    "nbtrack.cli_edit": "entry",
     "nbtrack.kernel": "kernel", "nbtrack.repro": "repro", "nbtrack.widgets": "widgets",
     "nbtrack.charts": "entry", "nbtrack.plots": "charts", "nbtrack.inline": "charts", "nbtrack.api": "api", "nbtrack.diff": "api",
-    "nbtrack.formats": "api",
+    "nbtrack.formats": "api", "nbtrack.curate": "api",
     "nbtrack.recorder": "recorder", "nbtrack.store": "store",
     "nbtrack.errors": "base", "nbtrack.secrets": "base", "nbtrack.version": "base", "nbtrack.retry": "base",
 }

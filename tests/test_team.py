@@ -606,3 +606,52 @@ def test_no_secret_reaches_the_team_catalog_or_its_parquet(ip, cluster, team, tm
         texts.append(str(pq.read_table(file).to_pylist()))
     for secret in secrets:
         assert not any(secret in t for t in texts), secret
+
+
+def test_edits_travel_with_push_and_pull_and_the_latest_edit_of_a_field_wins(team, tmp_path):
+    """Tags, labels, notes, stars and deletions go with push and pull; when two people edit the same
+    field of a run, the later edit wins wherever the edits meet, whichever was pushed last."""
+    url, data = team
+    ana, ben = tmp_path / "ana" / "runs.duckdb", tmp_path / "ben" / "runs.duckdb"
+    ids = []
+    for i in range(3):
+        with nbtrack.run("fit", params={"i": i}, store=ana) as r:
+            r.log(acc=i / 10)
+        ids.append(r.run_id)
+    nbtrack.tag(ids, "ana-tag", store=ana)
+    nbtrack.delete(ids[2], store=ana)
+    env = {"NBTRACK_DATA_PATH": data}
+    out = _cli("push", "--to", url, "--store", str(ana), cwd=tmp_path, env=env)
+    assert "3 new, 0 updated, 0 already there, 0 failed; 4 edits" in out.stdout, out.stdout + out.stderr
+    shared = Store(url)
+    remote = nbtrack.runs(store=shared)
+    assert list(remote["run_id"]) == ids[:2] and all(t == ["ana-tag"] for t in remote["tags"])
+    out = _cli("pull", "--from", url, "--store", str(ben), cwd=tmp_path)
+    assert "3 new" in out.stdout and "4 edits" in out.stdout, out.stdout + out.stderr
+
+    nbtrack.rename(ids[0], "ana's name", store=ana)            # first
+    time.sleep(0.01)
+    nbtrack.rename(ids[0], "ben's name", store=ben)            # later: this one wins
+    nbtrack.untag(ids[1], "ana-tag", store=ben)                 # other fields: both kept
+    nbtrack.star(ids[1], store=ana)
+    nbtrack.restore(ids[2], store=ben)
+    for who in (ben, ana):                                      # ana pushes last, and still loses the name
+        out = _cli("push", "--to", url, "--store", str(who), cwd=tmp_path, env=env)
+        assert out.returncode == 0 and "3 already there" in out.stdout, out.stdout + out.stderr
+    nbtrack.note(ids[1], "written on the team store", store=shared)   # an edit made there directly
+    remote = nbtrack.runs(store=shared).set_index("run_id")
+    assert list(remote.index) == ids
+    assert remote.at[ids[0], "label"] == "ben's name"
+    assert remote.at[ids[1], "tags"] == [] and remote.at[ids[1], "starred"]
+    assert remote.at[ids[1], "note"] == "written on the team store"
+    _cli("pull", "--from", url, "--store", str(ana), cwd=tmp_path)
+    local = nbtrack.runs(store=ana).set_index("run_id")
+    for column in ("label", "tags", "starred", "note"):
+        assert local[column].tolist() == remote[column].tolist(), column
+    assert len(nbtrack.get(ids[0], store=shared).events) == 3   # the tag and both renames, each with who and when
+
+    nbtrack.delete(ids[0], store=shared)
+    out = _cli("gc", "--store", url, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines()[0].startswith(f"removed 1 deleted run from {redact_passwords(url)}: 1 curve point, ")
+    assert list(nbtrack.runs(store=shared, include_deleted=True)["run_id"]) == ids[1:]

@@ -5,11 +5,12 @@ from typing import Any
 
 from .version import __version__
 from .api import Run, connect, fingerprint, get, last, last_sweep, log, register_capturer, run, runs  # noqa: E402
+from .curate import delete, note, rename, restore, star, tag, untag  # noqa: E402
 from .errors import NbtrackError  # noqa: E402
 
-__all__ = ["Run", "NbtrackError", "charts", "check", "compare", "connect", "export_script", "fingerprint", "get",
-           "last", "last_check", "last_sweep", "lineage", "log", "register_capturer", "reproduce", "run", "runs",
-           "__version__"]
+__all__ = ["Run", "NbtrackError", "charts", "check", "compare", "connect", "delete", "export_script", "fingerprint",
+           "get", "last", "last_check", "last_sweep", "lineage", "log", "note", "register_capturer", "rename",
+           "reproduce", "restore", "run", "runs", "star", "tag", "untag", "__version__"]
 
 
 def __getattr__(name: str) -> Any:

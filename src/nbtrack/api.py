@@ -14,7 +14,7 @@ from .errors import RunNotFoundError
 from .recorder import run as _run
 from .recorder.session import session
 from . import secrets
-from .store import Store, queries, wide
+from .store import Store, edits, queries, wide
 from .store import codec
 from .store.records import decode_value
 
@@ -48,11 +48,12 @@ def resolve_store(store: str | os.PathLike[str] | Store | None) -> Store:
 
 def runs(experiment: str | None = None, where: str | None = None,
          store: str | os.PathLike[str] | Store | None = None, *, limit: int | None = None,
-         max_columns: int | None = wide.MAX_COLUMNS) -> pd.DataFrame:
+         max_columns: int | None = wide.MAX_COLUMNS, include_deleted: bool = False) -> pd.DataFrame:
     """All runs as a DataFrame, one row per run, oldest first.
 
-    Columns: ``run_id, experiment, name, status, started_at, ended_at, duration_s, tags``,
-    then ``params.<k>``, ``metrics.<k>`` (final value) and ``values.<k>``.
+    Columns: ``run_id, experiment, name, status, started_at, ended_at, duration_s, tags, sweep_id,
+    user, host, label, starred, note``, then ``params.<k>``, ``metrics.<k>`` (final value) and
+    ``values.<k>``. Deleted runs (``nbtrack.delete``) are left out.
 
     Parameters
     ----------
@@ -63,6 +64,7 @@ def runs(experiment: str | None = None, where: str | None = None,
     limit : only the latest ``limit`` runs.
     max_columns : at most this many ``params.``/``metrics.``/``values.`` columns (default 1,000), the
         keys set in the most runs, with a warning when some are left out; ``None`` for all.
+    include_deleted : deleted runs too, with a ``deleted_at`` column.
     """
     st = resolve_store(store)
     session.syncer.flush()
@@ -73,7 +75,7 @@ def runs(experiment: str | None = None, where: str | None = None,
 
         return pd.DataFrame(columns=queries.BASE_COLUMNS)
     with st.connect() as con:
-        return queries.runs_frame(con, experiment, where, limit, max_columns)
+        return queries.runs_frame(con, experiment, where, limit, max_columns, include_deleted)
 
 
 @dataclass(repr=False)
@@ -100,6 +102,17 @@ class Run:
     displays: list[dict[str, Any]] = field(default_factory=list)
     info: dict[str, Any] = field(default_factory=dict)
     store: Store | None = None
+    label: str | None = None          # set with nbtrack.rename(); the name stays
+    note: str | None = None           # Markdown, set with nbtrack.note()
+    starred: bool = False
+    deleted_at: datetime | None = None   # set by nbtrack.delete(); such a run is left out of runs()
+
+    @property
+    def events(self) -> list[dict[str, Any]]:
+        """Every edit of this run (tags, label, note, star, deletion), oldest first:
+        ``{at, user, host, field, tag, value}``. The run's fields show their result."""
+        with self.store.connect(read_only=True) as con:
+            return edits.events(con, self.run_id)
 
     def load(self, name: str) -> Any:
         """An output saved with ``%%track --save NAME``: a DataFrame (Parquet) or an array (.npy).
@@ -139,7 +152,8 @@ def run_from_detail(detail: dict[str, Any], store: Store) -> Run:
                started_at=row["started_at"], ended_at=row["ended_at"], duration_s=row["duration_s"],
                tags=row["tags"], params=detail["params"], param_kinds=detail["param_kinds"], metrics=detail["metrics"], values=detail["values"],
                inputs=detail["inputs"], outputs=detail["outputs"], source=detail["source"], env=env,
-               error=error, displays=detail["displays"], info=row, store=store)
+               error=error, displays=detail["displays"], info=row, store=store, label=row.get("label"),
+               note=row.get("note"), starred=bool(row.get("starred")), deleted_at=row.get("deleted_at"))
 
 
 def run_from_record(record: dict[str, Any], store: Store) -> Run:

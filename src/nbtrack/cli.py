@@ -1,62 +1,22 @@
 """The ``nbtrack`` command: the Python API plus formatting."""
 from __future__ import annotations
 
-import functools
 import json
 import os
 import sys
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import click
-import pandas as pd
 
 from . import api, formats
 from .version import __version__
 from .diff import diff_runs
-from .errors import NbtrackError
-from .secrets import redact_passwords
 from .store import DEFAULT_RELATIVE as DEFAULT_LOCAL
 from .store import Store, codec
 from .store.queries import user_sql
-
-
-def _store(path: str | None) -> Store:
-    store = Store(path)
-    if not store.exists():
-        hint = "pass --store PATH" if path is None else "check the path"
-        raise click.ClickException(f"no nbtrack store at {store.path}; {hint} or set NBTRACK_STORE "
-                                   "(a store is created by the first %%track cell)")
-    return store
-
-
-def _errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Store problems are one line and exit 1, never a traceback: nbtrack's own errors as they are, and
-    what slipped past them (DuckDB, the file system) named by its first line."""
-    import duckdb
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except NbtrackError as e:
-            raise click.ClickException(str(e)) from None
-        except duckdb.Error as e:
-            first = " ".join(str(e).strip().splitlines()[0].split()) if str(e).strip() else ""
-            raise click.ClickException(f"the store failed: {redact_passwords(first) or type(e).__name__}") from None
-        except OSError as e:
-            raise click.ClickException(f"{e.strerror or e}: {e.filename or ''}".rstrip(": ")) from None
-    return wrapper
-
-
-store_option = click.option("--store", "store_path", envvar="NBTRACK_STORE", metavar="PATH|URL",
-                            help="Store file or team store URL (ducklake:postgres:...); default: $NBTRACK_STORE "
-                                 "or ./.nbtrack/runs.duckdb. A team store's data path: $NBTRACK_DATA_PATH.")
-
-
-def _print_frame(frame: pd.DataFrame) -> None:
-    with pd.option_context("display.max_columns", 30, "display.width", 200, "display.max_colwidth", 40):
-        click.echo(frame.to_string(index=False))
+from .cli_common import one_line, open_store, print_frame, store_option
+from .cli_edit import COMMANDS
 
 
 @click.group()
@@ -73,11 +33,11 @@ def main() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON records.")
 @click.option("--all-columns", is_flag=True,
               help="Also the params capturers found in objects (model.max_depth) and sys.* metrics.")
-@_errors
+@one_line
 def runs_cmd(store_path: str | None, where: str | None, experiment: str | None, limit: int | None,
              as_json: bool, all_columns: bool) -> None:
     """List runs, oldest first."""
-    frame = api.runs(experiment=experiment, where=where, store=_store(store_path), limit=limit)
+    frame = api.runs(experiment=experiment, where=where, store=open_store(store_path), limit=limit)
     if as_json:
         click.echo(formats.dumps_records(frame))
         return
@@ -97,7 +57,7 @@ def runs_cmd(store_path: str | None, where: str | None, experiment: str | None, 
         view = view.drop(columns=["sweep_id"])
     else:
         view["sweep_id"] = view["sweep_id"].str[:8]
-    _print_frame(view)
+    print_frame(view)
 
 
 def _section(title: str, items: dict[str, Any]) -> None:
@@ -111,10 +71,10 @@ def _section(title: str, items: dict[str, Any]) -> None:
 @store_option
 @click.argument("run_id")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@_errors
+@one_line
 def show_cmd(store_path: str | None, run_id: str, as_json: bool) -> None:
     """Everything recorded about one run (id or unique prefix)."""
-    run = api.get(run_id, store=_store(store_path))
+    run = api.get(run_id, store=open_store(store_path))
     if as_json:
         data = {k: getattr(run, k) for k in ("run_id", "name", "experiment", "status", "duration_s", "tags",
                                              "params", "metrics", "values", "inputs", "outputs", "source", "env",
@@ -146,10 +106,10 @@ def show_cmd(store_path: str | None, run_id: str, as_json: bool) -> None:
 @store_option
 @click.argument("run_a")
 @click.argument("run_b")
-@_errors
+@one_line
 def diff_cmd(store_path: str | None, run_a: str, run_b: str) -> None:
     """What differs between two runs: params, metrics, source, environment."""
-    store = _store(store_path)
+    store = open_store(store_path)
     a, b = api.get(run_a, store=store), api.get(run_b, store=store)
     d = diff_runs(a, b)
     click.echo(f"--- {a.run_id[:8]} {a.name}\n+++ {b.run_id[:8]} {b.name}")
@@ -172,7 +132,7 @@ def diff_cmd(store_path: str | None, run_a: str, run_b: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON records.")
 @click.option("--allow-files", is_flag=True,
               help="Let the query read other files (read_csv, read_parquet); it still cannot write any.")
-@_errors
+@one_line
 def sql_cmd(store_path: str | None, query: str, as_json: bool, allow_files: bool) -> None:
     """Run one reading SQL query on a read-only connection (tables: runs, params, metrics, metric_history, ...).
 
@@ -180,7 +140,7 @@ def sql_cmd(store_path: str | None, query: str, as_json: bool, allow_files: bool
     unless --allow-files is given."""
     import duckdb
 
-    store = _store(store_path)
+    store = open_store(store_path)
     store.sync()
     with store.connect(read_only=True, allow_files=allow_files) as con:
         try:
@@ -190,7 +150,7 @@ def sql_cmd(store_path: str | None, query: str, as_json: bool, allow_files: bool
     if as_json:
         click.echo(formats.dumps_records(frame))
     else:
-        _print_frame(frame)
+        print_frame(frame)
 
 
 @main.command("export")
@@ -199,10 +159,10 @@ def sql_cmd(store_path: str | None, query: str, as_json: bool, allow_files: bool
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), required=True)
 @click.option("--where", help="Filter, as for `nbtrack runs`.")
 @click.option("--experiment", "-e")
-@_errors
+@one_line
 def export_cmd(store_path: str | None, fmt: str, output: str, where: str | None, experiment: str | None) -> None:
     """Write the runs table (one row per run) to a file."""
-    frame = api.runs(experiment=experiment, where=where, store=_store(store_path))
+    frame = api.runs(experiment=experiment, where=where, store=open_store(store_path))
     path = Path(output)
     if fmt == "csv":
         formats.write_csv(frame, path)
@@ -220,7 +180,7 @@ def export_cmd(store_path: str | None, fmt: str, output: str, where: str | None,
 @click.option("--rtol", type=float, default=None, help="Relative tolerance for metrics (default 1e-9).")
 @click.option("--atol", type=float, default=None, help="Absolute tolerance for metrics (default 0).")
 @click.option("--markdown", is_flag=True, help="Print the report as Markdown.")
-@_errors
+@one_line
 def check_cmd(store_path: str | None, run_a: str, run_b: str, rtol: float | None, atol: float | None,
               markdown: bool) -> None:
     """Compare RUN_B with RUN_A: verdict per output and overall, and the likely causes.
@@ -229,7 +189,7 @@ def check_cmd(store_path: str | None, run_a: str, run_b: str, rtol: float | None
     """
     from .repro import check as repro
 
-    report = repro.check(run_a, run_b, store=_store(store_path),
+    report = repro.check(run_a, run_b, store=open_store(store_path),
                          rtol=repro.RTOL if rtol is None else rtol, atol=repro.ATOL if atol is None else atol)
     click.echo(report._repr_markdown_() if markdown else str(report))
     sys.exit(1 if report.verdict == "differs" else 0)
@@ -238,12 +198,12 @@ def check_cmd(store_path: str | None, run_a: str, run_b: str, rtol: float | None
 @main.command("lineage")
 @store_option
 @click.argument("run")
-@_errors
+@one_line
 def lineage_cmd(store_path: str | None, run: str) -> None:
     """Print the runs RUN depends on (upstream) and those built on it (downstream)."""
     from .repro.graph import lineage
 
-    click.echo(str(lineage(run, _store(store_path))))
+    click.echo(str(lineage(run, open_store(store_path))))
 
 
 @main.command("export-script")
@@ -251,12 +211,12 @@ def lineage_cmd(store_path: str | None, run: str) -> None:
 @click.argument("run")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True),
               help="Write the script here (default: print it).")
-@_errors
+@one_line
 def export_script_cmd(store_path: str | None, run: str, output: str | None) -> None:
     """Write a standalone Python script that reproduces RUN and its upstream chain."""
     from .repro.export import export_script
 
-    text = export_script(run, output, _store(store_path))
+    text = export_script(run, output, open_store(store_path))
     if output:
         click.echo(f"wrote {output}: run it with python {output}")
     else:
@@ -313,7 +273,7 @@ def _transfer(source: Store, target: Store, since: str | None, experiment: str |
 @click.option("--store", "store_path", metavar="PATH", help="The local store (default ./.nbtrack/runs.duckdb).")
 @click.option("--since", metavar="DATE|RUN", help="Only runs started at/after DATE, or after run RUN.")
 @click.option("--experiment", "-e", help="Only runs of this experiment.")
-@_errors
+@one_line
 def push_cmd(url: str | None, data_path: str | None, store_path: str | None, since: str | None,
              experiment: str | None) -> None:
     """Copy local runs (curves, displays, artifacts) to the team store; runs already there are skipped."""
@@ -329,7 +289,7 @@ def push_cmd(url: str | None, data_path: str | None, store_path: str | None, sin
 @click.option("--store", "store_path", metavar="PATH", help="The local store (default ./.nbtrack/runs.duckdb).")
 @click.option("--since", metavar="DATE|RUN", help="Only runs started at/after DATE, or after run RUN.")
 @click.option("--experiment", "-e", help="Only runs of this experiment.")
-@_errors
+@one_line
 def pull_cmd(url: str | None, store_path: str | None, since: str | None, experiment: str | None) -> None:
     """Copy the team store's runs into the local store, to compare them offline."""
     _transfer(_team(url, None, "--from"), _local(store_path), since, experiment)
@@ -339,7 +299,7 @@ def pull_cmd(url: str | None, store_path: str | None, since: str | None, experim
 @store_option
 @click.option("--keep-days", type=float, default=7.0, show_default=True,
               help="Keep snapshots (time travel) this many days.")
-@_errors
+@one_line
 def maintain_cmd(store_path: str | None, keep_days: float) -> None:
     """Tidy a team store: inlined rows to Parquet, small files merged, old snapshots and orphans removed."""
     store = Store(store_path)
@@ -347,6 +307,10 @@ def maintain_cmd(store_path: str | None, keep_days: float) -> None:
         raise click.ClickException("maintain is for team stores (--store ducklake:...); a file store needs none")
     for line in store.maintain(keep_days):
         click.echo(line)
+
+
+for _command in COMMANDS:   # tag, untag, rename, note, star, rm, restore, gc
+    main.add_command(_command)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -22,6 +22,7 @@ RUNS_DATA = "runs"
 CURVES_DATA = "curves"
 SELECTED = "selected_ids"
 GROUPS = ("params", "metrics", "values")
+PREPARED = "nbtrack.chart_frame"   # a frame chart_frame() made: the charts take it as it is
 TIME_COLUMNS = ("started_at", "ended_at")
 _ANY_SELECTED = f"length({SELECTED}) > 0"
 _IS_SELECTED = f"indexof({SELECTED}, datum.run_id) >= 0"
@@ -43,12 +44,23 @@ def _datum(name: str) -> str:
 
 
 # -- the data every chart and the panel's table share ---------------------------------------------
+def shown_names(runs: pd.DataFrame) -> pd.Series:
+    """Each run's label (``nbtrack.rename``) where it has one, else its name."""
+    names = runs["name"].astype(str)
+    if "label" not in runs:
+        return names
+    labels = runs["label"]
+    return labels.where(labels.notna() & (labels.astype(str) != ""), names).astype(str)
+
+
 def chart_frame(runs: pd.DataFrame) -> pd.DataFrame:
     """Runs as charts and the panel take them: a ``label`` per run, text for tags, lists and dicts,
     milliseconds since the epoch for times, ``None`` for missing values."""
     frame = runs.copy()
     ids = frame["run_id"].astype(str)
-    frame.insert(1, "label", frame["name"].astype(str) + " · " + ids.str[:8])
+    shown = shown_names(frame) + " · " + ids.str[:8]
+    frame = frame.drop(columns=["label"], errors="ignore")   # the run's own label is in the shown one
+    frame.insert(1, "label", shown)
     frame["tags"] = [", ".join(map(str, t)) if isinstance(t, (list, tuple)) else "" for t in frame["tags"]]
     for col in TIME_COLUMNS:   # milliseconds since the epoch: what Vega takes, and cheap to send
         if col in frame:
@@ -57,6 +69,7 @@ def chart_frame(runs: pd.DataFrame) -> pd.DataFrame:
     for col in frame.columns:
         if frame[col].dtype == object and any(isinstance(v, (dict, list, tuple, float)) for v in frame[col]):
             frame[col] = [_plain(v) for v in frame[col]]
+    frame.attrs[PREPARED] = True   # pandas keeps attrs through filtering and column selection
     return frame
 
 
@@ -118,7 +131,7 @@ def _frame(runs: pd.DataFrame | None, store: Any) -> pd.DataFrame:
         from .api import runs as all_runs
 
         runs = all_runs(store=store)
-    if "label" not in runs.columns:
+    if not runs.attrs.get(PREPARED):
         runs = chart_frame(runs)
     return runs
 
@@ -318,7 +331,7 @@ def curve_points(runs: pd.DataFrame | list[str] | None, keys: list[str] | None =
     labels: dict[str, str] = {}
     if isinstance(runs, pd.DataFrame):
         ids = [str(i) for i in runs["run_id"]]
-        labels = {str(i): f"{n} · {str(i)[:8]}" for i, n in zip(runs["run_id"], runs["name"])}
+        labels = {str(i): f"{n} · {str(i)[:8]}" for i, n in zip(runs["run_id"], shown_names(runs))}
     else:
         ids = [str(i) for i in runs]
     if not st.exists() or not ids:

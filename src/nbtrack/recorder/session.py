@@ -48,6 +48,11 @@ class Session:
         while len(self.recent) > RECENT:
             self.recent.pop(next(iter(self.recent)))
 
+    def forget(self, run_ids: Any) -> None:
+        """Drop deleted runs from memory, so ``--check`` no longer compares with them."""
+        for run_id in run_ids:
+            self.recent.pop(run_id, None)
+
     def reset(self, store: Store | None = None) -> None:
         """Forget every run, sweep and check of this process, wait for pending imports and drop their
         errors, and record into ``store`` (the extension stays loaded)."""

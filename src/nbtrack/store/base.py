@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from contextlib import AbstractContextManager
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Callable, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
@@ -52,6 +53,10 @@ class StoreInterface(Protocol):
 
     def child_env(self) -> dict[str, str]:
         """Environment variables for a child process to open this store."""
+
+    def collect(self, before: datetime | None = None, dry_run: bool = False) -> list[str]:
+        """Remove runs deleted before ``before`` (all deleted runs: ``None``) for good, and reclaim the
+        space; one line per step, each saying how much and where."""
 
 
 class Store:

@@ -7,6 +7,7 @@ import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,13 +15,13 @@ import duckdb
 
 from ..errors import CorruptStoreError, NotAStoreError, StoreBusyError, StoreError, StoreVersionError, warn
 from ..secrets import redact_passwords
-from . import migrations
+from . import gc, migrations
 from .base import Store, is_team_url
 from .importer import import_spool
 from .lock import held
 from .transaction import in_transaction
 from ..retry import retry
-from .spool import Spool
+from .spool import Spool, fsync_dir
 
 DEFAULT_RELATIVE = Path(".nbtrack") / "runs.duckdb"
 # A file made by DuckDB 2.x is unreadable by 1.5.5, the version the team extra pins: new files keep the
@@ -116,6 +117,15 @@ def _explain(exc: BaseException, path: Path) -> StoreError | None:
     if "Could not set lock on file" in cause:
         return StoreBusyError(f"{path} is held open by another DuckDB client; close it and retry")
     return StoreError(f"cannot use {path}: {first}")
+
+
+def _size(path: Path) -> int:
+    wal = path.with_name(path.name + ".wal")
+    return path.stat().st_size + (wal.stat().st_size if wal.exists() else 0)
+
+
+def _sql_text(path: Path) -> str:
+    return str(path).replace("'", "''")
 
 
 class FileStore(Store):
@@ -218,6 +228,31 @@ class FileStore(Store):
         with held(self.lock_path, timeout):
             with self._opened(read_only, timeout, allow_files) as con:
                 yield con
+
+    def collect(self, before: datetime | None = None, dry_run: bool = False) -> list[str]:
+        """Remove runs deleted before ``before`` for good, then rewrite the file without the space they
+        held (DuckDB reuses freed blocks but never gives them back: a copy does)."""
+        with held(self.lock_path):
+            with self._opened(False, 30.0) as con:
+                ids = gc.deleted_before(con, before)
+                found = gc.measure(con, ids) if dry_run or not ids else in_transaction(con, lambda c: gc.remove(c, ids))
+                size = _size(self.path)
+                if ids and not dry_run:
+                    con.execute("CHECKPOINT")
+                    fresh = self.path.with_name(f".{self.path.name}.compact-{os.getpid()}")
+                    fresh.unlink(missing_ok=True)
+                    db = con.execute("SELECT current_database()").fetchone()[0]
+                    con.execute(f"ATTACH '{_sql_text(fresh)}' AS nbt_fresh (STORAGE_VERSION 'v1.5.0')")
+                    try:
+                        con.execute(f'COPY FROM DATABASE "{db}" TO nbt_fresh')
+                    finally:
+                        con.execute("DETACH nbt_fresh")
+            if ids and not dry_run:   # the connection is closed: the old file can be replaced
+                with open(fresh, "rb") as f:
+                    os.fsync(f.fileno())
+                os.replace(fresh, self.path)
+                fsync_dir(self.path.parent)
+        return gc.report(found, str(self.path), dry_run, size, None if dry_run or not ids else _size(self.path))
 
     def sync(self, blocking: bool = True) -> bool:
         """Import the spool now; without ``blocking``, give up at once if another process holds the lock."""

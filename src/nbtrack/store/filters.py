@@ -23,9 +23,11 @@ RUN_COLUMNS = {
     "duration_s": "r.duration_s", "cpu_s": "r.cpu_s", "notebook": "r.notebook", "host": "r.host",
     "user": 'r."user"', "git_commit": "r.git_commit", "git_branch": "r.git_branch",
     "tags": "r.tags", "error_type": "r.error_type", "sweep_id": "r.sweep_id",
+    "label": "r.label", "note": "r.note", "starred": "coalesce(r.starred, false)",
 }
 TIME_COLUMNS = {"started_at", "ended_at"}
 NUMBER_COLUMNS = {"duration_s", "cpu_s"}
+BOOL_COLUMNS = {"starred"}
 GROUPS = {"params", "metrics", "values"}
 # Limits, so that no filter can exhaust Python's stack or DuckDB's binder: they are stated in the errors.
 MAX_DEPTH = 50          # nested parentheses and nots
@@ -244,6 +246,10 @@ class _Parser:
                 raise _type_error(self.text, pos, f"{column} is a number: compare it with a number, e.g. "
                                                   f"{column} > 10")
             return self.number(value, pos)
+        if column in BOOL_COLUMNS:
+            if not isinstance(value, bool) or op not in ("=", "<>"):
+                raise _type_error(self.text, pos, f"{column} is true or false: write {column} = true or {column} = false")
+            return value
         if not isinstance(value, str):
             raise _type_error(self.text, pos, f"{column} is text: quote the value, e.g. {column} = '{value}'")
         return text_safe(value)
@@ -290,7 +296,8 @@ class _Parser:
                     raise _type_error(self.text, pos, "tags in (...) takes 'text' values")
                 return f"list_has_any({RUN_COLUMNS[group]}, {self.bind(strings)}::VARCHAR[])"
             checked = [self.run_value(group, "=", v, pos) for v in values]
-            cast = "TIMESTAMP" if group in TIME_COLUMNS else "DOUBLE" if group in NUMBER_COLUMNS else "VARCHAR"
+            cast = ("TIMESTAMP" if group in TIME_COLUMNS else "DOUBLE" if group in NUMBER_COLUMNS
+                    else "BOOLEAN" if group in BOOL_COLUMNS else "VARCHAR")
             return f"({RUN_COLUMNS[group]} IN (SELECT unnest({self.bind(checked)}::{cast}[])))"
         key_sql = self.bind(key)   # bound in the order the placeholders appear
         if group == "metrics":

@@ -20,13 +20,14 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 
 from ..errors import warn
-from . import queries
+from . import edits, queries
+from .edits import check_edits
 from .transaction import transaction
 from .lock import process_alive, session_alive
 from . import records
 from .records import RUN_FIELDS
 from .validate import BadRecord, check_record
-from .spool import BLOB_PREFIX, POINTS_PREFIX, Spool, parse_name, read_points, read_record
+from .spool import BLOB_PREFIX, EDITS_PREFIX, POINTS_PREFIX, Spool, parse_name, read_points, read_record
 
 if TYPE_CHECKING:   # pyarrow is imported where a table is made: `import nbtrack` stays light
     import pyarrow as pa
@@ -67,6 +68,7 @@ def import_spool(con: duckdb.DuckDBPyConnection, spool: Spool) -> int:
     points: list[tuple[str, int, Path]] = []
     records: dict[str, list[_Item]] = {}   # run id -> its record files, newest first
     done: list[Path] = []
+    changes: list[dict[str, Any]] = []   # edits of runs: tags, labels, notes, stars, deletions
     for path in files:
         name = parse_name(path) if path.is_file() else None
         if name is None:
@@ -77,10 +79,13 @@ def import_spool(con: duckdb.DuckDBPyConnection, spool: Spool) -> int:
             blobs.append(path)
         elif prefix == POINTS_PREFIX:
             points.append((key, seq, path))
+        elif prefix == EDITS_PREFIX:
+            changes += _read_edits(path)
+            done.append(path)
         else:
             done.append(path)   # superseded records are removed with the rest
             records.setdefault(key, []).append(_Item(path, key, seq))
-    if not blobs and not points and not records:
+    if not blobs and not points and not records and not changes:
         _mark_crashed(con, spool)
         for path in done:
             _remove(path)
@@ -91,15 +96,15 @@ def import_spool(con: duckdb.DuckDBPyConnection, spool: Spool) -> int:
         candidates.sort(key=lambda item: item.seq, reverse=True)
     items = _read_records(con, records)
     try:
-        batch = _Batch(items)
+        batch = _Batch(items, changes)
     except _build_errors():   # some record holds a value of the wrong type: find it, set it aside
         items = [good for item in items if (good := _builds(item))]
-        batch = _Batch(items)
+        batch = _Batch(items, changes)
     try:
         n = _transaction(con, lambda: _import(con, blob_table, point_table, chunks, batch) + _mark_crashed(con, spool))
     except _DATA_ERRORS:
         # a record that passed every check was still refused: find it by importing one record at a time
-        n = _transaction(con, lambda: _import(con, blob_table, point_table, chunks, _Batch([])))
+        n = _transaction(con, lambda: _import(con, blob_table, point_table, chunks, _Batch([], changes)))
         for item in items:
             try:
                 n += _transaction(con, lambda: _import(con, None, None, [], _Batch([item])))
@@ -246,6 +251,18 @@ def _first_good(candidates: list[_Item]) -> _Item | None:
     return None
 
 
+def _read_edits(path: Path) -> list[dict[str, Any]]:
+    try:
+        return check_edits(read_record(path))
+    except FileNotFoundError:   # imported and removed meanwhile by another process
+        return []
+    except BadRecord as e:
+        quarantine(path, str(e))
+    except (OSError, RecursionError, ValueError) as e:
+        quarantine(path, f"not a readable edits record ({type(e).__name__}: {_first_line(e)})")
+    return []
+
+
 def _rows(item: _Item) -> dict[str, list[dict[str, Any]]]:
     rec, run_id = item.record, item.run_id
     run = rec["run"]
@@ -282,6 +299,7 @@ def _import(con: duckdb.DuckDBPyConnection, blobs: pa.Table | None, points: pa.T
             "SELECT run_id, key, step, value FROM metric_history "
             "WHERE run_id IN (SELECT unnest($runs::VARCHAR[]))"), {"runs": touched})
     if not batch.items:
+        edits.apply(con, edits.insert(con, batch.edits))
         return 0
     con.register("nbt_runs", batch.tables["runs"])
     replaced = [item.run_id for item in batch.items if item.replaces]
@@ -289,8 +307,13 @@ def _import(con: duckdb.DuckDBPyConnection, blobs: pa.Table | None, points: pa.T
         for table in ("runs", *CHILD_TABLES):
             con.execute(f'DELETE FROM "{table}" WHERE run_id IN (SELECT unnest(?::VARCHAR[]))', [replaced])
     con.execute("INSERT INTO runs BY NAME SELECT * REPLACE ("
-                "to_timestamp(started_at) AS started_at, to_timestamp(ended_at) AS ended_at) FROM nbt_runs")
+                "to_timestamp(started_at) AS started_at, to_timestamp(ended_at) AS ended_at), "
+                "tags AS recorded_tags FROM nbt_runs")
     con.unregister("nbt_runs")
+    # a run's edits outlive a new record of it (a run tagged while it was running), and edits may arrive
+    # before their run: either way its state is recomputed from all its edits
+    imported = [item.run_id for item in batch.items]
+    edits.apply(con, sorted({*edits.insert(con, batch.edits), *edits.with_edits(con, imported)}))
     for table in CHILD_TABLES:
         if batch.tables[table].num_rows:
             con.register("nbt_child", batch.tables[table])
@@ -312,10 +335,11 @@ class _Batch:
     """The Arrow tables of some records, built before any SQL runs: a value of the wrong type fails
     here (and its record is found and set aside), not halfway through a transaction."""
 
-    def __init__(self, items: list[_Item]) -> None:
+    def __init__(self, items: list[_Item], changes: list[dict[str, Any]] | None = None) -> None:
         import pyarrow as pa
 
         self.items = items
+        self.edits = changes or []
         rows: dict[str, list[dict[str, Any]]] = {t: [] for t in ("runs", *CHILD_TABLES)}
         sources: dict[str, str] = {}
         envs: dict[str, dict[str, Any]] = {}

@@ -88,6 +88,7 @@ MIGRATIONS: list[tuple[str, Any]] = [
     ("0005_saved_outputs", schema.SAVED),
     ("0006_typed_values", _typed_values),   # Python, not DDL: a callable gets the connection
     ("0007_binary_displays", _binary_displays),
+    ("0008_run_edits", schema.EDITS),
 ]
 KNOWN = {name for name, _ in MIGRATIONS}
 

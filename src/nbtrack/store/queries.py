@@ -34,11 +34,14 @@ def fetch_df(cursor: duckdb.DuckDBPyConnection) -> pd.DataFrame:
 
 
 BASE_COLUMNS = ["run_id", "experiment", "name", "status", "started_at", "ended_at", "duration_s", "tags",
-                "sweep_id", "user", "host"]
+                "sweep_id", "user", "host", "label", "starred", "note"]
+_BASE_SQL = ('r.run_id, r.experiment, r.name, r.status, r.started_at, r.ended_at, r.duration_s, r.tags, '
+             'r.sweep_id, r."user", r.host, r.label, coalesce(r.starred, false), r.note')
 
 
-def _selection(experiment: str | None, where: str | None, limit: int | None) -> tuple[str, list[Any]]:
-    conds, args = [], []
+def _selection(experiment: str | None, where: str | None, limit: int | None,
+               include_deleted: bool = False) -> tuple[str, list[Any]]:
+    conds, args = ([] if include_deleted else ["r.deleted_at IS NULL"]), []
     if experiment is not None:
         conds.append("r.experiment = ?")
         args.append(experiment)
@@ -55,12 +58,14 @@ def _selection(experiment: str | None, where: str | None, limit: int | None) -> 
 
 
 def runs_frame(con: duckdb.DuckDBPyConnection, experiment: str | None = None, where: str | None = None,
-               limit: int | None = None, max_columns: int | None = wide.MAX_COLUMNS) -> pd.DataFrame:
+               limit: int | None = None, max_columns: int | None = wide.MAX_COLUMNS,
+               include_deleted: bool = False) -> pd.DataFrame:
     """One row per run, oldest first: base columns, then params.*, metrics.*, values.* (at most
-    ``max_columns`` of them: the keys set in the most runs)."""
+    ``max_columns`` of them: the keys set in the most runs). Deleted runs only with ``include_deleted``,
+    which adds their ``deleted_at``."""
     import pandas as pd
 
-    query, args = _selection(experiment, where, limit)
+    query, args = _selection(experiment, where, limit, include_deleted)
     try:
         con.execute("CREATE OR REPLACE TEMP TABLE nbt_sel AS SELECT row_number() OVER (ORDER BY started_at, run_id) - 1 "
                     f"AS row, run_id FROM ({query})", args)
@@ -71,13 +76,13 @@ def runs_frame(con: duckdb.DuckDBPyConnection, experiment: str | None = None, wh
         raise FilterError(f"cannot apply filter {shown!r}: {first}") from None
     try:
         frame = fetch_df(con.execute(
-            'SELECT r.run_id, r.experiment, r.name, r.status, r.started_at, r.ended_at, r.duration_s, r.tags, '
-            'r.sweep_id, r."user", r.host FROM runs r JOIN nbt_sel s USING (run_id) ORDER BY s.row'))
+            f'SELECT {_BASE_SQL}{", r.deleted_at" if include_deleted else ""} '
+            'FROM runs r JOIN nbt_sel s USING (run_id) ORDER BY s.row'))
         keys = wide.keys(con, max_columns)
         blocks = wide.columns(con, keys, len(frame))
     finally:
         con.execute("DROP TABLE IF EXISTS nbt_sel")
-    frame.columns = BASE_COLUMNS
+    frame.columns = BASE_COLUMNS + (["deleted_at"] if include_deleted else [])
     frame["tags"] = [list(t) if t is not None and t is not pd.NA else [] for t in frame["tags"]]
     if blocks:
         columns = pd.concat(blocks, axis=1)
@@ -267,15 +272,15 @@ def downsample_points(points: Any, max_points: int = CURVE_POINTS) -> pd.DataFra
 
 
 def run_labels(con: duckdb.DuckDBPyConnection, run_ids: list[str]) -> dict[str, str]:
-    """``name · id8`` per run, as the charts label runs."""
-    rows = con.execute("SELECT run_id, name FROM runs WHERE run_id IN (SELECT unnest(?::VARCHAR[]))",
+    """``name · id8`` per run (its label, when it has one), as the charts label runs."""
+    rows = con.execute("SELECT run_id, coalesce(label, name) FROM runs WHERE run_id IN (SELECT unnest(?::VARCHAR[]))",
                        [run_ids]).fetchall()
     return {i: f"{n} · {i[:8]}" for i, n in rows}
 
 
 def logged_runs(con: duckdb.DuckDBPyConnection, run_ids: list[str] | None = None) -> list[str]:
     """Those of these runs (default: all) that logged points, newest first."""
-    sel = "" if run_ids is None else "r.run_id IN (SELECT unnest(?::VARCHAR[])) AND "
+    sel = "r.deleted_at IS NULL AND " if run_ids is None else "r.run_id IN (SELECT unnest(?::VARCHAR[])) AND "
     return [r[0] for r in con.execute(
         f"SELECT r.run_id FROM runs r WHERE {sel}"
         "EXISTS (SELECT 1 FROM metrics m WHERE m.run_id = r.run_id AND m.source = 'log') "
@@ -300,9 +305,10 @@ def repeat_members(con: duckdb.DuckDBPyConnection, group: str) -> list[str]:
 
 def reference_candidates(con: duckdb.DuckDBPyConnection, name: str, exclude: str | None,
                          limit: int = 50) -> list[str]:
-    """Finished runs with this name, newest first: what ``%%track --check`` may compare against."""
+    """Finished runs with this name, newest first, deleted ones left out: what ``%%track --check`` may
+    compare against."""
     return [r[0] for r in con.execute(
-        "SELECT run_id FROM runs WHERE name = ? AND status = ? AND run_id IS DISTINCT FROM ? "
+        "SELECT run_id FROM runs WHERE name = ? AND status = ? AND run_id IS DISTINCT FROM ? AND deleted_at IS NULL "
         "ORDER BY started_at DESC, run_id DESC LIMIT ?", [name, FINISHED, exclude, limit]).fetchall()]
 
 

@@ -185,3 +185,26 @@ SAVED = """
 ALTER TABLE outputs ADD COLUMN artifact VARCHAR;
 ALTER TABLE outputs ADD COLUMN artifact_format VARCHAR;
 """
+
+# Curation: every tag, label, note, star and deletion is an edit with who and when (run_edits, the
+# history); the runs table holds each run's current state, recomputed from its edits (edits.py), so
+# filters, SQL and every reader see it without a join. recorded_tags are the tags the run was recorded
+# with, the base the tag edits apply to.
+EDITS = """
+CREATE TABLE run_edits (
+    edit_id VARCHAR PRIMARY KEY,
+    run_id VARCHAR NOT NULL,
+    edited_at TIMESTAMPTZ NOT NULL,
+    "user" VARCHAR,
+    host VARCHAR,
+    field VARCHAR NOT NULL,            -- tag | label | note | starred | deleted
+    tag VARCHAR,                       -- the tag, for field = tag
+    value VARCHAR                      -- JSON: true/false for tag, starred, deleted; text or null for label, note
+);
+ALTER TABLE runs ADD COLUMN label VARCHAR;
+ALTER TABLE runs ADD COLUMN note VARCHAR;
+ALTER TABLE runs ADD COLUMN starred BOOLEAN;
+ALTER TABLE runs ADD COLUMN deleted_at TIMESTAMPTZ;
+ALTER TABLE runs ADD COLUMN recorded_tags VARCHAR[];
+UPDATE runs SET recorded_tags = tags;
+"""

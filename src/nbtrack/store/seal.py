@@ -264,6 +264,22 @@ def _seal_env(sealer: Sealer, env: dict[str, Any]) -> dict[str, Any]:
     return dict(sealed)
 
 
+def seal_edits(edits: list[dict[str, Any]], known: Iterable[str]) -> list[dict[str, Any]]:
+    """Edits of runs (edits.py) as they are written: a tag, label or note is text like any other, and a
+    token pasted into a note is scrubbed as it would be from a cell's output."""
+    sealer = Sealer(known)
+    out = []
+    for edit in edits:
+        edit = dict(edit)
+        for key in ("tag", "user", "host"):
+            if isinstance(edit.get(key), str):
+                edit[key] = sealer.text(edit[key], key)
+        if isinstance(edit.get("value"), str):
+            edit["value"] = sealer.text(edit["value"], edit["field"])
+        out.append(edit)
+    return out
+
+
 def seal(record: dict[str, Any], known: Iterable[str], blob: Callable[[str, bytes], None]) -> dict[str, Any]:
     """The record as it is written: every text redacted, every value encoded; display payloads are
     handed to ``blob(digest, data)``."""

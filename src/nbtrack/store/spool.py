@@ -21,12 +21,12 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import StoreError
 from . import records
-from .seal import seal, seal_keys
+from .seal import seal, seal_edits, seal_keys
 
 if TYPE_CHECKING:   # pyarrow is imported where a table is made: `import nbtrack` stays light
     import pyarrow as pa
 
-RECORD_PREFIX, POINTS_PREFIX, BLOB_PREFIX = "run.", "pts.", "blob."
+RECORD_PREFIX, POINTS_PREFIX, BLOB_PREFIX, EDITS_PREFIX = "run.", "pts.", "blob.", "edit."
 
 
 class Spool:
@@ -37,7 +37,7 @@ class Spool:
 
     def _atomic_write(self, name: str, data: bytes, durable: bool = True) -> None:
         """Write, fsync, rename: once this returns, the file survives a crash (the folder's entry is made
-        durable by ``_sync_dir``). Without ``durable`` no fsync: the file survives the process, not a
+        durable by ``sync_dir``). Without ``durable`` no fsync: the file survives the process, not a
         power cut. A folder removed meanwhile is made again."""
         for attempt in (1, 2):
             tmp = self.dir / f".tmp.{uuid.uuid4().hex}"
@@ -65,20 +65,9 @@ class Spool:
                     raise StoreError(os_message(e, self.dir)) from None
                 raise
 
-    def _sync_dir(self) -> None:
+    def sync_dir(self) -> None:
         """fsync the folder, so the renames of the files just written survive a power cut too."""
-        if os.name != "posix":   # Windows cannot open a folder; NTFS journals renames itself
-            return
-        try:
-            fd = os.open(self.dir, os.O_RDONLY)
-        except OSError:
-            return
-        try:
-            os.fsync(fd)
-        except OSError:   # some file systems refuse fsync on a folder
-            pass
-        finally:
-            os.close(fd)
+        fsync_dir(self.dir)
 
     def write_record(self, run_id: str, seq: int, record: dict[str, Any], known: Iterable[str] = (),
                      durable: bool = True) -> dict[str, Any]:
@@ -89,7 +78,7 @@ class Spool:
         data = json.dumps(sealed, allow_nan=True).encode()
         self._atomic_write(f"{RECORD_PREFIX}{run_id}.{seq:06d}.json", data, durable)
         if durable:
-            self._sync_dir()
+            self.sync_dir()
         return sealed
 
     def write_points(self, run_id: str, chunk: int, table: pa.Table, known: Iterable[str] = ()) -> None:
@@ -103,6 +92,13 @@ class Spool:
             writer.write_table(table)
         self._atomic_write(f"{POINTS_PREFIX}{run_id}.{chunk:06d}.arrow", sink.getvalue().to_pybytes())
 
+    def write_edits(self, edits: list[dict[str, Any]], known: Iterable[str] = ()) -> None:
+        """Edits of runs (tags, labels, notes...: edits.py), in one file: they arrive together or not at all.
+        Their text goes through the same rules as a run's."""
+        sealed = seal_edits(edits, known)
+        self._atomic_write(f"{EDITS_PREFIX}{uuid.uuid4().hex}.json", json.dumps({"edits": sealed}).encode())
+        self.sync_dir()
+
     def write_blob(self, digest: str, data: bytes) -> None:
         name = f"{BLOB_PREFIX}{digest}"
         if not (self.dir / name).exists():
@@ -113,6 +109,22 @@ class Spool:
             return sorted(p for p in self.dir.iterdir() if not p.name.startswith("."))
         except FileNotFoundError:
             return []
+
+
+def fsync_dir(folder: Path) -> None:
+    """fsync a folder, so the renames in it survive a power cut."""
+    if os.name != "posix":   # Windows cannot open a folder; NTFS journals renames itself
+        return
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:   # some file systems refuse fsync on a folder
+        pass
+    finally:
+        os.close(fd)
 
 
 def read_record(path: Path) -> dict[str, Any]:
@@ -129,7 +141,8 @@ def read_points(path: Path) -> pa.Table:
 
 _NAME = re.compile(r"^(?:(?P<rec>run)\.(?P<rid>[A-Za-z0-9_-]{1,64})\.(?P<seq>\d{1,9})\.json"
                    r"|(?P<pts>pts)\.(?P<pid>[A-Za-z0-9_-]{1,64})\.(?P<chunk>\d{1,9})\.arrow"
-                   r"|(?P<blob>blob)\.(?P<digest>[0-9a-f]{64}))$")
+                   r"|(?P<blob>blob)\.(?P<digest>[0-9a-f]{64})"
+                   r"|(?P<edit>edit)\.(?P<eid>[0-9a-f]{32})\.json)$")
 
 
 def parse_name(path: Path) -> tuple[str, str, int] | None:
@@ -141,6 +154,8 @@ def parse_name(path: Path) -> tuple[str, str, int] | None:
         return RECORD_PREFIX, m["rid"], int(m["seq"])
     if m["pts"]:
         return POINTS_PREFIX, m["pid"], int(m["chunk"])
+    if m["edit"]:
+        return EDITS_PREFIX, m["eid"], 0
     return BLOB_PREFIX, m["digest"], 0
 
 

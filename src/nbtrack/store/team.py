@@ -15,6 +15,7 @@ import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable
 
@@ -22,7 +23,7 @@ import duckdb
 
 from ..errors import NotAStoreError, StoreError, StoreVersionError, warn
 from ..secrets import redact_passwords as redact
-from . import migrations
+from . import gc, migrations
 from .base import Store, is_team_url
 from .ducklake import catalog, error_parts, open_lake, retrying, split_password, unreachable
 from .importer import import_spool
@@ -211,6 +212,21 @@ class TeamStore(Store):
         """Run ``fn(con)`` in one transaction, retried on conflicts (push and pull use it)."""
         with self.connect(timeout=timeout) as con:
             return retrying(lambda: in_transaction(con, fn), timeout)
+
+    def collect(self, before: datetime | None = None, dry_run: bool = False) -> list[str]:
+        """Remove runs deleted before ``before`` for good, in one transaction; the lake's files are freed
+        by ``maintain`` once the snapshots that still see the rows expire."""
+        with self.connect() as con:
+            ids = gc.deleted_before(con, before)
+            if dry_run or not ids:
+                found = gc.measure(con, ids)
+            else:
+                found = retrying(lambda: in_transaction(con, lambda c: gc.remove(c, ids)), 120.0)
+        lines = gc.report(found, str(self.path), dry_run, None, None)
+        if ids and not dry_run:
+            lines.append(f"{self.path}: the data files of these rows are deleted by nbtrack maintain once the "
+                         "snapshots that still see them expire (--keep-days)")
+        return lines
 
     def maintain(self, keep_days: float = 7.0) -> list[str]:
         """Tidy the lake; one line per step. Orphans (files of writers that crashed before commit) are

@@ -19,11 +19,11 @@ import pyarrow as pa
 
 from ..errors import NbtrackError, RunNotFoundError
 from ..secrets import redact_passwords
-from . import queries
+from . import edits, queries
 from .base import Store
 
 RUN_TABLES = ("runs", "params", "values", "metrics", "metric_history", "metric_curves", "inputs", "outputs",
-              "displays")
+              "displays")   # run_edits are copied by edit id, after the runs (copy_runs)
 BATCH = 100
 
 
@@ -35,10 +35,11 @@ class TransferResult:
     present: list[str] = field(default_factory=list)
     updated: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
+    edits: int = 0   # tags, labels, notes, stars and deletions the target did not have
 
     def __str__(self) -> str:
         text = (f"{len(self.new)} new, {len(self.updated)} updated, {len(self.present)} already there, "
-                f"{len(self.failed)} failed")
+                f"{len(self.failed)} failed" + (f"; {self.edits} edits" if self.edits else ""))
         for run_id, why in list(self.failed.items())[:10]:
             text += f"\n  failed {run_id[:8]}: {why}"
         if len(self.failed) > 10:
@@ -107,6 +108,9 @@ def write_batch(con: duckdb.DuckDBPyConnection, batch: dict[str, pa.Table]) -> N
             con.execute(f'INSERT INTO "{table}" BY NAME SELECT * FROM nbt_rows')
             con.unregister("nbt_rows")
     con.unregister("nbt_ids")
+    # the rows carry the source's state of each run: the target's own edits may say otherwise
+    ids = batch["runs"].column("run_id").to_pylist()
+    edits.apply(con, edits.with_edits(con, ids))
     for table, key in (("artifacts", "hash"), ("sources", "hash"), ("environments", "env_id")):
         if batch[table].num_rows:
             con.register("nbt_rows", batch[table])
@@ -148,6 +152,13 @@ def copy_runs(source: Store, target: Store, *, since: str | datetime | None = No
         done += len(ids)
         if progress:
             progress(done, len(wanted))
+    # edits travel on their own: a run already there may have new ones, and the two stores' edits merge
+    copied = [r for r, _ in wanted if r not in result.failed]
+    if copied:
+        with source.connect(read_only=True) as con:
+            rows = edits.read(con, copied)
+        if rows.num_rows:
+            result.edits = target.write(lambda con: edits.copy(con, rows))
     return result
 
 
