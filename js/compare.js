@@ -3,9 +3,10 @@
 // Every string from the store is set as textContent: never as HTML.
 import embed from "vega-embed";
 import { h, select } from "./dom.js";
+import { editInPlace, editToolbar, sendEdit } from "./edits.js";
 import {
-  brushSelect, clickSelect, constantColumns, decodeTable, formatValue, rowOrder, rowsFor, visibleColumns,
-  windowRange, FilterError,
+  brushSelect, clickSelect, constantColumns, decodeTable, formatValue, rowOrder, rowsFor, starredFirst,
+  visibleColumns, windowRange, FilterError,
 } from "./table.js";
 
 /**
@@ -41,7 +42,7 @@ function render({ model, el }) {
   const state = {
     filter: "", sort: null, order: [], constant: new Set(), shown: new Set(), hidden: new Set(),
     showConstant: false, tab: "scatter", anchor: null, result: null, drawnSpec: null, drawnTab: null,
-    filterError: "",
+    filterError: "", starredFirst: false,
   };
   const root = h("div", "nbtrack-panel");
   el.append(root);
@@ -58,7 +59,10 @@ function render({ model, el }) {
   const constToggle = h("button", "nbt-button nbt-constant");
   const selInfo = h("span", "nbt-selinfo");
   const clearSel = h("button", "nbt-button nbt-clear", "Clear selection");
-  bar.append(status, filter, filterError, colButton, constToggle, selInfo, clearSel);
+  const starToggle = h("button", "nbt-button nbt-starred-first", "★ first");
+  starToggle.title = "starred runs first";
+  bar.append(status, filter, filterError, colButton, constToggle, starToggle, selInfo, clearSel);
+  const edits = editToolbar(model, () => model.get("selected") || []);
   const picker = h("div", "nbt-picker");
   picker.hidden = true;
 
@@ -85,7 +89,7 @@ function render({ model, el }) {
   const controls = h("div", "nbt-controls");
   const chart = h("div", "nbt-chart");
   const diffView = h("div", "nbt-diff");
-  root.append(bar, picker, scroller, tabs, controls, chart, diffView);
+  root.append(bar, edits.el, picker, scroller, tabs, controls, chart, diffView);
 
   let decoded = null;
   const table = () => {
@@ -106,6 +110,7 @@ function render({ model, el }) {
     const t = table();
     try {
       state.order = rowOrder(t, state.filter, state.sort);
+      if (state.starredFirst) state.order = starredFirst(t, state.order);
       state.filterError = "";
     } catch (e) {
       if (!(e instanceof FilterError)) throw e;
@@ -127,6 +132,8 @@ function render({ model, el }) {
     if (col.name === "started_at") return 150;
     if (col.name === "status") return 86;
     if (col.name === "tags") return 120;
+    if (col.name === "starred") return 70;
+    if (col.name === "note") return 160;
     return 104;
   }
 
@@ -175,10 +182,11 @@ function render({ model, el }) {
       if (sel.has(ids[i])) row.classList.add("nbt-selected");
       for (const col of cols) {
         const v = t.data[col.name][i];
-        const text = col.name === "run_id" ? String(v).slice(0, 8) : formatValue(v, col.kind);
-        const cell = h("div", `nbt-cell nbt-k-${col.kind}`, text);
+        const cell = h("div", `nbt-cell nbt-k-${col.kind} nbt-c-${col.name.replace(/[^\w-]/g, "_")}`,
+          col.name === "run_id" ? String(v).slice(0, 8) : formatValue(v, col.kind));
         if (col.name === "status") cell.classList.add(`nbt-status-${v}`);
         cell.title = v === null || v === undefined ? "" : String(v);
+        editable(cell, col.name, ids[i], i);
         row.append(cell);
       }
       row.addEventListener("click", (ev) => {
@@ -192,6 +200,22 @@ function render({ model, el }) {
       frag.append(row);
     }
     body.replaceChildren(frag);
+  }
+
+  // a run's label (shown in its name cell), note and star are edited in place
+  function editable(cell, column, id, i) {
+    const data = table().data;
+    if (column === "name") {
+      const label = data.run_label ? data.run_label[i] : null;
+      if (label) { cell.textContent = label; cell.title = `${label} (name: ${data.name[i]})`; }
+      cell.addEventListener("dblclick", () => editInPlace(cell, label, false, (v) => sendEdit(model, "rename", [id], v || null)));
+    } else if (column === "note") {
+      cell.addEventListener("dblclick", () => editInPlace(cell, data.note[i], true, (v) => sendEdit(model, "note", [id], v || null)));
+    } else if (column === "starred") {
+      cell.textContent = data.starred[i] ? "★" : "☆";
+      cell.title = data.starred[i] ? "starred: click to unstar" : "click to star";
+      cell.addEventListener("click", (ev) => { ev.stopPropagation(); sendEdit(model, "star", [id], !data.starred[i]); });
+    }
   }
 
   let scrollPending = false;
@@ -241,6 +265,12 @@ function render({ model, el }) {
   });
   colButton.addEventListener("click", () => { picker.hidden = !picker.hidden; if (!picker.hidden) drawPicker(); });
   constToggle.addEventListener("click", () => { state.showConstant = !state.showConstant; refreshTable(); });
+  starToggle.addEventListener("click", () => {
+    state.starredFirst = !state.starredFirst;
+    starToggle.classList.toggle("nbt-active", state.starredFirst);
+    refreshTable();
+    drawView();
+  });
   clearSel.addEventListener("click", () => setSelected([]));
 
   // -- charts -------------------------------------------------------------------------------------
@@ -418,9 +448,12 @@ function render({ model, el }) {
 
   function applySelection() {
     const n = selected().length;
+    edits.update();
     selInfo.textContent = n ? `${n} selected` : "";
     clearSel.hidden = !n;
-    drawRows();
+    // the rows stay (a double-click's two clicks must land on the same cell); only their marks change
+    const sel = new Set(selected());
+    for (const row of body.children) row.classList.toggle("nbt-selected", sel.has(row.dataset.runId));
     if (state.result) {
       state.result.view.signal("selected_ids", selected()).runAsync().catch(() => {});
     }
@@ -434,6 +467,7 @@ function render({ model, el }) {
   model.on("change:curve_data", () => { if (state.tab === "curves") drawView(); });
   model.on("change:curve_keys", () => { if (state.tab === "curves") controlsFor("curves"); });
   model.on("change:diff", () => { if (state.tab === "diff") drawView(); });
+  model.on("msg:custom", (msg) => { if (msg && msg.type === "edited") edits.answer(msg); });
 
   refreshTable();
   applySelection();

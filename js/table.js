@@ -25,7 +25,8 @@ export function decodeTable(table) {
 }
 
 const OPS = [">=", "<=", "!=", "=", ">", "<", "~"];
-const ALWAYS_SHOWN = new Set(["run_id", "name", "status", "started_at"]);
+// starred and note stay in view even when no run has one yet: they are edited in place
+const ALWAYS_SHOWN = new Set(["run_id", "name", "status", "started_at", "starred", "note"]);
 
 // Split a filter on spaces, keeping "quoted values" whole.
 function tokens(text) {
@@ -134,6 +135,13 @@ export function rowOrder(table, filterText = "", sort = null) {
     });
   }
   return order;
+}
+
+// The same order with starred runs first (stable: the sort holds within each part).
+export function starredFirst(table, order) {
+  const starred = table.data.starred;
+  if (!starred) return order;
+  return [...order.filter((i) => starred[i] === true), ...order.filter((i) => starred[i] !== true)];
 }
 
 // Columns whose value is the same in every shown row (collapsed by default: they tell nothing apart).

@@ -207,6 +207,44 @@ def _check_panel(lab, page):
     panel.locator(".nbt-filter").fill("")
     expect(rows).to_have_count(9)
 
+    # tidying from the panel: tag and star the selection, rename in place, delete with an undo, starred
+    # runs first; each edit reaches the store (read back in the kernel) and Python's edits reach the page
+    panel.locator(".nbt-clear").click()
+    rows.nth(0).click()
+    rows.nth(1).click(modifiers=["Control"])
+    tagged = sorted(rows.nth(i).get_attribute("data-run-id") for i in (0, 1))
+    message = panel.locator(".nbt-edit-message")
+    panel.locator(".nbt-tag-input").fill("keep")
+    panel.locator(".nbt-edits .nbt-tag").click()
+    expect(message).to_have_text("tagged 2 runs", timeout=20_000)
+    panel.locator(".nbt-edits .nbt-star").click()
+    expect(message).to_have_text("starred 2 runs", timeout=20_000)
+    expect(panel.locator(".nbt-row .nbt-c-starred", has_text="★")).to_have_count(2)
+    _run_in_new_cell(page, "print('kept:', sorted(nbtrack.runs(where=\"tags = 'keep' and starred = true\").run_id))")
+    expect(_last_output(page)).to_contain_text(f"kept: {tagged}", timeout=30_000)
+    panel.locator(".nbt-starred-first").click()
+    expect(rows.nth(8)).not_to_have_attribute("data-run-id", tagged[1])
+    assert sorted(rows.nth(i).get_attribute("data-run-id") for i in (0, 1)) == tagged
+    panel.locator(".nbt-starred-first").click()
+    renamed = rows.nth(4).get_attribute("data-run-id")
+    rows.nth(4).locator(".nbt-c-name").dblclick()
+    panel.locator(".nbt-edit-field").fill("<b>renamed</b>")
+    panel.locator(".nbt-edit-field").press("Enter")
+    expect(panel.locator(f".nbt-row[data-run-id='{renamed}'] .nbt-c-name")).to_have_text("<b>renamed</b>",
+                                                                                          timeout=20_000)
+    gone = rows.nth(5).get_attribute("data-run-id")   # a plain click: this run alone is selected
+    rows.nth(5).click()
+    panel.locator(".nbt-edits .nbt-delete").click()
+    expect(rows).to_have_count(8, timeout=20_000)
+    expect(panel.locator(f".nbt-row[data-run-id='{gone}']")).to_have_count(0)
+    panel.locator(".nbt-undo").click()
+    expect(rows).to_have_count(9, timeout=20_000)
+    _run_in_new_cell(page, f"nbtrack.note({tagged[0]!r}, 'from Python')\nprint('label:', nbtrack.get({renamed!r}).label)")
+    expect(_last_output(page)).to_contain_text("label: <b>renamed</b>", timeout=30_000)
+    expect(panel.locator(f".nbt-row[data-run-id='{tagged[0]}'] .nbt-c-note")).to_have_text("from Python",
+                                                                                           timeout=30_000)
+    assert panel.locator("b").count() == 0
+
     # a run tracked now, with a hostile name, appears in the open panel as text, never as HTML
     evil = "<img src=x onerror=alert(1)>"
     _run_in_new_cell(page, f"%%track {json.dumps(evil)} -e digits\nalpha = 0.5\nloss = 'hinge'\naccuracy = round(alpha * 1.5, 2)")

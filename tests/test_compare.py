@@ -223,6 +223,34 @@ def test_the_pages_refresh_message_rereads_the_store(panel, store_path):
     assert panel.table["n"] == 4   # any other message is ignored
 
 
+def test_the_pages_edit_messages_are_the_python_calls_and_answer_what_changed(panel, monkeypatch):
+    """What the toolbar sends, through the comm entry point: the store changes, the table follows, and
+    the page is told how many runs changed (or why none did)."""
+    sent = []
+    monkeypatch.setattr(panel, "send", lambda content, buffers=None: sent.append(content))
+
+    def page(action, runs, value=None):
+        panel._handle_msg({"content": {"data": {"method": "custom", "content": {
+            "type": "edit", "action": action, "runs": runs, "value": value}}}, "buffers": []})
+        return sent[-1]
+
+    ids = list(panel.runs["run_id"])
+    panel.selected = ids[:2]
+    assert page("tag", ids[:2], ["keep", "best"]) == {"type": "edited", "action": "tag", "runs": ids[:2], "count": 2}
+    assert page("star", ids[:1], True)["count"] == 1
+    assert page("rename", ids[1:2], "<b>two</b>")["count"] == 1
+    assert page("note", ids[1:2], "a note")["count"] == 1
+    rows = _table_rows(panel)
+    assert rows["tags"][:2] == ["keep, best", "keep, best"] and rows["starred"][:2] == [True, False]
+    assert rows["run_label"][1] == "<b>two</b>" and rows["note"][1] == "a note"
+    assert page("delete", ids[:1])["count"] == 1
+    assert panel.selected == ids[1:2] and panel.table["n"] == 2   # the deleted run leaves the selection too
+    assert page("restore", ids[:1])["count"] == 1 and panel.table["n"] == 3
+    assert nbtrack.get(ids[0]).tags == ["keep", "best"]
+    assert page("rename", ids, "x") == {"type": "edited", "action": "rename", "error": "rename takes one run; 3 match"}
+    assert page("drop table", ids)["error"] == "cannot 'drop table' 3 runs from the panel"
+
+
 @pytest.mark.parametrize("widget, script, typedef", [
     ("ComparePanel", "compare.js", "CompareModel"),
     ("ChartView", "chart.js", "ChartModel"),

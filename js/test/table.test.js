@@ -4,7 +4,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
   brushSelect, clickSelect, constantColumns, decodeTable, FilterError, formatValue, parseFilter, resolveColumn,
-  rowOrder, rowsFor, visibleColumns, windowRange,
+  rowOrder, rowsFor, starredFirst, visibleColumns, windowRange,
 } from "../table.js";
 
 function f64(values) {
@@ -168,4 +168,11 @@ test("charts get rows of only the columns they read, in the table's order", () =
   const t = sample();
   const rows = rowsFor(t, rowOrder(t, "lr>0.05"), ["run_id", "params.lr", "missing"]);
   assert.deepEqual(rows, [{ run_id: "a1", "params.lr": 0.1 }, { run_id: "e5", "params.lr": 0.1 }]);
+});
+
+test("starred runs first keeps the sort within starred and unstarred runs", () => {
+  const t = decodeTable({ n: 5, columns: [{ name: "run_id", kind: "text" }, { name: "starred", kind: "bool" }],
+    data: { run_id: ["a", "b", "c", "d", "e"], starred: [false, true, null, true, false] } });
+  assert.deepEqual(starredFirst(t, [4, 3, 2, 1, 0]), [3, 1, 4, 2, 0]);
+  assert.deepEqual(starredFirst({ data: {} }, [2, 0, 1]), [2, 0, 1]);
 });

@@ -59,7 +59,8 @@ def chart_frame(runs: pd.DataFrame) -> pd.DataFrame:
     frame = runs.copy()
     ids = frame["run_id"].astype(str)
     shown = shown_names(frame) + " · " + ids.str[:8]
-    frame = frame.drop(columns=["label"], errors="ignore")   # the run's own label is in the shown one
+    # "label" is the charts' name for a run (name · id); the label a user gave it (rename) is run_label
+    frame = frame.rename(columns={"label": "run_label"})
     frame.insert(1, "label", shown)
     frame["tags"] = [", ".join(map(str, t)) if isinstance(t, (list, tuple)) else "" for t in frame["tags"]]
     for col in TIME_COLUMNS:   # milliseconds since the epoch: what Vega takes, and cheap to send

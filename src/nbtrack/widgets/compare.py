@@ -18,7 +18,8 @@ import pandas as pd
 import pyarrow as pa
 import traitlets
 
-from .. import plots
+from .. import curate, plots
+from ..errors import NbtrackError
 from ..api import resolve_store, run_from_detail
 from ..diff import diff_many
 from ..recorder.run import ActiveRun
@@ -31,7 +32,9 @@ STATIC = Path(__file__).resolve().parent.parent / "static"
 DEFAULT_CURVE_RUNS = 5     # curves shown while nothing is selected: the latest runs that logged points
 MAX_CURVE_RUNS = 50
 MAX_DIFF_RUNS = 8
-HIDDEN = ("label", "ended_at")   # for the charts; the table has name, run_id and started_at
+HIDDEN = ("label", "run_label", "ended_at")   # for the charts and the name cell; the table has name, run_id, started_at
+EDITS = {"tag": curate.tag, "untag": curate.untag, "rename": curate.rename, "note": curate.note, "star": curate.star,
+         "delete": curate.delete, "restore": curate.restore}   # what the page may ask for
 
 
 class ComparePanel(anywidget.AnyWidget):
@@ -263,8 +266,35 @@ class ComparePanel(anywidget.AnyWidget):
             self._publish_curves(self._stored_points, self._curve_ids())
 
     def _on_msg(self, widget: Any, content: dict[str, Any], buffers: list[Any]) -> None:
-        if isinstance(content, dict) and content.get("type") == "refresh":
+        if not isinstance(content, dict):
+            return
+        if content.get("type") == "refresh":
             self.refresh()
+        elif content.get("type") == "edit":
+            self._edit(content)
+
+    def _edit(self, content: dict[str, Any]) -> None:
+        """An edit from the toolbar or the table: the same call a user makes from Python (curate.py);
+        the page is told how many runs changed, or why nothing did, in one line."""
+        action, ids, value = content.get("action"), [str(i) for i in content.get("runs") or []], content.get("value")
+        try:
+            if action not in EDITS or not ids:
+                raise NbtrackError(f"cannot {action!r:.40} {len(ids)} runs from the panel")
+            if action in ("tag", "untag"):
+                n = EDITS[action](ids, *(value if isinstance(value, list) else [value]), store=self.store)
+            elif action in ("rename", "note"):
+                n = EDITS[action](ids, value or None, store=self.store)
+            elif action == "star":
+                n = curate.star(ids, bool(value), store=self.store)
+            else:
+                n = EDITS[action](ids, store=self.store)
+        except NbtrackError as e:
+            self.send({"type": "edited", "action": action, "error": str(e)})
+            return
+        if action == "delete":
+            self.selected = [i for i in self.selected if i not in set(ids)]
+        self.refresh()
+        self.send({"type": "edited", "action": action, "runs": ids, "count": n})
 
 
 def require_bundle(name: str) -> None:
