@@ -7,8 +7,9 @@ import { readFileSync } from "node:fs";
 
 const out = "src/nbtrack/static";
 const widgets = ["compare", "chart", "report"];
+const pages = ["page"];   // the saved comparison (panel.save): the panel on a model that lives in the page
 const options = {
-  entryPoints: widgets.map((w) => `js/${w}.js`),
+  entryPoints: [...widgets, ...pages].map((w) => `js/${w}.js`),
   bundle: true, format: "esm", minify: true, outdir: out, target: "es2020", legalComments: "none",
   logLevel: "warning",
 };
@@ -18,7 +19,7 @@ if (process.argv.includes("--watch")) {
   await (await context({ ...options, minify: false })).watch();
 } else {
   await build(options);
-  for (const w of widgets) {
+  for (const w of [...widgets, ...pages]) {
     const file = `${out}/${w}.js`;
     const kib = statSync(file).size / 1024;
     const gz = gzipSync(readFileSync(file)).length / 1024;

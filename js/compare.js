@@ -29,6 +29,8 @@ import {
  * @property {?string} group  the bar chart's grouping column
  * @property {string} renderer  "auto", "svg" or "canvas"
  * @property {string} status  the line above the table (counts, live runs)
+ *
+ * A saved page (js/page.js) adds `saved_page: true` to the same model: no kernel behind it.
  */
 
 const ROW_H = 26;
@@ -63,6 +65,9 @@ function render({ model, el }) {
   starToggle.title = "starred runs first";
   bar.append(status, filter, filterError, colButton, constToggle, starToggle, selInfo, clearSel);
   const edits = editToolbar(model, () => model.get("selected") || []);
+  // a saved page (panel.save) has no kernel: it cannot edit runs or rebuild a chart for other axes
+  const saved = !!model.get("saved_page");
+  edits.el.hidden = saved;
   const picker = h("div", "nbt-picker");
   picker.hidden = true;
 
@@ -205,6 +210,11 @@ function render({ model, el }) {
   // a run's label (shown in its name cell), note and star are edited in place
   function editable(cell, column, id, i) {
     const data = table().data;
+    if (saved) {
+      if (column === "name" && data.run_label && data.run_label[i]) cell.textContent = data.run_label[i];
+      if (column === "starred") cell.textContent = data.starred[i] ? "★" : "";
+      return;
+    }
     if (column === "name") {
       const label = data.run_label ? data.run_label[i] : null;
       if (label) { cell.textContent = label; cell.title = `${label} (name: ${data.name[i]})`; }
@@ -305,6 +315,14 @@ function render({ model, el }) {
       if (tab === "bars") {
         controls.append(select(opts, meta.group, (v) => { model.set("group", v); model.save_changes(); }, "group by"));
       }
+    }
+  }
+
+  function freezeAxes() {   // in a saved page only the curves' metric can change (its specs were saved)
+    if (!saved || state.tab === "curves") return;
+    for (const sel of controls.querySelectorAll("select")) {
+      sel.disabled = true;
+      sel.title = "a saved copy: choose axes in the notebook and save again";
     }
   }
 
@@ -429,6 +447,7 @@ function render({ model, el }) {
     const n = selected().length;
     tabButtons.diff.textContent = n >= 2 ? `Diff (${n})` : "Diff";
     controlsFor(state.tab);
+    freezeAxes();
     if (state.tab === "diff") {
       finalize();
       chart.replaceChildren();

@@ -243,6 +243,7 @@ def test_the_pages_edit_messages_are_the_python_calls_and_answer_what_changed(pa
     rows = _table_rows(panel)
     assert rows["tags"][:2] == ["keep, best", "keep, best"] and rows["starred"][:2] == [True, False]
     assert rows["run_label"][1] == "<b>two</b>" and rows["note"][1] == "a note"
+    assert [r["label"] for r in panel.diff["runs"]] == [f"train · {ids[0][:8]}", f"<b>two</b> · {ids[1][:8]}"]
     assert page("delete", ids[:1])["count"] == 1
     assert panel.selected == ids[1:2] and panel.table["n"] == 2   # the deleted run leaves the selection too
     assert page("restore", ids[:1])["count"] == 1 and panel.table["n"] == 3

@@ -14,7 +14,7 @@ from .version import __version__
 from .diff import diff_runs
 from .store import DEFAULT_RELATIVE as DEFAULT_LOCAL
 from .store import Store, codec
-from .store.queries import user_sql
+from .store.queries import resolve_run_id, user_sql
 from .cli_common import one_line, open_store, print_frame, store_option
 from .cli_edit import COMMANDS
 
@@ -221,6 +221,34 @@ def export_script_cmd(store_path: str | None, run: str, output: str | None) -> N
         click.echo(f"wrote {output}: run it with python {output}")
     else:
         click.echo(text, nl=False)
+
+
+@main.command("report")
+@store_option
+@click.argument("runs", nargs=-1, metavar="[RUN]...")
+@click.option("--experiment", "-e", help="Only runs of this experiment.")
+@click.option("--where", help="Only the runs a filter selects.")
+@click.option("-o", "--output", required=True, metavar="FILE", help="The HTML file to write.")
+@click.option("--title", help="The page's title (default: the number of runs).")
+@one_line
+def report_cmd(store_path: str | None, runs: tuple[str, ...], experiment: str | None, where: str | None,
+               output: str, title: str | None) -> None:
+    """Write a comparison anyone can open without Python: ONE self-contained HTML file (the panel, its
+    data and its code inside; no server, no network)."""
+    from .widgets import ComparePanel
+
+    store = open_store(store_path)
+    ids = None
+    if runs:
+        with store.connect() as con:
+            ids = [resolve_run_id(con, ref, str(store.path)) for ref in runs]
+    panel = ComparePanel(ids, experiment=experiment, where=where, store=store)
+    try:
+        path = panel.save(output, title)
+        n = len(panel.runs)
+    finally:
+        panel.close()
+    click.echo(f"wrote {path.resolve()}: {n} run{'s' if n != 1 else ''}, {path.stat().st_size / 1e6:.1f} MB; open it in a browser")
 
 
 def _team(url: str | None, data_path: str | None, flag: str) -> Store:

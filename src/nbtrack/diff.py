@@ -81,7 +81,7 @@ def diff_many(runs: list[Run]) -> dict[str, Any]:
         if lines:
             source.append({"run_id": other.run_id, "lines": lines})
     return {
-        "runs": [{"run_id": r.run_id, "label": f"{r.name} · {r.run_id[:8]}", "status": r.status} for r in runs],
+        "runs": [{"run_id": r.run_id, "label": f"{r.label or r.name} · {r.run_id[:8]}", "status": r.status} for r in runs],
         "sections": sections,
         "source": source,
     }

@@ -278,6 +278,12 @@ def run_labels(con: duckdb.DuckDBPyConnection, run_ids: list[str]) -> dict[str, 
     return {i: f"{n} · {i[:8]}" for i, n in rows}
 
 
+def curve_series_count(con: duckdb.DuckDBPyConnection, run_ids: list[str]) -> int:
+    """How many (run, metric) curves these runs have."""
+    return con.execute("SELECT count(*) FROM (SELECT DISTINCT run_id, key FROM metric_curves "
+                       "WHERE run_id IN (SELECT unnest(?::VARCHAR[])))", [run_ids]).fetchone()[0]
+
+
 def logged_runs(con: duckdb.DuckDBPyConnection, run_ids: list[str] | None = None) -> list[str]:
     """Those of these runs (default: all) that logged points, newest first."""
     sel = "r.deleted_at IS NULL AND " if run_ids is None else "r.run_id IN (SELECT unnest(?::VARCHAR[])) AND "

@@ -117,6 +117,13 @@ class ComparePanel(anywidget.AnyWidget):
         hub.remove(self)
         super().close()
 
+    def save(self, path: str | os.PathLike[str], title: str | None = None) -> Path:
+        """Save this comparison as ONE self-contained HTML file that anyone can open, from disk, with no
+        Python, kernel, server or network: the table, charts, curves, diff and selection work there."""
+        from .share import save
+
+        return save(self, path, title)
+
     # -- data -------------------------------------------------------------------------------------
     def refresh(self) -> None:
         """Re-read the store (the panel does this by itself when runs are written)."""
@@ -149,6 +156,7 @@ class ComparePanel(anywidget.AnyWidget):
                 self.status = self._status()
             self._update_specs()
             self._update_curves()
+            self._update_diff()   # a selected run may have been renamed or edited
 
     def _status(self) -> str:
         running = int((self._raw["status"] == RUNNING).sum()) if len(self._raw) else 0
