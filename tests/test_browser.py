@@ -52,6 +52,9 @@ def lab(tmp_path_factory):
     root = tmp_path_factory.mktemp("lab")
     for d in ("nb", "cfg", "ws", "settings"):
         (root / d).mkdir()
+    # Notebook 7 (the notebook package, served by the same server) exposes its app to the page as Lab does
+    (root / "cfg" / "jupyter_server_config.json").write_text(json.dumps(
+        {"JupyterNotebookApp": {"expose_app_in_browser": True}}))
     (root / "settings" / "overrides.json").write_text(json.dumps(
         {"@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": False}}))
     nb = nbformat.read(ROOT / "notebooks" / "compare.ipynb", as_version=4)
@@ -59,6 +62,7 @@ def lab(tmp_path_factory):
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
     nbformat.write(nb, root / "nb" / "compare.ipynb")
+    nbformat.write(nb, root / "nb" / "notebook7.ipynb")
     make_runs(root / "big" / "runs.duckdb", N_BIG)
     port = _free_port()
     env = dict(os.environ, JUPYTER_CONFIG_DIR=str(root / "cfg"), NBTRACK_STORE=str(root / "unused.duckdb"))
@@ -289,6 +293,50 @@ def _check_panel(lab, page):
 
     assert page.dialogs == [], "a string from the store ran as code"
     assert page.errors == []
+
+
+def test_panel_toolbar_and_report_in_notebook_7(lab, page):
+    """The same notebook in Notebook 7 (the notebook package): users open notebooks in both.
+
+    Notebook 7.6 itself throws one uncaught error on every page, ``Cannot read properties of undefined
+    (reading 'schema')``, before any cell runs: its keyboard-shortcuts plugin reads the settings of
+    ``@jupyterlab/shortcuts-extension:shortcuts`` when another plugin's settings load, before its own
+    have. The file browser (/tree), with no notebook and no nbtrack, throws it too. So the errors of
+    that page are the baseline, measured here: the notebook's page may show those and no other."""
+    page.goto(f"{lab['url']}/tree?token={TOKEN}")
+    page.wait_for_selector(".jp-DirListing-item", timeout=60_000)
+    page.wait_for_timeout(2000)
+    baseline = set(page.errors)
+    page.errors.clear()
+    try:
+        page.goto(f"{lab['url']}/notebooks/notebook7.ipynb?token={TOKEN}")
+        page.wait_for_function(KERNEL_READY, timeout=120_000)
+        page.get_by_role("menuitem", name="Run", exact=True).click()
+        page.get_by_role("menuitem", name=re.compile(r"^Run All Cells")).click()
+        panel = page.locator(".nbtrack-panel").first
+        rows = panel.locator(".nbt-row")
+        expect(rows).to_have_count(9, timeout=90_000)
+        points = panel.locator(".nbt-chart svg .mark-symbol.role-mark path")
+        expect(points).to_have_count(9, timeout=30_000)
+        page.wait_for_function(KERNEL_READY, timeout=120_000)
+        panel.locator(".nbt-clear").click()
+        points.nth(2).click()
+        expect(panel.locator(".nbt-row.nbt-selected")).to_have_count(1, timeout=10_000)
+        clicked = panel.locator(".nbt-row.nbt-selected").get_attribute("data-run-id")
+        panel.locator(".nbt-tag-input").fill("nb7")
+        panel.locator(".nbt-edits .nbt-tag").click()
+        expect(panel.locator(".nbt-edit-message")).to_have_text("tagged 1 run", timeout=20_000)
+        _run_in_new_cell(page, "print('tagged:', list(nbtrack.runs(where=\"tags = 'nb7'\").run_id), panel.selected)")
+        expect(_last_output(page)).to_contain_text(f"tagged: ['{clicked}'] ['{clicked}']", timeout=30_000)
+        cell = "%%track sq --check\nn = 10\ntotal = float(sum(range(n)))"
+        _run_in_new_cell(page, cell)
+        _run_in_new_cell(page, cell)
+        expect(page.locator(".nbtrack-report .nbt-r-verdict").last).to_have_text("identical", timeout=30_000)
+        assert page.dialogs == []
+        assert set(page.errors) <= baseline, f"errors the page of Notebook 7 shows only with nbtrack: {page.errors}"
+    finally:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "notebook7-page.png"), full_page=True)
 
 
 def test_panel_on_a_team_store_in_jupyterlab(lab, page, tmp_path):
