@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import nbtrack
 
@@ -120,3 +122,37 @@ def test_the_saved_page_works_from_disk_with_the_network_off(tmp_path):
         page.screenshot(path=str(tmp_path / "saved-page.png"), full_page=True)
         browser.close()
     assert requests == [] and errors == [] and dialogs == []
+
+
+def test_a_markdown_report_has_the_runs_what_differs_and_png_charts(tmp_path):
+    path = tmp_path / "runs.duckdb"
+    ids = _store(path)
+    nbtrack.rename(ids[0], "base | line *1*", store=path)
+    out = _report("--store", str(path), "--format", "md", "-o", "pr/report.md", "--title", "SGD <sweep>", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == f"wrote {tmp_path / 'pr' / 'report.md'}: 6 runs, 4 charts in report_files/\n"
+    text = (tmp_path / "pr" / "report.md").read_text()
+    assert text.startswith("# SGD &lt;sweep&gt;\n")
+    assert "| run | status | lr | model | acc | loss |" in text
+    assert f"| base \\| line \\*1\\* `{ids[0][:8]}` | finished | 0.1 | gb | 0.5 |" in text
+    assert f"| &lt;img src=x onerror=alert\\(1\\)&gt; `{ids[5][:8]}` |" in text and "<img" not in text
+    assert "- **lr**: 0.1, 0.2, 0.3, 0.4, 0.5, 0.6" in text and "- **acc** ranges from 0.5 to 0.75" in text
+    for name in ("scatter", "parallel", "bars", "curves"):
+        assert f"![{name}](report_files/{name}.png)" in text
+        assert (tmp_path / "pr" / "report_files" / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@given(st.text(max_size=80))
+def test_markdown_text_stays_text_whatever_it_holds(value):
+    """Through a real Markdown renderer (mistune, nbconvert's), store text never becomes a tag, a link,
+    emphasis or a table cell break, and reads back as the text itself."""
+    import html
+
+    import mistune
+
+    from nbtrack.markdown import text
+
+    rendered = mistune.html(f"| a |\n|---|\n| {text(value)} |\n")
+    cell = re.search(r"<td>(.*)</td>", rendered, re.S)
+    assert cell is not None and cell.group(1).count("<") == 0, rendered
+    assert html.unescape(cell.group(1)) == " ".join(value.split())

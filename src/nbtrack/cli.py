@@ -228,27 +228,41 @@ def export_script_cmd(store_path: str | None, run: str, output: str | None) -> N
 @click.argument("runs", nargs=-1, metavar="[RUN]...")
 @click.option("--experiment", "-e", help="Only runs of this experiment.")
 @click.option("--where", help="Only the runs a filter selects.")
-@click.option("-o", "--output", required=True, metavar="FILE", help="The HTML file to write.")
-@click.option("--title", help="The page's title (default: the number of runs).")
+@click.option("-o", "--output", required=True, metavar="FILE", help="The file to write.")
+@click.option("--title", help="The title (default: the number of runs).")
+@click.option("--format", "fmt", type=click.Choice(["html", "md"]), default="html", show_default=True,
+              help="html: the interactive panel in one file; md: a table, what differs and PNG charts.")
 @one_line
 def report_cmd(store_path: str | None, runs: tuple[str, ...], experiment: str | None, where: str | None,
-               output: str, title: str | None) -> None:
+               output: str, title: str | None, fmt: str) -> None:
     """Write a comparison anyone can open without Python: ONE self-contained HTML file (the panel, its
-    data and its code inside; no server, no network)."""
-    from .widgets import ComparePanel
-
+    data and its code inside; no server, no network), or Markdown with PNG charts for a pull request."""
     store = open_store(store_path)
     ids = None
     if runs:
         with store.connect() as con:
             ids = [resolve_run_id(con, ref, str(store.path)) for ref in runs]
+    if fmt == "md":
+        from . import markdown
+
+        frame = api.runs(experiment=experiment, where=where, store=store)
+        if ids is not None:
+            frame = frame[frame["run_id"].isin(ids)].reset_index(drop=True)
+        files = markdown.write(frame, output, title=title, store=store, where=where)
+        images = files[1:]
+        click.echo(f"wrote {files[0].resolve()}: {len(frame)} run{'s' if len(frame) != 1 else ''}"
+                   + (f", {len(images)} charts in {images[0].parent.name}/" if images else ""))
+        return
+    from .widgets import ComparePanel
+
     panel = ComparePanel(ids, experiment=experiment, where=where, store=store)
     try:
         path = panel.save(output, title)
         n = len(panel.runs)
     finally:
         panel.close()
-    click.echo(f"wrote {path.resolve()}: {n} run{'s' if n != 1 else ''}, {path.stat().st_size / 1e6:.1f} MB; open it in a browser")
+    click.echo(f"wrote {path.resolve()}: {n} run{'s' if n != 1 else ''}, {path.stat().st_size / 1e6:.1f} MB; "
+               "open it in a browser")
 
 
 def _team(url: str | None, data_path: str | None, flag: str) -> Store:
