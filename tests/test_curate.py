@@ -129,6 +129,8 @@ def test_the_command_line_edits_with_counts_dry_runs_and_one_line_errors(tmp_pat
     path = tmp_path / "runs.duckdb"
     a, b, c, d = _runs(path)
     s = ["--store", str(path)]
+    header = _cli("runs", *s).stdout.splitlines()[0].split()
+    assert not {"label", "starred", "note"} & set(header)   # nothing edited yet: no empty columns
     assert _cli("tag", a[:8], b[:8], "-t", "best", "-t", "v2", *s).stdout == "tagged 2 runs\n"
     assert _cli("untag", a[:8], "-t", "v2", *s).stdout == "untagged 1 run\n"
     assert _cli("star", "--where", "params.lr > 0.25", "--dry-run", *s).stdout == \
@@ -139,6 +141,13 @@ def test_the_command_line_edits_with_counts_dry_runs_and_one_line_errors(tmp_pat
     assert _cli("note", b[:8], "-", *s, stdin="# from stdin\nsecond line\n").stdout == "noted 1 run\n"
     assert _cli("rm", "--where", "params.i >= 2", *s).stdout == "deleted 2 runs\n"
     assert _cli("restore", c[:8], *s).stdout == "restored 1 run\n"
+    listing = _cli("runs", *s).stdout.splitlines()
+    assert {"label", "note"} <= set(listing[0].split()) and "starred" not in listing[0]   # c was unstarred
+    assert "baseline" in listing[2] and listing[2].startswith(b[:8])
+    assert _cli("star", a[:8], *s).stdout == "starred 1 run\n"
+    listing = _cli("runs", *s).stdout.splitlines()
+    assert "starred" in listing[0] and [("*" in line) for line in listing[1:]] == [True, False, False]
+    nbtrack.star(a, on=False, store=path)
     frame = nbtrack.runs(store=path).set_index("run_id")
     assert list(frame.index) == [a, b, c]
     assert frame.at[a, "tags"] == ["recorded", "best"] and frame.at[b, "label"] == "baseline"

@@ -57,6 +57,11 @@ def runs_cmd(store_path: str | None, where: str | None, experiment: str | None, 
         view = view.drop(columns=["sweep_id"])
     else:
         view["sweep_id"] = view["sweep_id"].str[:8]
+    # what nobody has edited yet (no label, no note, no star) is left out too
+    view = view.drop(columns=[c for c in ("label", "note") if view[c].isna().all()]
+                     + (["starred"] if not view["starred"].any() else []))
+    if "starred" in view:
+        view["starred"] = view["starred"].map({True: "*", False: ""})
     print_frame(view)
 
 
