@@ -77,6 +77,7 @@ class OutputCapture:
         self.stderr = CappedText()
         self.displays: list[tuple[str, dict[str, Any]]] = []
         self._saved: dict[str, Any] = {}
+        self._patches: list[tuple[Any, str, Any]] = []
         self._specs: dict[int, tuple[str, dict[str, Any]]] = {}   # id(format data) -> Vega-Lite spec
         self._clear_mark: tuple[int, int, int] | None = None
 
@@ -107,8 +108,7 @@ class OutputCapture:
                     self._specs[id(result[0])] = spec
                 return result
 
-            self._saved["format"] = (formatter, formatter.__dict__.get("format"))
-            formatter.format = format
+            self._patch(formatter, "format", format)
         pub = getattr(shell, "display_pub", None)
         if pub is not None:
             original = pub.publish
@@ -118,16 +118,14 @@ class OutputCapture:
                     self.displays.append(("display", self._with_spec(data)))
                 return original(data, *args, **kwargs)
 
-            self._saved["pub"] = (pub, pub.__dict__.get("publish"))
-            pub.publish = publish
+            self._patch(pub, "publish", publish)
             original_clear = getattr(pub, "clear_output", None)
             if original_clear is not None:
                 def clear_output(wait: bool = False, *args: Any, **kwargs: Any) -> Any:
                     self._clear_mark = self._marks() if wait else None
                     return original_clear(wait, *args, **kwargs)
 
-                self._saved["clear"] = (pub, pub.__dict__.get("clear_output"))
-                pub.clear_output = clear_output
+                self._patch(pub, "clear_output", clear_output)
         hook = getattr(shell, "displayhook", None)
         if hook is not None and hasattr(hook, "write_format_data"):
             original_write = hook.write_format_data
@@ -137,8 +135,7 @@ class OutputCapture:
                     self.displays.append(("result", self._with_spec(format_dict)))
                 return original_write(format_dict, *args, **kwargs)
 
-            self._saved["hook"] = (hook, hook.__dict__.get("write_format_data"))
-            hook.write_format_data = write_format_data
+            self._patch(hook, "write_format_data", write_format_data)
 
     def _with_spec(self, data: dict[str, Any]) -> dict[str, Any]:
         """What the front end got, plus the chart's Vega-Lite spec when it was an Altair chart (Altair's
@@ -152,17 +149,19 @@ class OutputCapture:
             # restore only our own tee: a cell that replaced the stream for good keeps its choice
             if isinstance(current, _Tee) and current._nbtrack_sink is getattr(self, name):
                 setattr(sys, name, self._saved[name])
-        for key, attr in (("pub", "publish"), ("clear", "clear_output"), ("hook", "write_format_data"),
-                          ("format", "format")):
-            saved = self._saved.get(key)
-            if saved is None:
-                continue
-            obj, previous = saved
+        for obj, attr, previous in reversed(self._patches):
             if previous is not None:
                 setattr(obj, attr, previous)
             else:
                 obj.__dict__.pop(attr, None)
+        self._patches.clear()
         self._saved.clear()
+
+    def _patch(self, obj: Any, attr: str, wrapper: Any) -> None:
+        """Put ``wrapper`` on this instance in place of ``attr``; uninstall() puts back what was there
+        (the instance's own attribute, or none, so the class's method shows through again)."""
+        self._patches.append((obj, attr, obj.__dict__.get(attr)))
+        setattr(obj, attr, wrapper)
 
 
 def _vegalite(obj: Any) -> tuple[str, dict[str, Any]] | None:
