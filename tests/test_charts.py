@@ -74,6 +74,8 @@ def test_a_store_from_before_the_curves_table_is_backfilled_when_opened(tmp_path
     con = duckdb.connect(str(path))
     con.execute(schema.INITIAL)
     con.execute("INSERT INTO schema_migrations VALUES ('0001_initial', now(), '0.1.0')")
+    con.execute("INSERT INTO runs (run_id, seq, experiment, name, status, kind, started_at) "
+                "VALUES ('r1', 1, 'e', 'n', 'finished', 'cell', now())")
     con.execute("INSERT INTO metric_history SELECT 'r1', 'loss', range, range * 2.0, 0 FROM range(5000)")
     con.close()
     store = Store(path)

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 
 from ..errors import warn
-from . import edits, queries
+from . import edits, locality, queries
 from .edits import check_edits
 from .transaction import transaction
 from .lock import process_alive, session_alive
@@ -284,28 +284,29 @@ def _import(con: duckdb.DuckDBPyConnection, blobs: pa.Table | None, points: pa.T
         con.execute("INSERT INTO artifacts SELECT * FROM nbt_blobs "
                     "WHERE hash NOT IN (SELECT hash FROM artifacts)")
         con.unregister("nbt_blobs")
-    if points is not None:  # one DELETE and one INSERT for every file: each statement is a round trip to a team catalog
-        con.register("nbt_points", points)
-        con.register("nbt_chunks", pa.table({"run_id": [r for r, _ in chunks], "chunk": [c for _, c in chunks]}))
-        con.execute("DELETE FROM metric_history WHERE (run_id, chunk) IN (SELECT (run_id, chunk) FROM nbt_chunks)")
-        con.execute("INSERT INTO metric_history (run_id, key, step, value, chunk) "
-                    "SELECT run_id, key, step, value, chunk FROM nbt_points")
-        con.unregister("nbt_points")
-        con.unregister("nbt_chunks")
-        # a run's stored curves are recomputed from all its points, whichever chunk arrived
-        touched = sorted({run_id for run_id, _ in chunks})
-        con.execute("DELETE FROM metric_curves WHERE run_id IN (SELECT unnest(?::VARCHAR[]))", [touched])
-        con.execute("INSERT INTO metric_curves " + queries.downsample_sql(
-            "SELECT run_id, key, step, value FROM metric_history "
-            "WHERE run_id IN (SELECT unnest($runs::VARCHAR[]))"), {"runs": touched})
-    if not batch.items:
+    if batch.items:
+        _import_runs(con, batch)
+    else:
         edits.apply(con, edits.insert(con, batch.edits))
-        return 0
+    if points is not None:
+        _import_points(con, points, chunks)
+    return len(batch.items)
+
+
+def _locate(con: duckdb.DuckDBPyConnection, run_ids: list[str]) -> None:
+    """``nbt_us``: these runs' ``started_us`` (locality.py), for those in the store."""
+    con.execute(f"CREATE OR REPLACE TEMP TABLE nbt_us AS SELECT run_id, {locality.STARTED_US} AS us FROM runs "
+                "WHERE run_id IN (SELECT unnest(?::VARCHAR[]))", [run_ids])
+
+
+def _import_runs(con: duckdb.DuckDBPyConnection, batch: "_Batch") -> None:
     con.register("nbt_runs", batch.tables["runs"])
     replaced = [item.run_id for item in batch.items if item.replaces]
     if replaced:   # a run's rows are written in one transaction: a run not in `runs` has no rows anywhere
-        for table in ("runs", *CHILD_TABLES):
-            con.execute(f'DELETE FROM "{table}" WHERE run_id IN (SELECT unnest(?::VARCHAR[]))', [replaced])
+        _locate(con, replaced)
+        for table in CHILD_TABLES:   # before the runs rows, which say where their rows are
+            con.execute(f'DELETE FROM "{table}" t WHERE {locality.located("t")}')
+        con.execute("DELETE FROM runs WHERE run_id IN (SELECT unnest(?::VARCHAR[]))", [replaced])
     con.execute("INSERT INTO runs BY NAME SELECT * REPLACE ("
                 "to_timestamp(started_at) AS started_at, to_timestamp(ended_at) AS ended_at), "
                 "tags AS recorded_tags FROM nbt_runs")
@@ -314,10 +315,12 @@ def _import(con: duckdb.DuckDBPyConnection, blobs: pa.Table | None, points: pa.T
     # before their run: either way its state is recomputed from all its edits
     imported = [item.run_id for item in batch.items]
     edits.apply(con, sorted({*edits.insert(con, batch.edits), *edits.with_edits(con, imported)}))
+    _locate(con, imported)
     for table in CHILD_TABLES:
         if batch.tables[table].num_rows:
             con.register("nbt_child", batch.tables[table])
-            con.execute(f'INSERT INTO "{table}" BY NAME SELECT * FROM nbt_child')
+            con.execute(f'INSERT INTO "{table}" BY NAME SELECT c.*, u.us AS started_us FROM nbt_child c '
+                        "JOIN nbt_us u USING (run_id)")
             con.unregister("nbt_child")
     if batch.sources.num_rows:
         con.register("nbt_src", batch.sources)
@@ -328,7 +331,45 @@ def _import(con: duckdb.DuckDBPyConnection, blobs: pa.Table | None, points: pa.T
         con.execute("INSERT INTO environments BY NAME SELECT * REPLACE (to_timestamp(created_at) AS created_at) "
                     "FROM nbt_env WHERE env_id NOT IN (SELECT env_id FROM environments)")
         con.unregister("nbt_env")
-    return len(batch.items)
+
+
+def _import_points(con: duckdb.DuckDBPyConnection, points: pa.Table, chunks: list[tuple[str, int]]) -> None:
+    """Points files: a re-imported chunk replaces itself, and a run's stored curves are recomputed from
+    all its points, whichever chunk arrived. One DELETE and one INSERT for every file: each statement is
+    a round trip to a team catalog."""
+    import pyarrow as pa
+
+    touched = sorted({run_id for run_id, _ in chunks})
+    _locate(con, touched)
+    con.register("nbt_points", points)
+    con.register("nbt_chunks", pa.table({"run_id": [r for r, _ in chunks], "chunk": [c for _, c in chunks]}))
+    chunk_of = "(t.run_id, t.chunk) IN (SELECT (run_id, chunk) FROM nbt_chunks)"
+    con.execute(f"DELETE FROM metric_history t WHERE {locality.located('t')} AND {chunk_of}")
+    con.execute(f"DELETE FROM metric_history t WHERE t.started_us IS NULL AND {chunk_of}")
+    con.execute("INSERT INTO metric_history (run_id, key, step, value, chunk, started_us) "
+                "SELECT p.run_id, p.key, p.step, p.value, p.chunk, u.us FROM nbt_points p LEFT JOIN nbt_us u USING (run_id)")
+    con.unregister("nbt_points")
+    con.unregister("nbt_chunks")
+    con.register("nbt_touched", pa.table({"run_id": pa.array(touched, pa.string())}))
+    con.execute(f"DELETE FROM metric_curves t WHERE {locality.located('t')}")
+    con.execute("DELETE FROM metric_curves t WHERE t.started_us IS NULL AND t.run_id IN (SELECT run_id FROM nbt_touched)")
+    known = f"{locality.located('h')}"
+    orphans = "h.started_us IS NULL AND h.run_id IN (SELECT run_id FROM nbt_touched)"
+    con.execute("INSERT INTO metric_curves (run_id, key, step, value, started_us) SELECT d.*, u.us FROM ("
+                + queries.downsample_sql(f"SELECT run_id, key, step, value FROM metric_history h WHERE {known} "
+                                         f"UNION ALL SELECT run_id, key, step, value FROM metric_history h WHERE {orphans}")
+                + ") d LEFT JOIN nbt_us u USING (run_id)")
+    con.unregister("nbt_touched")
+
+
+def _adopt(con: duckdb.DuckDBPyConnection) -> None:
+    """Points imported before their run (its record set aside, then a later one arrived) get its
+    ``started_us`` once the run is in the store. Asking costs little: DuckDB skips every row group
+    without NULLs by its statistics."""
+    for table in ("metric_history", "metric_curves"):
+        if con.execute(f"SELECT count(*) FROM {table} WHERE started_us IS NULL").fetchone()[0]:
+            con.execute(f"UPDATE {table} SET started_us = u.us FROM nbt_us u "
+                        f"WHERE {table}.started_us IS NULL AND {table}.run_id = u.run_id")
 
 
 class _Batch:

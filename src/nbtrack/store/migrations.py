@@ -8,7 +8,7 @@ import duckdb
 
 from ..version import __version__
 from ..errors import NotAStoreError, StoreVersionError
-from . import codec, queries, records, schema
+from . import codec, locality, queries, records, schema
 from .records import BINARY_MIMES
 from .transaction import transaction
 
@@ -89,6 +89,7 @@ MIGRATIONS: list[tuple[str, Any]] = [
     ("0006_typed_values", _typed_values),   # Python, not DDL: a callable gets the connection
     ("0007_binary_displays", _binary_displays),
     ("0008_run_edits", schema.EDITS),
+    ("0009_run_locality", locality.MIGRATION),
 ]
 KNOWN = {name for name, _ in MIGRATIONS}
 

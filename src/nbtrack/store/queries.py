@@ -11,7 +11,7 @@ import duckdb
 from ..errors import FilterError, RunNotFoundError, SqlError
 from .filters import compile_filter
 from . import codec
-from . import wide
+from . import locality, wide
 from .records import FINISHED, decode_value
 
 if TYPE_CHECKING:   # imported where a frame is made: `import nbtrack` does not pay for pandas
@@ -78,8 +78,7 @@ def runs_frame(con: duckdb.DuckDBPyConnection, experiment: str | None = None, wh
         frame = fetch_df(con.execute(
             f'SELECT {_BASE_SQL}{", r.deleted_at" if include_deleted else ""} '
             'FROM runs r JOIN nbt_sel s USING (run_id) ORDER BY s.row'))
-        keys = wide.keys(con, max_columns)
-        blocks = wide.columns(con, keys, len(frame))
+        blocks, order = wide.read(con, max_columns, len(frame))
     finally:
         con.execute("DROP TABLE IF EXISTS nbt_sel")
     frame.columns = BASE_COLUMNS + (["deleted_at"] if include_deleted else [])
@@ -87,7 +86,7 @@ def runs_frame(con: duckdb.DuckDBPyConnection, experiment: str | None = None, wh
     if blocks:
         columns = pd.concat(blocks, axis=1)
         columns.index = frame.index
-        frame = pd.concat([frame, columns[[f"{t}.{k}" for t, k, _ in keys]]], axis=1)
+        frame = pd.concat([frame, columns[order]], axis=1)
     return frame
 
 
@@ -108,17 +107,17 @@ def resolve_run_id(con: duckdb.DuckDBPyConnection, ref: str, store_path: str) ->
 
 
 def _kv(con: duckdb.DuckDBPyConnection, table: str, run_id: str) -> dict[str, Any]:
-    rows = con.execute(f'SELECT key, vtype, value_json, value_num, value_text FROM "{table}" '
-                       "WHERE run_id = ? ORDER BY key", [run_id]).fetchall()
+    rows = con.execute(f'SELECT key, vtype, value_json, value_num, value_text FROM "{table}" t '
+                       f"WHERE {locality.one('t')} ORDER BY key", {"run": run_id}).fetchall()
     return {k: decode_value(t, j, n, s) for k, t, j, n, s in rows}
 
 
 def _fingerprints(con: duckdb.DuckDBPyConnection, table: str, run_id: str) -> dict[str, dict[str, Any]]:
-    cur = con.execute(f"SELECT * FROM {table} WHERE run_id = ? ORDER BY name", [run_id])
+    cur = con.execute(f"SELECT * FROM {table} t WHERE {locality.one('t')} ORDER BY name", {"run": run_id})
     names = [d[0] for d in cur.description]
     out = {}
     for row in cur.fetchall():
-        item = {k: v for k, v in zip(names, row) if k not in ("run_id", "name")}
+        item = {k: v for k, v in zip(names, row) if k not in ("run_id", "name", "started_us")}
         item["summary"] = codec.loads(item["summary"]) if item.get("summary") else {}
         item["shape"] = shape_of(item.get("shape"))
         out[row[names.index("name")]] = item
@@ -141,10 +140,10 @@ def run_detail(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, Any]:
     detail: dict[str, Any] = {"run": row}
     detail["params"] = _kv(con, "params", run_id)
     detail["param_kinds"] = dict(con.execute(
-        "SELECT key, kind FROM params WHERE run_id = ? ORDER BY key", [run_id]).fetchall())
+        f"SELECT key, kind FROM params t WHERE {locality.one('t')} ORDER BY key", {"run": run_id}).fetchall())
     detail["values"] = _kv(con, "values", run_id)
     detail["metrics"] = dict(con.execute(
-        "SELECT key, value FROM metrics WHERE run_id = ? ORDER BY key", [run_id]).fetchall())
+        f"SELECT key, value FROM metrics t WHERE {locality.one('t')} ORDER BY key", {"run": run_id}).fetchall())
     detail["inputs"] = _fingerprints(con, "inputs", run_id)
     detail["outputs"] = _fingerprints(con, "outputs", run_id)
     src = con.execute("SELECT text FROM sources WHERE hash = ?", [row["source_hash"]]).fetchall()
@@ -159,17 +158,17 @@ def run_detail(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, Any]:
         {"kind": k, "mime": m, "size": s, "truncated": t, "data": d}
         for k, m, s, t, d in con.execute(
             "SELECT d.kind, d.mime, d.size, d.truncated, a.data FROM displays d "
-            "LEFT JOIN artifacts a ON a.hash = d.artifact WHERE d.run_id = ? ORDER BY d.seq, d.mime",
-            [run_id]).fetchall()]
+            f"LEFT JOIN artifacts a ON a.hash = d.artifact WHERE {locality.one('d')} ORDER BY d.seq, d.mime",
+            {"run": run_id}).fetchall()]
     return detail
 
 
 def history(con: duckdb.DuckDBPyConnection, run_id: str, key: str | None = None) -> pd.DataFrame:
-    query = "SELECT step, key, value FROM metric_history WHERE run_id = ?"
-    args: list[Any] = [run_id]
+    query = f"SELECT step, key, value FROM metric_history t WHERE {locality.one('t')}"
+    args: dict[str, Any] = {"run": run_id}
     if key is not None:
-        query += " AND key = ?"
-        args.append(codec.text_safe(key))   # as the key was stored: the name logged, not its escape
+        query += " AND key = $key"
+        args["key"] = codec.text_safe(key)   # as the key was stored: the name logged, not its escape
     return fetch_df(con.execute(query + " ORDER BY key, step, chunk", args))
 
 
@@ -199,9 +198,9 @@ def user_sql(con: duckdb.DuckDBPyConnection, query: str) -> pd.DataFrame:
 
 def metric_key_counts(con: duckdb.DuckDBPyConnection, run_ids: list[str] | None = None) -> dict[str, dict[str, int]]:
     """Per metric key: in how many runs it has a final value, and in how many it has logged points."""
-    sel = "" if run_ids is None else " WHERE run_id IN (SELECT unnest(?::VARCHAR[]))"
-    rows = con.execute(f"SELECT key, count(*), count(*) FILTER (WHERE source = 'log') FROM metrics{sel} "
-                       "GROUP BY key", [] if run_ids is None else [run_ids]).fetchall()
+    sel = "" if run_ids is None else f" WHERE {locality.some('t')}"
+    rows = con.execute(f"SELECT key, count(*), count(*) FILTER (WHERE source = 'log') FROM metrics t{sel} "
+                       "GROUP BY key", {} if run_ids is None else {"runs": run_ids}).fetchall()
     return {k: {"runs": n, "logged": logged} for k, n, logged in rows}
 
 
@@ -247,16 +246,16 @@ def downsample_sql(source: str, max_points: int = CURVE_POINTS) -> str:
 def curves(con: duckdb.DuckDBPyConnection, run_ids: list[str], keys: list[str] | None = None,
            max_points: int = CURVE_POINTS) -> pd.DataFrame:
     """Logged points of these runs (``run_id, key, step, value``), at most about ``max_points`` per series."""
-    cond = "run_id IN (SELECT unnest($runs::VARCHAR[]))"
+    cond = locality.some("t")
     args: dict[str, Any] = {"runs": list(run_ids)}
     if keys is not None:
-        cond += " AND key IN (SELECT unnest($keys::VARCHAR[]))"
+        cond += " AND t.key IN (SELECT unnest($keys::VARCHAR[]))"
         args["keys"] = list(keys)
     stored = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'metric_curves'").fetchall()
     if max_points == CURVE_POINTS and stored[0][0]:  # a store opened read-only may predate the table
-        query = f"SELECT run_id, key, step, value FROM metric_curves WHERE {cond}"
+        query = f"SELECT run_id, key, step, value FROM metric_curves t WHERE {cond}"
     else:
-        query = downsample_sql(f"SELECT run_id, key, step, value FROM metric_history WHERE {cond}", max_points)
+        query = downsample_sql(f"SELECT run_id, key, step, value FROM metric_history t WHERE {cond}", max_points)
     return fetch_df(con.execute(query + " ORDER BY run_id, key, step", args))
 
 
@@ -280,8 +279,8 @@ def run_labels(con: duckdb.DuckDBPyConnection, run_ids: list[str]) -> dict[str, 
 
 def curve_series_count(con: duckdb.DuckDBPyConnection, run_ids: list[str]) -> int:
     """How many (run, metric) curves these runs have."""
-    return con.execute("SELECT count(*) FROM (SELECT DISTINCT run_id, key FROM metric_curves "
-                       "WHERE run_id IN (SELECT unnest(?::VARCHAR[])))", [run_ids]).fetchone()[0]
+    return con.execute("SELECT count(*) FROM (SELECT DISTINCT run_id, key FROM metric_curves t "
+                       f"WHERE {locality.some('t')})", {"runs": run_ids}).fetchone()[0]
 
 
 def logged_runs(con: duckdb.DuckDBPyConnection, run_ids: list[str] | None = None) -> list[str]:
@@ -323,7 +322,8 @@ def params_of(con: duckdb.DuckDBPyConnection, run_id: str, kinds: tuple[str, ...
     values = _kv(con, "params", run_id)
     if kinds is None:
         return values
-    wanted = {k for k, kind in con.execute("SELECT key, kind FROM params WHERE run_id = ?", [run_id]).fetchall()
+    wanted = {k for k, kind in con.execute(f"SELECT key, kind FROM params t WHERE {locality.one('t')}",
+                                           {"run": run_id}).fetchall()
               if kind in kinds}
     return {k: v for k, v in values.items() if k in wanted}
 

@@ -19,7 +19,7 @@ import pyarrow as pa
 
 from ..errors import NbtrackError, RunNotFoundError
 from ..secrets import redact_passwords
-from . import edits, queries
+from . import edits, locality, queries
 from .base import Store
 
 RUN_TABLES = ("runs", "params", "values", "metrics", "metric_history", "metric_curves", "inputs", "outputs",
@@ -81,7 +81,9 @@ def read_batch(con: duckdb.DuckDBPyConnection, run_ids: list[str]) -> dict[str, 
     """Every row of these runs, and the artifacts, sources and environments they point at."""
     ids = {"ids": run_ids}
     sel = "(SELECT unnest($ids::VARCHAR[]))"
-    out = {t: con.execute(f'SELECT * FROM "{t}" WHERE run_id IN {sel}', ids).to_arrow_table()
+    out = {t: con.execute(f'SELECT * FROM "{t}" t WHERE '
+                          + (locality.some("t", "$ids") if t in locality.RUN_ROW_TABLES else f"run_id IN {sel}"),
+                          ids).to_arrow_table()
            for t in RUN_TABLES}
     out["artifacts"] = con.execute(
         "SELECT * FROM artifacts WHERE hash IN (SELECT artifact FROM displays WHERE run_id IN "
@@ -101,8 +103,10 @@ def write_batch(con: duckdb.DuckDBPyConnection, batch: dict[str, pa.Table]) -> N
     Called inside one transaction; distinct() guards against duplicate hashes, which a catalog without
     primary keys (DuckLake) can hold when two writers add the same blob at once."""
     con.register("nbt_ids", batch["runs"].select(["run_id"]))
+    for table in reversed(RUN_TABLES):   # runs last: a child table's rows are found by their run's start (locality.py)
+        where = locality.in_table("t", "nbt_ids") if table in locality.RUN_ROW_TABLES else "t.run_id IN (SELECT run_id FROM nbt_ids)"
+        con.execute(f'DELETE FROM "{table}" t WHERE {where}')
     for table in RUN_TABLES:
-        con.execute(f'DELETE FROM "{table}" WHERE run_id IN (SELECT run_id FROM nbt_ids)')
         if batch[table].num_rows:
             con.register("nbt_rows", batch[table])
             con.execute(f'INSERT INTO "{table}" BY NAME SELECT * FROM nbt_rows')

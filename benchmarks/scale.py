@@ -1,0 +1,208 @@
+"""nbtrack at scale: a million runs and a billion points, each figure beside raw DuckDB on the same file.
+
+    python benchmarks/scale.py [--runs 100000 1000000] [--points 1000000000] [--dir DIR] [--only NAME ...]
+
+The stores are made in bulk (bulk.py: the same tables nbtrack's import path writes, checked by
+tests/test_scale.py) and kept in DIR between invocations. Each figure is measured in a fresh
+process, which reports its own peak RSS: no step may hold the whole store in Python.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bulk  # noqa: E402
+
+WHERE = "metrics.m0 < 0.001"   # 1 run in 1,000
+
+
+def _ms(fn: Callable[[], Any], repeat: int = 5) -> float:
+    samples = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - t)
+    return statistics.median(samples) * 1e3
+
+
+class _raw:
+    """Raw DuckDB on the same file, as nbtrack reads it: connect, query, close (two connections to one
+    file with different settings cannot be open at once in one process)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def df(self, sql: str, args: Any = None) -> Any:
+        import duckdb
+
+        con = duckdb.connect(self.path, read_only=True)
+        try:
+            return con.execute(sql, args or []).df()
+        finally:
+            con.close()
+
+    def one(self, sql: str) -> Any:
+        return self.df(sql).iloc[0, 0]
+
+
+def _wide_sql(where: str = "") -> str:
+    """Raw DuckDB's wide SELECT of the same runs: the run columns nbtrack shows, a column per param
+    (its stored text) and per metric."""
+    return f"""
+        WITH sel AS (SELECT run_id, started_at FROM runs r {where})
+        SELECT r.run_id, r.experiment, r.name, r.status, r.started_at, r.ended_at, r.duration_s, r.tags,
+               r.sweep_id, r."user", r.host, r.label, r.starred, r.note, p.* EXCLUDE (run_id), m.* EXCLUDE (run_id)
+        FROM runs r JOIN sel USING (run_id)
+        LEFT JOIN (PIVOT (SELECT run_id, key, value_json FROM params WHERE run_id IN (SELECT run_id FROM sel))
+                   ON key USING first(value_json) GROUP BY run_id) p USING (run_id)
+        LEFT JOIN (PIVOT (SELECT run_id, key, value FROM metrics WHERE run_id IN (SELECT run_id FROM sel))
+                   ON key USING first(value) GROUP BY run_id) m USING (run_id)
+        ORDER BY r.started_at, r.run_id"""
+
+
+# -- figures: each runs in its own process and returns what it measured --------------------------------
+
+def fig_runs(store: str) -> dict[str, Any]:
+    import nbtrack
+
+    con = _raw(store)
+    frame = nbtrack.runs(store=store)
+    out = {"rows": len(frame), "columns": len(frame.columns),
+           "nbtrack_ms": _ms(lambda: nbtrack.runs(store=store), 3),
+           "raw_ms": _ms(lambda: con.df(_wide_sql()), 3)}
+    out["ratio"] = out["nbtrack_ms"] / out["raw_ms"]
+    return out
+
+
+def fig_where(store: str) -> dict[str, Any]:
+    import nbtrack
+
+    con = _raw(store)
+    raw_where = "WHERE run_id IN (SELECT run_id FROM metrics WHERE key = 'm0' AND value < 0.001)"
+    n = len(nbtrack.runs(where=WHERE, store=store))
+    assert n == len(con.df(_wide_sql(raw_where)))
+    out = {"rows": n, "nbtrack_ms": _ms(lambda: nbtrack.runs(where=WHERE, store=store)),
+           "raw_ms": _ms(lambda: con.df(_wide_sql(raw_where)))}
+    out["ratio"] = out["nbtrack_ms"] / out["raw_ms"]
+    return out
+
+
+def fig_get(store: str) -> dict[str, Any]:
+    import nbtrack
+
+    con = _raw(store)
+    ids = [bulk.run_id(i) for i in (0, 7, 12345 % _count(con), _count(con) - 1)]
+
+    def get_all() -> None:
+        for i in ids:
+            nbtrack.get(i, store=store)
+
+    def raw_all() -> None:
+        for i in ids:
+            con.df("SELECT * FROM runs r LEFT JOIN params p USING (run_id) WHERE r.run_id = ?", [i])
+    return {"nbtrack_ms": _ms(get_all) / len(ids), "raw_run_and_params_ms": _ms(raw_all) / len(ids)}
+
+
+def _count(con: Any) -> int:
+    return int(con.one("SELECT count(*) FROM runs"))
+
+
+def fig_history(store: str) -> dict[str, Any]:
+    import nbtrack
+
+    con = _raw(store)
+    out: dict[str, Any] = {"points": int(con.one("SELECT count(*) FROM metric_history"))}
+    # a long run (millions of points) and a short one among the many
+    for label, rid in (("long", bulk.run_id(0)), ("short", bulk.run_id(_count(con) // 2))):
+        run = nbtrack.get(rid, store=store)
+        n = len(run.history())
+        out[label] = {"rows": n, "nbtrack_ms": _ms(run.history), "raw_ms": _ms(lambda: con.df(
+            "SELECT step, key, value FROM metric_history WHERE run_id = ? ORDER BY key, step", [rid]))}
+    return out
+
+
+def fig_curves(store: str) -> dict[str, Any]:
+    from nbtrack.store import Store
+    from nbtrack.store import queries
+
+    con = _raw(store)
+    n = _count(con)
+    ids = [bulk.run_id(i) for i in range(n // 2, n // 2 + 100)]
+    st = Store(store)
+    with st.connect(read_only=True) as c:
+        rows = len(queries.curves(c, ids))
+
+        def ours() -> None:
+            queries.curves(c, ids)
+        t = _ms(ours)
+    raw = _ms(lambda: con.df("SELECT run_id, key, step, value FROM metric_history "
+                             "WHERE run_id IN (SELECT unnest(?::VARCHAR[])) ORDER BY run_id, key, step", [ids]))
+    return {"runs": 100, "rows": rows, "nbtrack_ms": t, "raw_all_points_ms": raw}
+
+
+FIGURES = {"runs": fig_runs, "where": fig_where, "get": fig_get, "history": fig_history, "curves": fig_curves}
+
+
+def _peak_rss_mb() -> float:
+    """This process's peak RSS. Not getrusage: Linux carries ru_maxrss over exec, so a child would
+    report the parent's peak (12 GB while it built a store)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _child(name: str, store: str) -> None:
+    out = FIGURES[name](store)
+    out["peak_rss_mb"] = _peak_rss_mb()
+    print(json.dumps(out))
+
+
+def measure(name: str, store: Path) -> dict[str, Any]:
+    proc = subprocess.run([sys.executable, __file__, "--child", name, str(store)], capture_output=True, text=True)
+    if proc.returncode:
+        return {"error": proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else f"exit {proc.returncode}"}
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def store_for(root: Path, n_runs: int, curves: list[tuple[int, int]], mixed: bool = False) -> Path:
+    tag = f"{n_runs}-{'-'.join(f'{c}x{s}' for c, s in curves) or 'flat'}{'-mixed' if mixed else ''}"
+    path = root / f"runs-{tag}.duckdb"
+    if not (root / f"{path.name}.done").exists():
+        for p in (path, path.with_name(path.name + ".wal")):
+            p.unlink(missing_ok=True)
+        t = time.perf_counter()
+        bulk.build(path, n_runs, curves, mixed)
+        (root / f"{path.name}.done").write_text(f"{time.perf_counter() - t:.1f}")
+        print(f"  built {path.name} in {time.perf_counter() - t:.0f} s ({path.stat().st_size / 1e9:.2f} GB)",
+              flush=True)
+    return path
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, nargs="+", default=[100_000, 1_000_000])
+    ap.add_argument("--dir", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "nbtrack-scale")
+    ap.add_argument("--only", nargs="+", choices=sorted(FIGURES))
+    ap.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        return _child(*args.child)
+    args.dir.mkdir(parents=True, exist_ok=True)
+    for n in args.runs:
+        store = store_for(args.dir, n, [(100, 2000)])
+        for name in args.only or FIGURES:
+            print(f"{n:>9,} runs  {name:<8} {json.dumps(measure(name, store))}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
