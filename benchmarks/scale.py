@@ -12,6 +12,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -149,7 +150,82 @@ def fig_curves(store: str) -> dict[str, Any]:
     return {"runs": 100, "rows": rows, "nbtrack_ms": t, "raw_all_points_ms": raw}
 
 
-FIGURES = {"runs": fig_runs, "where": fig_where, "get": fig_get, "history": fig_history, "curves": fig_curves}
+def fig_overhead(store: str) -> dict[str, Any]:
+    """%%track on a trivial cell in an IPython shell, against the same cell untracked, with this store;
+    every tracked cell's run is imported into it meanwhile (a scratch copy)."""
+    import contextlib
+    import io
+
+    import nbtrack
+    from IPython.testing.globalipapp import start_ipython
+    from nbtrack.recorder.sync import syncer
+
+    ip = start_ipython()
+    ip.run_cell("%load_ext nbtrack")
+    nbtrack.connect(store)
+    cell = "x = 1\ny = x + 1"
+    plain, tracked = [], []
+    with contextlib.redirect_stdout(io.StringIO()):
+        for _ in range(20):
+            ip.run_cell(cell)
+            ip.run_cell("%%track\n" + cell)
+        for _ in range(300):
+            t = time.perf_counter()
+            ip.run_cell(cell)
+            plain.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            ip.run_cell("%%track\n" + cell)
+            tracked.append(time.perf_counter() - t)
+    t = time.perf_counter()
+    syncer.flush()
+    nbtrack.runs(where="name = 'nothing'", store=store)   # imports what is left
+    return {"untracked_ms": statistics.median(plain) * 1e3,
+            "added_ms": (statistics.median(tracked) - statistics.median(plain)) * 1e3,
+            "last_import_s": time.perf_counter() - t}
+
+
+def fig_import(store: str) -> dict[str, Any]:
+    """A run of 10^7 points (10 metrics x 10^6 steps) into this store (a scratch copy): the spool is
+    written with the store read-only, then imported in one sync; against one Arrow insert of the same
+    points into a plain DuckDB table."""
+    import duckdb
+    import numpy as np
+    import pyarrow as pa
+
+    import nbtrack
+    from nbtrack.recorder.sync import syncer
+    from nbtrack.store import Store
+
+    steps, names = 1_000_000, [f"k{i}" for i in range(10)]
+    values = (1.0 / (1.0 + np.arange(steps) * 1e-4)).astype(np.float32).astype(float).tolist()
+    with nbtrack.run("big", store=Store(store, read_only=True)) as run:
+        for step, v in enumerate(values):
+            run.log(step=step, **dict.fromkeys(names, v))
+    syncer.flush()
+    before = Path(store).stat().st_size
+    t = time.perf_counter()
+    Store(store).sync()
+    took = time.perf_counter() - t
+    points = steps * len(names)
+    floor = Path(store).with_name("floor.duckdb")
+    floor.unlink(missing_ok=True)
+    table = pa.table({"run_id": pa.array(["r"] * points).dictionary_encode(), "key": np.repeat(names, steps),
+                      "step": np.tile(np.arange(steps), len(names)), "value": np.tile(values, len(names))})
+    t = time.perf_counter()
+    con = duckdb.connect(str(floor))
+    con.execute("CREATE TABLE h AS SELECT * FROM table")
+    con.close()
+    floor_s = time.perf_counter() - t
+    floor.unlink()
+    got = nbtrack.get(run.run_id, store=store)
+    assert len(got.history()) == points
+    return {"points": points, "import_s": took, "arrow_insert_s": floor_s,
+            "grew_bytes_per_point": (Path(store).stat().st_size - before) / points}
+
+
+FIGURES = {"runs": fig_runs, "where": fig_where, "get": fig_get, "history": fig_history, "curves": fig_curves,
+           "overhead": fig_overhead, "import": fig_import}
+SCRATCH = {"overhead", "import"}   # these write: they get a copy of the store
 
 
 def _peak_rss_mb() -> float:
@@ -164,7 +240,7 @@ def _peak_rss_mb() -> float:
 def _child(name: str, store: str) -> None:
     out = FIGURES[name](store)
     out["peak_rss_mb"] = _peak_rss_mb()
-    print(json.dumps(out))
+    print(json.dumps(_tidy(out)))
 
 
 def measure(name: str, store: Path) -> dict[str, Any]:
@@ -190,18 +266,47 @@ def store_for(root: Path, n_runs: int, curves: list[tuple[int, int]], mixed: boo
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--runs", type=int, nargs="+", default=[100_000, 1_000_000])
     ap.add_argument("--dir", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "nbtrack-scale")
-    ap.add_argument("--only", nargs="+", choices=sorted(FIGURES))
+    ap.add_argument("--only", nargs="+", help="store names (runs100k, mixed100k, runs1m, points1g) or figures")
     ap.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         return _child(*args.child)
     args.dir.mkdir(parents=True, exist_ok=True)
-    for n in args.runs:
-        store = store_for(args.dir, n, [(100, 2000)])
-        for name in args.only or FIGURES:
-            print(f"{n:>9,} runs  {name:<8} {json.dumps(measure(name, store))}", flush=True)
+    plan = {   # store: (runs, curves (how many runs, steps), mixed types, figures)
+        "runs100k": (100_000, [(100, 2000)], False, ["runs", "where", "get"]),
+        "mixed100k": (100_000, [(100, 2000)], True, ["runs"]),
+        "runs1m": (1_000_000, [(100, 2000)], False, ["runs", "where", "get", "history", "curves", "overhead"]),
+        # 10^9 points: a few runs with millions of steps, many with thousands
+        "points1g": (1_000_000, [(10, 5_000_000), (225_000, 2000)], False,
+                     ["get", "history", "curves", "import", "overhead"]),
+    }
+    only = set(args.only or ())
+    sizes = {}
+    for name, (n, curves, mixed, figures) in plan.items():
+        if only and name not in only and not only & set(figures):
+            continue
+        store = store_for(args.dir, n, curves, mixed)
+        sizes[name] = store.stat().st_size
+        for fig in figures:
+            if only and fig not in only and name not in only:
+                continue
+            path = store
+            if fig in SCRATCH:
+                path = args.dir / "scratch.duckdb"
+                shutil.copyfile(store, path)
+            print(f"{name:<10} {fig:<9} {json.dumps(measure(fig, path))}", flush=True)
+            if fig in SCRATCH:
+                path.unlink()
+    if "points1g" in sizes and "runs1m" in sizes:
+        points = 10 * 2 * 5_000_000 + 225_000 * 2 * 2000 - 100 * 2 * 2000
+        print(f"bytes on disk per point, curves included: {(sizes['points1g'] - sizes['runs1m']) / points:.2f}")
+
+
+def _tidy(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {k: _tidy(v) for k, v in x.items()}
+    return float(f"{x:.3g}") if isinstance(x, float) else x
 
 
 if __name__ == "__main__":

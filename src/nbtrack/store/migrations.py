@@ -96,16 +96,16 @@ KNOWN = {name for name, _ in MIGRATIONS}
 
 def check(con: duckdb.DuckDBPyConnection, path: str) -> list[str]:
     """Raise when the file is not a store or is newer than this code; return pending migrations."""
-    tables = {r[0] for r in con.execute(
-        "SELECT table_name FROM information_schema.tables "
-        "WHERE table_catalog = current_database() AND table_schema = 'main'").fetchall()}
-    if "schema_migrations" not in tables:
+    try:   # asked first, as on every open of a store: a catalog query costs ten times as much (1 ms)
+        names = [r[0] for r in con.execute("SELECT name FROM schema_migrations").fetchall()]
+    except duckdb.CatalogException:
+        tables = con.execute("SELECT count(*) FROM duckdb_tables() "
+                             "WHERE database_name = current_database() AND schema_name = 'main'").fetchone()[0]
         if tables:
             msg = (f"{path} is a DuckDB file but not an nbtrack store (it has no schema_migrations "
                    "table); point NBTRACK_STORE or --store at another path")
-            raise NotAStoreError(msg)
+            raise NotAStoreError(msg) from None
         return [name for name, _ in MIGRATIONS]
-    names = [r[0] for r in con.execute("SELECT name FROM schema_migrations").fetchall()]
     unknown = sorted(n for n in names if n not in KNOWN)
     if unknown:
         msg = (f"{path} was written by a newer nbtrack (migration {unknown[-1]} is unknown to "

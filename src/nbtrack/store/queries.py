@@ -95,8 +95,10 @@ def resolve_run_id(con: duckdb.DuckDBPyConnection, ref: str, store_path: str) ->
     ref = ref.strip()
     if not ref:
         raise RunNotFoundError("empty run id; list runs with: nbtrack runs")
-    rows = con.execute("SELECT run_id FROM runs WHERE starts_with(run_id, ?) ORDER BY started_at LIMIT 5",
-                       [ref]).fetchall()
+    # a whole id is looked up in the primary key's index; only a prefix reads every id
+    rows = (con.execute("SELECT run_id FROM runs WHERE run_id = ?", [ref]).fetchall() if len(ref) == 32 else [])
+    rows = rows or con.execute("SELECT run_id FROM runs WHERE starts_with(run_id, ?) ORDER BY started_at LIMIT 5",
+                               [ref]).fetchall()
     if not rows:
         raise RunNotFoundError(f"no run matches {ref!r} in {store_path}; list runs with: nbtrack runs")
     if len(rows) > 1:
@@ -106,14 +108,21 @@ def resolve_run_id(con: duckdb.DuckDBPyConnection, ref: str, store_path: str) ->
     return rows[0][0]
 
 
-def _kv(con: duckdb.DuckDBPyConnection, table: str, run_id: str) -> dict[str, Any]:
-    rows = con.execute(f'SELECT key, vtype, value_json, value_num, value_text FROM "{table}" t '
-                       f"WHERE {locality.one('t')} ORDER BY key", {"run": run_id}).fetchall()
-    return {k: decode_value(t, j, n, s) for k, t, j, n, s in rows}
+def _kv(con: duckdb.DuckDBPyConnection, table: str, run: dict[str, Any],
+        kinds: dict[str, str] | None = None) -> dict[str, Any]:
+    """A run's params or values, decoded; ``run``: its ``run`` id, and its ``us`` when known (locality.py).
+    ``kinds``: filled with each param's kind, from the same read."""
+    where = locality.known("t") if "us" in run else locality.one("t")
+    kind = "kind" if table == "params" else "NULL"
+    rows = con.execute(f'SELECT key, vtype, value_json, value_num, value_text, {kind} FROM "{table}" t '
+                       f"WHERE {where} ORDER BY key", run).fetchall()
+    if kinds is not None:
+        kinds.update((r[0], r[5]) for r in rows)
+    return {k: decode_value(t, j, n, s) for k, t, j, n, s, _ in rows}
 
 
-def _fingerprints(con: duckdb.DuckDBPyConnection, table: str, run_id: str) -> dict[str, dict[str, Any]]:
-    cur = con.execute(f"SELECT * FROM {table} t WHERE {locality.one('t')} ORDER BY name", {"run": run_id})
+def _fingerprints(con: duckdb.DuckDBPyConnection, table: str, run: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    cur = con.execute(f"SELECT * FROM {table} t WHERE {locality.known('t')} ORDER BY name", run)
     names = [d[0] for d in cur.description]
     out = {}
     for row in cur.fetchall():
@@ -132,20 +141,19 @@ def shape_of(text: str | None) -> tuple[Any, ...] | None:
 
 def run_detail(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, Any]:
     """Everything recorded about one run, as plain Python values."""
-    cur = con.execute("SELECT * FROM runs WHERE run_id = ?", [run_id])
+    cur = con.execute(f"SELECT *, {locality.STARTED_US} AS nbt_us FROM runs WHERE run_id = ?", [run_id])
     names = [d[0] for d in cur.description]
     row = dict(zip(names, cur.fetchall()[0]))
+    run = {"run": run_id, "us": row.pop("nbt_us")}   # one lookup of where its rows are, for every read below
     row["tags"] = list(row["tags"] or [])
     row["redacted"] = list(row["redacted"] or [])
-    detail: dict[str, Any] = {"run": row}
-    detail["params"] = _kv(con, "params", run_id)
-    detail["param_kinds"] = dict(con.execute(
-        f"SELECT key, kind FROM params t WHERE {locality.one('t')} ORDER BY key", {"run": run_id}).fetchall())
-    detail["values"] = _kv(con, "values", run_id)
+    detail: dict[str, Any] = {"run": row, "param_kinds": {}}
+    detail["params"] = _kv(con, "params", run, detail["param_kinds"])
+    detail["values"] = _kv(con, "values", run)
     detail["metrics"] = dict(con.execute(
-        f"SELECT key, value FROM metrics t WHERE {locality.one('t')} ORDER BY key", {"run": run_id}).fetchall())
-    detail["inputs"] = _fingerprints(con, "inputs", run_id)
-    detail["outputs"] = _fingerprints(con, "outputs", run_id)
+        f"SELECT key, value FROM metrics t WHERE {locality.known('t')} ORDER BY key", run).fetchall())
+    detail["inputs"] = _fingerprints(con, "inputs", run)
+    detail["outputs"] = _fingerprints(con, "outputs", run)
     src = con.execute("SELECT text FROM sources WHERE hash = ?", [row["source_hash"]]).fetchall()
     detail["source"] = src[0][0] if src else None
     env = con.execute("SELECT * FROM environments WHERE env_id = ?", [row["env_id"]])
@@ -158,8 +166,8 @@ def run_detail(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, Any]:
         {"kind": k, "mime": m, "size": s, "truncated": t, "data": d}
         for k, m, s, t, d in con.execute(
             "SELECT d.kind, d.mime, d.size, d.truncated, a.data FROM displays d "
-            f"LEFT JOIN artifacts a ON a.hash = d.artifact WHERE {locality.one('d')} ORDER BY d.seq, d.mime",
-            {"run": run_id}).fetchall()]
+            f"LEFT JOIN artifacts a ON a.hash = d.artifact WHERE {locality.known('d')} ORDER BY d.seq, d.mime",
+            run).fetchall()]
     return detail
 
 
@@ -319,13 +327,9 @@ def reference_candidates(con: duckdb.DuckDBPyConnection, name: str, exclude: str
 
 def params_of(con: duckdb.DuckDBPyConnection, run_id: str, kinds: tuple[str, ...] | None = None) -> dict[str, Any]:
     """A run's params, optionally only those of some kinds (``literal``, ``override``, ``input``, ...)."""
-    values = _kv(con, "params", run_id)
-    if kinds is None:
-        return values
-    wanted = {k for k, kind in con.execute(f"SELECT key, kind FROM params t WHERE {locality.one('t')}",
-                                           {"run": run_id}).fetchall()
-              if kind in kinds}
-    return {k: v for k, v in values.items() if k in wanted}
+    found: dict[str, str] = {}
+    values = _kv(con, "params", {"run": run_id}, found)
+    return values if kinds is None else {k: v for k, v in values.items() if found[k] in kinds}
 
 
 def upstream_edges(con: duckdb.DuckDBPyConnection, run_ids: list[str]) -> list[tuple[str, str, str]]:
