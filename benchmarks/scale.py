@@ -296,8 +296,10 @@ def main() -> None:
                 path = args.dir / "scratch.duckdb"
                 shutil.copyfile(store, path)
             print(f"{name:<10} {fig:<9} {json.dumps(measure(fig, path))}", flush=True)
-            if fig in SCRATCH:
-                path.unlink()
+            if fig in SCRATCH:   # the copy, and the spool and lock nbtrack kept beside it
+                for leftover in (path, path.with_name(path.name + ".lock"), path.with_name(path.name + ".wal")):
+                    leftover.unlink(missing_ok=True)
+                shutil.rmtree(path.with_name(path.name + ".spool"), ignore_errors=True)
     if "points1g" in sizes and "runs1m" in sizes:
         points = 10 * 2 * 5_000_000 + 225_000 * 2 * 2000 - 100 * 2 * 2000
         print(f"bytes on disk per point, curves included: {(sizes['points1g'] - sizes['runs1m']) / points:.2f}")

@@ -13,7 +13,7 @@ from . import api, formats
 from .version import __version__
 from .diff import diff_runs
 from .store import DEFAULT_RELATIVE as DEFAULT_LOCAL
-from .store import Store, codec
+from .store import Store, codec, objectstore
 from .store.queries import resolve_run_id, user_sql
 from .cli_common import one_line, open_store, print_frame, store_option
 from .cli_edit import COMMANDS
@@ -150,8 +150,8 @@ def sql_cmd(store_path: str | None, query: str, as_json: bool, allow_files: bool
     with store.connect(read_only=True, allow_files=allow_files) as con:
         try:
             frame = user_sql(con, query)
-        except duckdb.Error as e:
-            raise click.ClickException(f"SQL error: {e}") from None
+        except duckdb.Error as e:   # the query's own error, unless the object store refused to serve it
+            raise click.ClickException(objectstore.explain(str(e)) or f"SQL error: {e}") from None
     if as_json:
         click.echo(formats.dumps_records(frame))
     else:

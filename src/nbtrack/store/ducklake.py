@@ -22,6 +22,7 @@ import duckdb
 from ..retry import retry
 from ..errors import StoreError
 from ..secrets import KV_PASSWORD, URL_PASSWORD
+from . import objectstore
 from .base import PREFIX
 
 INSTALL_HINT = "pip install 'nbtrack[team]'"
@@ -33,6 +34,7 @@ CONNECT_TIMEOUT_S = 5
 EXTENSIONS = {
     "ducklake": ("duckdb_extension_ducklake", "ducklake", "ducklake"),
     "postgres": ("duckdb_extension_postgres", "postgres", "postgres_scanner"),
+    "httpfs": ("duckdb_extension_httpfs", "httpfs", "httpfs"),   # s3:// data paths (objectstore.py)
 }
 
 
@@ -138,8 +140,10 @@ def catalog(url: str) -> str:
 def open_lake(catalog_text: str, data_path: str | None, read_only: bool, sandbox: bool = True) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB with the extensions loaded and the lake attached as ``team``; read-only and
     ``sandbox``: locked so that no SQL can reach a file outside the lake's data path or change that."""
-    needed = ["postgres", "ducklake"] if catalog_text.startswith("postgres:") else ["ducklake"]
+    # httpfs always: a reader learns the data path (maybe s3://) from the catalog, after attaching
+    needed = (["postgres"] if catalog_text.startswith("postgres:") else []) + ["httpfs", "ducklake"]
     files = _extensions.files(needed)
+    s3 = objectstore.secret_options()
     db = duckdb.connect(config={"extension_directory": str(_extensions.dir),
                                 "autoinstall_known_extensions": False, "autoload_known_extensions": False})
     options = []
@@ -153,6 +157,8 @@ def open_lake(catalog_text: str, data_path: str | None, read_only: bool, sandbox
     try:
         for file in files:
             db.execute(f"LOAD '{quote(str(file))}'")
+        if s3 is not None:
+            db.execute(objectstore.create_secret_sql(s3))
         # DuckLake retries a failed commit when the error text holds "conflict", "unique" or "concurrent",
         # and that text quotes the inlined rows: a run named "conflict" retries any failure (a read-only
         # role's permission error too). So its retries are bounded in time (at most 12.6 s of sleep:
@@ -225,6 +231,10 @@ def unreachable(exc: BaseException) -> bool:
     if answered or "password" in low or "authentication" in low or "does not exist" in low:
         return False   # the server answered: a wrong URL or credentials, which waiting will not fix
     words = (head + " " + server).lower()
+    if objectstore.refused(head):   # the object store answered: credentials, which waiting will not fix
+        return False
+    if objectstore.unreachable(head):
+        return True
     return any(s in words for s in ("unable to connect", "could not connect", "connection refused",
                                     "server closed the connection", "timeout expired", "no route to host",
                                     "could not translate host name", "terminating connection",

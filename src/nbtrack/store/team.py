@@ -23,7 +23,7 @@ import duckdb
 
 from ..errors import NotAStoreError, StoreError, StoreVersionError, warn
 from ..secrets import redact_passwords as redact
-from . import gc, migrations
+from . import gc, migrations, objectstore
 from .base import Store, is_team_url
 from .ducklake import catalog, error_parts, open_lake, retrying, split_password, unreachable
 from .importer import import_spool
@@ -48,7 +48,9 @@ class TeamStore(Store):
         self.url = url
         self.path = redact(url)               # what nbtrack prints and compares; never the password
         raw_data = data_path if data_path is not None else os.environ.get("NBTRACK_DATA_PATH")
-        self.data_path = str(Path(raw_data).expanduser().absolute()) if raw_data else None
+        if raw_data and not objectstore.is_remote(str(raw_data)):
+            raw_data = str(Path(raw_data).expanduser().absolute())
+        self.data_path = str(raw_data) if raw_data else None
         self.read_only = read_only
         self.local = local if local is not None else FileStore(DEFAULT_RELATIVE)
         # one spool per user and team store on this machine, whatever the working directory, so any
@@ -110,6 +112,12 @@ class TeamStore(Store):
         if isinstance(exc, duckdb.InvalidInputException) and "data_path is not set" in first:
             return StoreError(f"the team store {self.path} has no data path yet: set NBTRACK_DATA_PATH or pass "
                               "data_path= (a folder every writer can reach) to create it")
+        refusal = objectstore.explain(head)
+        if refusal:
+            return StoreError(refusal)
+        if objectstore.unreachable(head):
+            return TeamUnreachableError(f"cannot reach the object store of the team store {self.path}: {first}; "
+                                        "check that the endpoint (AWS_ENDPOINT_URL) is up")
         if unreachable(exc):
             return TeamUnreachableError(f"cannot reach the team store {self.path}: {server or first}; check "
                                         "that PostgreSQL is up and the URL is right")
