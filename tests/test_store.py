@@ -311,3 +311,47 @@ def test_a_read_only_file_store_reads_and_never_writes_its_file(ip, tmp_path, ca
     assert path.read_bytes() == before
     nbtrack.connect(path)                                       # writable again: the spooled run lands
     assert sorted(nbtrack.runs()["name"]) == ["before", "tracked"]
+
+
+def test_s3_credentials_come_from_the_aws_variables_else_the_profile(tmp_path):
+    from nbtrack.store import objectstore
+
+    aws = tmp_path / ".aws"
+    aws.mkdir()
+    (aws / "credentials").write_text("[default]\naws_access_key_id = AKDEFAULT\naws_secret_access_key = d'ef\n"
+                                     "[team]\naws_access_key_id = AKTEAM\naws_secret_access_key = t\n")
+    (aws / "config").write_text("[profile team]\nregion = eu-west-3\nendpoint_url = https://minio.example:9000\n")
+    home = {"HOME": str(tmp_path)}
+    assert objectstore.secret_options({"HOME": str(tmp_path / "nobody")}) is None
+    assert objectstore.secret_options(home) == {"KEY_ID": "AKDEFAULT", "SECRET": "d'ef", "REGION": "us-east-1"}
+    assert objectstore.secret_options({**home, "AWS_PROFILE": "team"}) == {
+        "KEY_ID": "AKTEAM", "SECRET": "t", "REGION": "eu-west-3", "ENDPOINT": "minio.example:9000",
+        "USE_SSL": "true", "URL_STYLE": "path"}
+    env = {**home, "AWS_ACCESS_KEY_ID": "AKENV", "AWS_SECRET_ACCESS_KEY": "s", "AWS_SESSION_TOKEN": "tok",
+           "AWS_DEFAULT_REGION": "ap-south-1", "AWS_ENDPOINT_URL": "http://127.0.0.1:9000"}
+    assert objectstore.secret_options(env) == {
+        "KEY_ID": "AKENV", "SECRET": "s", "REGION": "ap-south-1", "SESSION_TOKEN": "tok",
+        "ENDPOINT": "127.0.0.1:9000", "USE_SSL": "false", "URL_STYLE": "path"}
+    # a quote in a secret stays inside its literal: DuckDB takes the statement and keeps the value
+    options = objectstore.secret_options(home)
+    con = duckdb.connect()
+    try:
+        con.execute(objectstore.create_secret_sql(options))
+    except duckdb.Error as e:   # no httpfs here (DuckDB without the team extra): the parser still ran
+        assert "s3" in str(e).lower() or "httpfs" in str(e).lower(), e
+    else:
+        shown = con.execute("SELECT secret_string FROM duckdb_secrets()").fetchone()[0]
+        assert "AKDEFAULT" in shown and "d'ef" not in shown   # listed redacted
+
+
+def test_object_store_errors_are_told_apart():
+    from nbtrack.store import objectstore
+
+    refused = ("HTTP Error: HTTP GET error reading 'http://h/b/k.parquet' in region 'us-east-1' (HTTP 403 Forbidden)\n\n"
+               "InvalidAccessKeyId: The AWS Access Key Id you provided does not exist in our records.\n")
+    assert objectstore.refused(refused) == "InvalidAccessKeyId"
+    assert not objectstore.unreachable(refused)
+    down = "IO Error: Could not connect to server error for HTTP PUT to 'http://127.0.0.1:1/lake/x.parquet'"
+    assert objectstore.unreachable(down) and objectstore.refused(down) is None
+    assert objectstore.refused("Unable to connect to URL s3://b/k: Forbidden (HTTP code 403)") == "HTTP 403"
+    assert objectstore.is_remote("S3://bucket/p") and not objectstore.is_remote("/data/s3://x")
