@@ -209,11 +209,12 @@ def fig_import(store: str) -> dict[str, Any]:
     points = steps * len(names)
     floor = Path(store).with_name("floor.duckdb")
     floor.unlink(missing_ok=True)
-    table = pa.table({"run_id": pa.array(["r"] * points).dictionary_encode(), "key": np.repeat(names, steps),
+    arrow = pa.table({"run_id": pa.array(["r"] * points).dictionary_encode(), "key": np.repeat(names, steps),
                       "step": np.tile(np.arange(steps), len(names)), "value": np.tile(values, len(names))})
     t = time.perf_counter()
     con = duckdb.connect(str(floor))
-    con.execute("CREATE TABLE h AS SELECT * FROM table")
+    con.register("arrow", arrow)
+    con.execute("CREATE TABLE h AS SELECT * FROM arrow")
     con.close()
     floor_s = time.perf_counter() - t
     floor.unlink()

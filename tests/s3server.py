@@ -124,8 +124,6 @@ class S3Server:
                 "AWS_REGION": REGION, "AWS_ENDPOINT_URL": self.endpoint}
 
     def new_bucket(self) -> str:
-        import boto3
-
         name = f"lake-{uuid.uuid4().hex[:12]}"
         self.client().create_bucket(Bucket=name)
         return name

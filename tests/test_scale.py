@@ -6,10 +6,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import duckdb
 import pytest
 
 import nbtrack
+from nbtrack.store import Store
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 import bulk  # noqa: E402
@@ -26,15 +26,12 @@ TABLES = {
 
 
 def _rows(path: Path) -> dict[str, list[tuple]]:
-    con = duckdb.connect(str(path), read_only=True)
-    try:
+    with Store(path).connect(read_only=True) as con:   # as nbtrack opens it: one configuration per file
         for table in TABLES:   # every row says where its run is (store/locality.py)
             if table != "runs":
                 assert con.execute(f'SELECT count(*) FROM "{table}" t JOIN runs r USING (run_id) '
                                    "WHERE t.started_us IS DISTINCT FROM epoch_us(r.started_at)").fetchone()[0] == 0, table
         return {t: sorted(con.execute(q).fetchall(), key=repr) for t, q in TABLES.items()}
-    finally:
-        con.close()
 
 
 @pytest.mark.parametrize("mixed", [False, True], ids=["uniform", "mixed"])

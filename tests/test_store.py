@@ -162,6 +162,43 @@ def test_import_is_idempotent_after_a_kill_between_commit_and_cleanup(tmp_path, 
         assert con.execute("SELECT count(*) FROM params").fetchall() == [(3,)]
 
 
+def test_points_imported_before_their_run_are_found_once_the_run_arrives(tmp_path, store_path):
+    """A run's points files imported while its record is missing (set aside, or not there yet) carry no
+    started_us (store/locality.py); the record's import gives it to them, and the run reads whole."""
+    code = textwrap.dedent(f"""
+        import nbtrack
+        with nbtrack.run("long", store={str(store_path)!r}) as r:
+            for step in range(30_000):
+                r.log(loss=1.0 / (step + 1), step=step)
+    """)
+    store = Store(store_path)
+    Store(store_path).sync()
+    from nbtrack.store.lock import FileLock
+    lock = FileLock(store.lock_path)
+    lock.acquire()
+    try:
+        assert run_py(code, tmp_path).returncode == 0
+    finally:
+        lock.release()
+    held = tmp_path / "records"
+    held.mkdir()
+    records = sorted(store.spool.dir.glob("run.*"))
+    assert records and list(store.spool.dir.glob("pts.*")), "the run wrote points files and records"
+    for path in records:
+        shutil.move(path, held / path.name)
+    with store.connect() as con:   # points only: nothing says where their run is yet
+        assert con.execute("SELECT count(*) FROM metric_history WHERE started_us IS NULL").fetchone()[0] > 0
+        assert con.execute("SELECT count(*) FROM runs").fetchone()[0] == 0
+    for path in held.iterdir():
+        shutil.move(path, store.spool.dir / path.name)
+    run = nbtrack.get(nbtrack.runs(store=store_path).run_id[0], store=store_path)
+    history = run.history()
+    assert len(history) == 30_000 and history["step"].tolist() == list(range(30_000))
+    with store.connect() as con:
+        assert con.execute("SELECT count(*) FROM metric_history WHERE started_us IS NULL").fetchone()[0] == 0
+        assert con.execute("SELECT count(*) FROM metric_curves WHERE started_us IS NULL").fetchone()[0] == 0
+
+
 def test_a_foreign_duckdb_client_holding_the_file_is_waited_for(tmp_path, store_path):
     nbtrack.run("one", store=store_path).__enter__().__exit__(None, None, None)
     assert len(nbtrack.runs(store=store_path)) == 1

@@ -322,6 +322,7 @@ def _import_runs(con: duckdb.DuckDBPyConnection, batch: "_Batch") -> None:
             con.execute(f'INSERT INTO "{table}" BY NAME SELECT c.*, u.us AS started_us FROM nbt_child c '
                         "JOIN nbt_us u USING (run_id)")
             con.unregister("nbt_child")
+    _adopt(con)
     if batch.sources.num_rows:
         con.register("nbt_src", batch.sources)
         con.execute("INSERT INTO sources SELECT * FROM nbt_src WHERE hash NOT IN (SELECT hash FROM sources)")
@@ -343,33 +344,43 @@ def _import_points(con: duckdb.DuckDBPyConnection, points: pa.Table, chunks: lis
     _locate(con, touched)
     con.register("nbt_points", points)
     con.register("nbt_chunks", pa.table({"run_id": [r for r, _ in chunks], "chunk": [c for _, c in chunks]}))
+    # points of a run not in the store yet (its record set aside, or still to come): no started_us until
+    # it arrives, and listed in orphan_points so that its import finds them (_adopt)
+    homeless = sorted(set(touched) - {r[0] for r in con.execute("SELECT run_id FROM nbt_us").fetchall()})
+    if homeless:
+        con.execute("INSERT INTO orphan_points SELECT unnest(?::VARCHAR[]) EXCEPT SELECT run_id FROM orphan_points",
+                    [homeless])
     chunk_of = "(t.run_id, t.chunk) IN (SELECT (run_id, chunk) FROM nbt_chunks)"
     con.execute(f"DELETE FROM metric_history t WHERE {locality.located('t')} AND {chunk_of}")
-    con.execute(f"DELETE FROM metric_history t WHERE t.started_us IS NULL AND {chunk_of}")
+    if homeless:
+        con.execute(f"DELETE FROM metric_history t WHERE t.started_us IS NULL AND {chunk_of}")
     con.execute("INSERT INTO metric_history (run_id, key, step, value, chunk, started_us) "
                 "SELECT p.run_id, p.key, p.step, p.value, p.chunk, u.us FROM nbt_points p LEFT JOIN nbt_us u USING (run_id)")
     con.unregister("nbt_points")
     con.unregister("nbt_chunks")
-    con.register("nbt_touched", pa.table({"run_id": pa.array(touched, pa.string())}))
     con.execute(f"DELETE FROM metric_curves t WHERE {locality.located('t')}")
-    con.execute("DELETE FROM metric_curves t WHERE t.started_us IS NULL AND t.run_id IN (SELECT run_id FROM nbt_touched)")
-    known = f"{locality.located('h')}"
-    orphans = "h.started_us IS NULL AND h.run_id IN (SELECT run_id FROM nbt_touched)"
+    source = f"SELECT run_id, key, step, value FROM metric_history h WHERE {locality.located('h')}"
+    if homeless:
+        con.execute("DELETE FROM metric_curves t WHERE t.started_us IS NULL AND t.run_id IN (SELECT unnest(?::VARCHAR[]))",
+                    [homeless])
+        source += (" UNION ALL SELECT run_id, key, step, value FROM metric_history h WHERE h.started_us IS NULL "
+                   "AND h.run_id IN (SELECT unnest($homeless::VARCHAR[]))")
     con.execute("INSERT INTO metric_curves (run_id, key, step, value, started_us) SELECT d.*, u.us FROM ("
-                + queries.downsample_sql(f"SELECT run_id, key, step, value FROM metric_history h WHERE {known} "
-                                         f"UNION ALL SELECT run_id, key, step, value FROM metric_history h WHERE {orphans}")
-                + ") d LEFT JOIN nbt_us u USING (run_id)")
-    con.unregister("nbt_touched")
+                + queries.downsample_sql(source) + ") d LEFT JOIN nbt_us u USING (run_id)",
+                {"homeless": homeless} if homeless else {})
 
 
 def _adopt(con: duckdb.DuckDBPyConnection) -> None:
-    """Points imported before their run (its record set aside, then a later one arrived) get its
-    ``started_us`` once the run is in the store. Asking costs little: DuckDB skips every row group
-    without NULLs by its statistics."""
+    """Points imported before their run get its ``started_us`` once the run (in ``nbt_us``) is in the
+    store."""
+    found = [r[0] for r in con.execute("SELECT run_id FROM orphan_points WHERE run_id IN (SELECT run_id FROM nbt_us)")
+             .fetchall()]
+    if not found:
+        return
     for table in ("metric_history", "metric_curves"):
-        if con.execute(f"SELECT count(*) FROM {table} WHERE started_us IS NULL").fetchone()[0]:
-            con.execute(f"UPDATE {table} SET started_us = u.us FROM nbt_us u "
-                        f"WHERE {table}.started_us IS NULL AND {table}.run_id = u.run_id")
+        con.execute(f"UPDATE {table} SET started_us = u.us FROM nbt_us u WHERE {table}.started_us IS NULL "
+                    f"AND {table}.run_id = u.run_id AND u.run_id IN (SELECT unnest(?::VARCHAR[]))", [found])
+    con.execute("DELETE FROM orphan_points WHERE run_id IN (SELECT unnest(?::VARCHAR[]))", [found])
 
 
 class _Batch:

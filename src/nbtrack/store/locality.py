@@ -44,8 +44,12 @@ def located(alias: str, table: str = "nbt_us") -> str:
 
 
 # 0009: the column, set from each row's run. Points whose run is not in the store yet keep NULL until
-# their run arrives (importer.adopt).
+# their run arrives; orphan_points lists those runs, so that an import asks a small table whether it
+# has points to adopt (importer._adopt) instead of reading every points file of a lake for NULLs.
 MIGRATION = "\n".join(
     f'ALTER TABLE "{t}" ADD COLUMN started_us BIGINT;\n'
     f'UPDATE "{t}" SET started_us = (SELECT {STARTED_US} FROM runs r WHERE r.run_id = "{t}".run_id);'
-    for t in RUN_ROW_TABLES)
+    for t in RUN_ROW_TABLES) + """
+CREATE TABLE orphan_points (run_id VARCHAR NOT NULL);
+INSERT INTO orphan_points SELECT DISTINCT run_id FROM metric_history WHERE started_us IS NULL;
+"""
