@@ -391,4 +391,6 @@ def test_object_store_errors_are_told_apart():
     down = "IO Error: Could not connect to server error for HTTP PUT to 'http://127.0.0.1:1/lake/x.parquet'"
     assert objectstore.unreachable(down) and objectstore.refused(down) is None
     assert objectstore.refused("Unable to connect to URL s3://b/k: Forbidden (HTTP code 403)") == "HTTP 403"
+    assert not objectstore.unreachable('could not connect to server: Connection refused\n\tIs the server running on '
+                                       'host "127.0.0.1" and accepting TCP/IP connections on port 5432?')   # PostgreSQL's
     assert objectstore.is_remote("S3://bucket/p") and not objectstore.is_remote("/data/s3://x")

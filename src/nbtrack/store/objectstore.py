@@ -101,7 +101,8 @@ def refused(text: str) -> str | None:
 def unreachable(text: str) -> bool:
     """The object store's endpoint did not answer (as opposed to: it answered with an error)."""
     low = text.lower()
-    return (not _ANSWERED.search(text)
+    return (("http" in low or "s3://" in low)   # httpfs's words; PostgreSQL's own outage is told by ducklake.py
+            and not _ANSWERED.search(text)
             and any(s in low for s in ("could not connect to server", "could not resolve hostname",
                                        "connection refused", "timeout was reached", "failed to connect")))
 
