@@ -212,7 +212,8 @@ def fig_import(store: str) -> dict[str, Any]:
     arrow = pa.table({"run_id": pa.array(["r"] * points).dictionary_encode(), "key": np.repeat(names, steps),
                       "step": np.tile(np.arange(steps), len(names)), "value": np.tile(values, len(names))})
     t = time.perf_counter()
-    con = duckdb.connect(str(floor), config={"enable_progress_bar": False})
+    con = duckdb.connect(str(floor))
+    con.execute("SET enable_progress_bar = false")
     con.register("arrow", arrow)
     con.execute("CREATE TABLE h AS SELECT * FROM arrow")
     con.close()

@@ -293,19 +293,20 @@ def _import(con: duckdb.DuckDBPyConnection, blobs: pa.Table | None, points: pa.T
     return len(batch.items)
 
 
-def _locate(con: duckdb.DuckDBPyConnection, run_ids: list[str]) -> None:
-    """``nbt_us``: these runs' ``started_us`` (locality.py), for those in the store."""
+def _locate(con: duckdb.DuckDBPyConnection, run_ids: list[str]) -> list[int]:
+    """``nbt_us``: these runs' ``started_us`` (locality.py), for those in the store; returns those values."""
     con.execute(f"CREATE OR REPLACE TEMP TABLE nbt_us AS SELECT run_id, {locality.STARTED_US} AS us FROM runs "
                 "WHERE run_id IN (SELECT unnest(?::VARCHAR[]))", [run_ids])
+    return [r[0] for r in con.execute("SELECT us FROM nbt_us").fetchall()]
 
 
 def _import_runs(con: duckdb.DuckDBPyConnection, batch: "_Batch") -> None:
     con.register("nbt_runs", batch.tables["runs"])
     replaced = [item.run_id for item in batch.items if item.replaces]
     if replaced:   # a run's rows are written in one transaction: a run not in `runs` has no rows anywhere
-        _locate(con, replaced)
+        us = _locate(con, replaced)
         for table in CHILD_TABLES:   # before the runs rows, which say where their rows are
-            con.execute(f'DELETE FROM "{table}" t WHERE {locality.located("t")}')
+            con.execute(f'DELETE FROM "{table}" t WHERE {locality.located("t", us)}')
         con.execute("DELETE FROM runs WHERE run_id IN (SELECT unnest(?::VARCHAR[]))", [replaced])
     con.execute("INSERT INTO runs BY NAME SELECT * REPLACE ("
                 "to_timestamp(started_at) AS started_at, to_timestamp(ended_at) AS ended_at), "
@@ -341,7 +342,7 @@ def _import_points(con: duckdb.DuckDBPyConnection, points: pa.Table, chunks: lis
     import pyarrow as pa
 
     touched = sorted({run_id for run_id, _ in chunks})
-    _locate(con, touched)
+    us = _locate(con, touched)
     con.register("nbt_points", points)
     con.register("nbt_chunks", pa.table({"run_id": [r for r, _ in chunks], "chunk": [c for _, c in chunks]}))
     # points of a run not in the store yet (its record set aside, or still to come): no started_us until
@@ -351,15 +352,15 @@ def _import_points(con: duckdb.DuckDBPyConnection, points: pa.Table, chunks: lis
         con.execute("INSERT INTO orphan_points SELECT unnest(?::VARCHAR[]) EXCEPT SELECT run_id FROM orphan_points",
                     [homeless])
     chunk_of = "(t.run_id, t.chunk) IN (SELECT (run_id, chunk) FROM nbt_chunks)"
-    con.execute(f"DELETE FROM metric_history t WHERE {locality.located('t')} AND {chunk_of}")
+    con.execute(f"DELETE FROM metric_history t WHERE {locality.located('t', us)} AND {chunk_of}")
     if homeless:
         con.execute(f"DELETE FROM metric_history t WHERE t.started_us IS NULL AND {chunk_of}")
     con.execute("INSERT INTO metric_history (run_id, key, step, value, chunk, started_us) "
                 "SELECT p.run_id, p.key, p.step, p.value, p.chunk, u.us FROM nbt_points p LEFT JOIN nbt_us u USING (run_id)")
     con.unregister("nbt_points")
     con.unregister("nbt_chunks")
-    con.execute(f"DELETE FROM metric_curves t WHERE {locality.located('t')}")
-    source = f"SELECT run_id, key, step, value FROM metric_history h WHERE {locality.located('h')}"
+    con.execute(f"DELETE FROM metric_curves t WHERE {locality.located('t', us)}")
+    source = f"SELECT run_id, key, step, value FROM metric_history h WHERE {locality.located('h', us)}"
     if homeless:
         con.execute("DELETE FROM metric_curves t WHERE t.started_us IS NULL AND t.run_id IN (SELECT unnest(?::VARCHAR[]))",
                     [homeless])

@@ -110,9 +110,9 @@ def resolve_run_id(con: duckdb.DuckDBPyConnection, ref: str, store_path: str) ->
 
 def _kv(con: duckdb.DuckDBPyConnection, table: str, run: dict[str, Any],
         kinds: dict[str, str] | None = None) -> dict[str, Any]:
-    """A run's params or values, decoded; ``run``: its ``run`` id, and its ``us`` when known (locality.py).
-    ``kinds``: filled with each param's kind, from the same read."""
-    where = locality.known("t") if "us" in run else locality.one("t")
+    """A run's params or values, decoded; ``run``: its ``run`` id and ``us`` (_located). ``kinds``: filled
+    with each param's kind, from the same read."""
+    where = locality.known("t")
     kind = "kind" if table == "params" else "NULL"
     rows = con.execute(f'SELECT key, vtype, value_json, value_num, value_text, {kind} FROM "{table}" t '
                        f"WHERE {where} ORDER BY key", run).fetchall()
@@ -171,9 +171,17 @@ def run_detail(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, Any]:
     return detail
 
 
+def _located(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, Any]:
+    """A run's id and ``started_us`` (None when it is not in the store), bound as ``run`` and ``us``: a
+    constant lets DuckDB skip row groups by their statistics before reading them, where the same value
+    from a subquery is applied while scanning (among 10^9 points: 78 ms against a few)."""
+    found = con.execute(f"SELECT {locality.STARTED_US} FROM runs WHERE run_id = ?", [run_id]).fetchall()
+    return {"run": run_id, "us": found[0][0] if found else None}
+
+
 def history(con: duckdb.DuckDBPyConnection, run_id: str, key: str | None = None) -> pd.DataFrame:
-    query = f"SELECT step, key, value FROM metric_history t WHERE {locality.one('t')}"
-    args: dict[str, Any] = {"run": run_id}
+    query = f"SELECT step, key, value FROM metric_history t WHERE {locality.known('t')}"
+    args = _located(con, run_id)
     if key is not None:
         query += " AND key = $key"
         args["key"] = codec.text_safe(key)   # as the key was stored: the name logged, not its escape
@@ -206,7 +214,7 @@ def user_sql(con: duckdb.DuckDBPyConnection, query: str) -> pd.DataFrame:
 
 def metric_key_counts(con: duckdb.DuckDBPyConnection, run_ids: list[str] | None = None) -> dict[str, dict[str, int]]:
     """Per metric key: in how many runs it has a final value, and in how many it has logged points."""
-    sel = "" if run_ids is None else f" WHERE {locality.some('t')}"
+    sel = "" if run_ids is None else f" WHERE {locality.listed('t', locality.starts(con, run_ids))}"
     rows = con.execute(f"SELECT key, count(*), count(*) FILTER (WHERE source = 'log') FROM metrics t{sel} "
                        "GROUP BY key", {} if run_ids is None else {"runs": run_ids}).fetchall()
     return {k: {"runs": n, "logged": logged} for k, n, logged in rows}
@@ -254,7 +262,7 @@ def downsample_sql(source: str, max_points: int = CURVE_POINTS) -> str:
 def curves(con: duckdb.DuckDBPyConnection, run_ids: list[str], keys: list[str] | None = None,
            max_points: int = CURVE_POINTS) -> pd.DataFrame:
     """Logged points of these runs (``run_id, key, step, value``), at most about ``max_points`` per series."""
-    cond = locality.some("t")
+    cond = locality.listed("t", locality.starts(con, run_ids))
     args: dict[str, Any] = {"runs": list(run_ids)}
     if keys is not None:
         cond += " AND t.key IN (SELECT unnest($keys::VARCHAR[]))"
@@ -287,8 +295,9 @@ def run_labels(con: duckdb.DuckDBPyConnection, run_ids: list[str]) -> dict[str, 
 
 def curve_series_count(con: duckdb.DuckDBPyConnection, run_ids: list[str]) -> int:
     """How many (run, metric) curves these runs have."""
+    where = locality.listed("t", locality.starts(con, run_ids))
     return con.execute("SELECT count(*) FROM (SELECT DISTINCT run_id, key FROM metric_curves t "
-                       f"WHERE {locality.some('t')})", {"runs": run_ids}).fetchone()[0]
+                       f"WHERE {where})", {"runs": run_ids}).fetchone()[0]
 
 
 def logged_runs(con: duckdb.DuckDBPyConnection, run_ids: list[str] | None = None) -> list[str]:
@@ -328,7 +337,7 @@ def reference_candidates(con: duckdb.DuckDBPyConnection, name: str, exclude: str
 def params_of(con: duckdb.DuckDBPyConnection, run_id: str, kinds: tuple[str, ...] | None = None) -> dict[str, Any]:
     """A run's params, optionally only those of some kinds (``literal``, ``override``, ``input``, ...)."""
     found: dict[str, str] = {}
-    values = _kv(con, "params", {"run": run_id}, found)
+    values = _kv(con, "params", _located(con, run_id), found)
     return values if kinds is None else {k: v for k, v in values.items() if found[k] in kinds}
 
 

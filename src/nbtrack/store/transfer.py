@@ -81,8 +81,9 @@ def read_batch(con: duckdb.DuckDBPyConnection, run_ids: list[str]) -> dict[str, 
     """Every row of these runs, and the artifacts, sources and environments they point at."""
     ids = {"ids": run_ids}
     sel = "(SELECT unnest($ids::VARCHAR[]))"
+    us = locality.starts(con, run_ids)
     out = {t: con.execute(f'SELECT * FROM "{t}" t WHERE '
-                          + (locality.some("t", "$ids") if t in locality.RUN_ROW_TABLES else f"run_id IN {sel}"),
+                          + (locality.listed("t", us, "$ids") if t in locality.RUN_ROW_TABLES else f"run_id IN {sel}"),
                           ids).to_arrow_table()
            for t in RUN_TABLES}
     out["artifacts"] = con.execute(
@@ -103,8 +104,9 @@ def write_batch(con: duckdb.DuckDBPyConnection, batch: dict[str, pa.Table]) -> N
     Called inside one transaction; distinct() guards against duplicate hashes, which a catalog without
     primary keys (DuckLake) can hold when two writers add the same blob at once."""
     con.register("nbt_ids", batch["runs"].select(["run_id"]))
+    us = locality.starts(con, batch["runs"].column("run_id").to_pylist())
     for table in reversed(RUN_TABLES):   # runs last: a child table's rows are found by their run's start (locality.py)
-        where = locality.in_table("t", "nbt_ids") if table in locality.RUN_ROW_TABLES else "t.run_id IN (SELECT run_id FROM nbt_ids)"
+        where = locality.located("t", us, "nbt_ids") if table in locality.RUN_ROW_TABLES else "t.run_id IN (SELECT run_id FROM nbt_ids)"
         con.execute(f'DELETE FROM "{table}" t WHERE {where}')
     for table in RUN_TABLES:
         if batch[table].num_rows:
