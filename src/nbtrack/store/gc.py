@@ -42,7 +42,7 @@ _ORPHANS = """
 
 def measure(con: duckdb.DuckDBPyConnection, run_ids: list[str]) -> Garbage:
     """What removing these runs would take away."""
-    where = locality.listed("t", locality.starts(con, run_ids))
+    where = locality.some("t")
     points = con.execute(f"SELECT count(*) FROM metric_history t WHERE {where}", {"runs": run_ids}).fetchone()[0]
     n, size = con.execute(f"SELECT count(*), coalesce(sum(size), 0) FROM ({_ORPHANS})", {"ids": run_ids}).fetchone()
     return Garbage(list(run_ids), int(points), int(n), int(size))
@@ -53,9 +53,8 @@ def remove(con: duckdb.DuckDBPyConnection, run_ids: list[str]) -> Garbage:
     found = measure(con, run_ids)
     args: dict[str, Any] = {"ids": run_ids}
     con.execute(f"DELETE FROM artifacts WHERE hash IN (SELECT hash FROM ({_ORPHANS}))", args)
-    us = locality.starts(con, run_ids)
     for table in RUN_TABLES:   # runs last: a child table's rows are found by their run's start (locality.py)
-        where = locality.listed("t", us, "$ids") if table in locality.RUN_ROW_TABLES else "t.run_id IN (SELECT unnest($ids::VARCHAR[]))"
+        where = locality.some("t", "$ids") if table in locality.RUN_ROW_TABLES else "t.run_id IN (SELECT unnest($ids::VARCHAR[]))"
         con.execute(f'DELETE FROM "{table}" t WHERE {where}', args)
     con.execute("DELETE FROM sources WHERE hash NOT IN (SELECT source_hash FROM runs WHERE source_hash IS NOT NULL)")
     con.execute("DELETE FROM environments WHERE env_id NOT IN (SELECT env_id FROM runs WHERE env_id IS NOT NULL)")

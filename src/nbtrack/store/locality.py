@@ -28,10 +28,12 @@ def starts(con: Any, run_ids: list[str]) -> list[int]:
                                       [list(run_ids)]).fetchall()]
 
 
-def listed(alias: str, us: list[int], runs: str = "$runs") -> str:
-    """The rows of ``alias`` of a list of runs bound as ``runs`` (a VARCHAR[]), whose ``started_us``
-    (``starts``) are ``us``."""
-    return f"{alias}.started_us IN ({_values(us)}) AND {alias}.run_id IN (SELECT unnest({runs}::VARCHAR[]))"
+def some(alias: str, runs: str = "$runs") -> str:
+    """The rows of ``alias`` of a list of runs bound as ``runs`` (a VARCHAR[]). A subquery, not constants:
+    the values of runs scattered over the store span its row groups, and DuckDB filters by a join's
+    values faster (curves of 100 runs among 10^9 points: 20 ms, against 74 ms with an IN list)."""
+    return (f"{alias}.started_us IN (SELECT {STARTED_US} FROM runs WHERE run_id IN (SELECT unnest({runs}::VARCHAR[]))) "
+            f"AND {alias}.run_id IN (SELECT unnest({runs}::VARCHAR[]))")
 
 
 def _values(us: list[int]) -> str:
@@ -41,7 +43,7 @@ def _values(us: list[int]) -> str:
 def located(alias: str, us: list[int], table: str = "nbt_us") -> str:
     """The rows of ``alias`` of the runs in ``table`` (their ``run_id``), whose ``started_us`` are ``us``:
     inlined as constants (they are ints), which DuckDB checks against row groups' statistics before
-    reading them."""
+    reading them. For the few runs of an import, started about together."""
     return f"{alias}.started_us IN ({_values(us)}) AND {alias}.run_id IN (SELECT run_id FROM {table})"
 
 

@@ -214,7 +214,7 @@ def user_sql(con: duckdb.DuckDBPyConnection, query: str) -> pd.DataFrame:
 
 def metric_key_counts(con: duckdb.DuckDBPyConnection, run_ids: list[str] | None = None) -> dict[str, dict[str, int]]:
     """Per metric key: in how many runs it has a final value, and in how many it has logged points."""
-    sel = "" if run_ids is None else f" WHERE {locality.listed('t', locality.starts(con, run_ids))}"
+    sel = "" if run_ids is None else f" WHERE {locality.some('t')}"
     rows = con.execute(f"SELECT key, count(*), count(*) FILTER (WHERE source = 'log') FROM metrics t{sel} "
                        "GROUP BY key", {} if run_ids is None else {"runs": run_ids}).fetchall()
     return {k: {"runs": n, "logged": logged} for k, n, logged in rows}
@@ -262,7 +262,7 @@ def downsample_sql(source: str, max_points: int = CURVE_POINTS) -> str:
 def curves(con: duckdb.DuckDBPyConnection, run_ids: list[str], keys: list[str] | None = None,
            max_points: int = CURVE_POINTS) -> pd.DataFrame:
     """Logged points of these runs (``run_id, key, step, value``), at most about ``max_points`` per series."""
-    cond = locality.listed("t", locality.starts(con, run_ids))
+    cond = locality.some("t")
     args: dict[str, Any] = {"runs": list(run_ids)}
     if keys is not None:
         cond += " AND t.key IN (SELECT unnest($keys::VARCHAR[]))"
@@ -295,7 +295,7 @@ def run_labels(con: duckdb.DuckDBPyConnection, run_ids: list[str]) -> dict[str, 
 
 def curve_series_count(con: duckdb.DuckDBPyConnection, run_ids: list[str]) -> int:
     """How many (run, metric) curves these runs have."""
-    where = locality.listed("t", locality.starts(con, run_ids))
+    where = locality.some("t")
     return con.execute("SELECT count(*) FROM (SELECT DISTINCT run_id, key FROM metric_curves t "
                        f"WHERE {where})", {"runs": run_ids}).fetchone()[0]
 
