@@ -34,7 +34,7 @@ $(CORPUS)/.stamp: $(STAMP)
 	tar -xzf build/corpus/$(CORPUS_SDIST) -C $(CORPUS) --strip-components=3 nbclient-0.10.2/tests/files
 	touch $@
 
-.PHONY: setup quickstart test test-fast test-latest bench bench-team lab corpus screenshot
+.PHONY: setup quickstart test test-fast test-latest bench bench-team bench-scale lab corpus screenshot
 corpus: $(CORPUS)/.stamp
 
 setup: $(STAMP)
@@ -71,6 +71,10 @@ screenshot: $(STAMP)
 
 bench-team: $(STAMP)
 	$(BIN)/python benchmarks/team.py
+
+# a million runs and a billion points: about 20 minutes and 17 GB under $$TMPDIR (or /tmp) the first time
+bench-scale: $(STAMP)
+	$(BIN)/python benchmarks/scale.py
 
 lab: $(STAMP)
 	$(BIN)/python -m pip install --quiet jupyterlab
