@@ -48,12 +48,14 @@ def _median_ms(samples: list[float]) -> float:
     return statistics.median(samples) * 1e3
 
 
-def bench_overhead(root: Path, n: int) -> dict[str, float]:
+def bench_overhead(root: Path, n: int, store: Path | None = None) -> dict[str, float]:
+    """%%track on a trivial cell in an IPython shell vs the same cell untracked (``store``: record into
+    that one, e.g. a big store of scale.py)."""
     from IPython.testing.globalipapp import start_ipython
 
     ip = start_ipython()
     ip.run_cell("%load_ext nbtrack")
-    nbtrack.connect(root / "overhead.duckdb")
+    nbtrack.connect(store or root / "overhead.duckdb")
     cell = "x = 1\ny = x + 1"
     plain, tracked = [], []
     with contextlib.redirect_stdout(io.StringIO()):

@@ -151,37 +151,17 @@ def fig_curves(store: str) -> dict[str, Any]:
 
 
 def fig_overhead(store: str) -> dict[str, Any]:
-    """%%track on a trivial cell in an IPython shell, against the same cell untracked, with this store;
-    every tracked cell's run is imported into it meanwhile (a scratch copy)."""
-    import contextlib
-    import io
-
+    """%%track on a trivial cell against the same cell untracked (bench.py's measure), recording into
+    this store (a scratch copy); then the time to import what the cells left."""
+    import bench
     import nbtrack
-    from IPython.testing.globalipapp import start_ipython
     from nbtrack.recorder.sync import syncer
 
-    ip = start_ipython()
-    ip.run_cell("%load_ext nbtrack")
-    nbtrack.connect(store)
-    cell = "x = 1\ny = x + 1"
-    plain, tracked = [], []
-    with contextlib.redirect_stdout(io.StringIO()):
-        for _ in range(20):
-            ip.run_cell(cell)
-            ip.run_cell("%%track\n" + cell)
-        for _ in range(300):
-            t = time.perf_counter()
-            ip.run_cell(cell)
-            plain.append(time.perf_counter() - t)
-            t = time.perf_counter()
-            ip.run_cell("%%track\n" + cell)
-            tracked.append(time.perf_counter() - t)
+    out = bench.bench_overhead(Path(store).parent, 300, store=Path(store))
     t = time.perf_counter()
     syncer.flush()
     nbtrack.runs(where="name = 'nothing'", store=store)   # imports what is left
-    return {"untracked_ms": statistics.median(plain) * 1e3,
-            "added_ms": (statistics.median(tracked) - statistics.median(plain)) * 1e3,
-            "last_import_s": time.perf_counter() - t}
+    return {**out, "last_import_s": time.perf_counter() - t}
 
 
 def fig_import(store: str) -> dict[str, Any]:

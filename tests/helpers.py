@@ -42,3 +42,16 @@ def documentation() -> dict[str, str]:
     """The README and every page of docs/, by path: what the user reads."""
     pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
     return {str(p.relative_to(ROOT)): p.read_text() for p in pages}
+
+
+def eight_writers(writer: str, cwd: Path, env: dict | None = None) -> None:
+    """Run the script ``writer`` (it gets its number, 0-7, as argv[1]) in 8 processes at once and check
+    that each exits cleanly without a warning. Writers 0-3 share a machine's spool; 4-7 each play
+    another machine (their own spool), so that DuckLake itself sees concurrent commits."""
+    procs = [subprocess.Popen([sys.executable, "-c", writer, str(w)], cwd=cwd, stderr=subprocess.PIPE, text=True,
+                              env={**os.environ, "NBTRACK_SYSTEM_METRICS": "0", **(env or {}),
+                                   "XDG_CACHE_HOME": str(cwd / f"machine{max(w - 3, 0)}")})
+             for w in range(8)]
+    errors = [p.communicate(timeout=600)[1] for p in procs]
+    assert all(p.returncode == 0 for p in procs), errors
+    assert not any("warning" in e for e in errors), errors

@@ -133,6 +133,18 @@ def test_killed_process_leaves_a_running_run_that_is_later_marked_crashed(tmp_pa
     assert "ended before the run finished" in doomed.error["message"]
 
 
+def _spool_only(code: str, cwd: Path, store: Store) -> None:
+    """Run a writer script while holding the store's lock, so that it cannot import its own spool."""
+    from nbtrack.store.lock import FileLock
+
+    lock = FileLock(store.lock_path)
+    lock.acquire()
+    try:
+        assert run_py(code, cwd).returncode == 0
+    finally:
+        lock.release()
+
+
 def test_import_is_idempotent_after_a_kill_between_commit_and_cleanup(tmp_path, store_path):
     code = textwrap.dedent(f"""
         import nbtrack
@@ -141,15 +153,9 @@ def test_import_is_idempotent_after_a_kill_between_commit_and_cleanup(tmp_path, 
                 r.log(loss=float(i))
     """)
     store = Store(store_path)
-    # hold the lock so the writer cannot import its own spool, then keep a copy of the spool
-    # as if the importer had died after COMMIT and before deleting the files
-    from nbtrack.store.lock import FileLock
-    lock = FileLock(store.lock_path)
-    lock.acquire()
-    try:
-        assert run_py(code, tmp_path).returncode == 0
-    finally:
-        lock.release()
+    # the spool as the writer left it, kept as if the importer had died after COMMIT and before
+    # deleting the files
+    _spool_only(code, tmp_path, store)
     saved = tmp_path / "saved"
     shutil.copytree(store.spool.dir, saved)
     assert len(nbtrack.runs(store=store_path)) == 3
@@ -172,14 +178,8 @@ def test_points_imported_before_their_run_are_found_once_the_run_arrives(tmp_pat
                 r.log(loss=1.0 / (step + 1), step=step)
     """)
     store = Store(store_path)
-    Store(store_path).sync()
-    from nbtrack.store.lock import FileLock
-    lock = FileLock(store.lock_path)
-    lock.acquire()
-    try:
-        assert run_py(code, tmp_path).returncode == 0
-    finally:
-        lock.release()
+    store.sync()
+    _spool_only(code, tmp_path, store)
     held = tmp_path / "records"
     held.mkdir()
     records = sorted(store.spool.dir.glob("run.*"))

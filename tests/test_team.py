@@ -18,6 +18,7 @@ from nbtrack.store import Store
 from nbtrack.secrets import redact_passwords
 from nbtrack.store import ducklake
 
+from helpers import eight_writers
 from pgcluster import PASSWORD, Cluster, server_bin
 
 REQUIRED = os.environ.get("NBTRACK_REQUIRE_TEAM") == "1"
@@ -175,15 +176,7 @@ def test_eight_writer_processes_lose_nothing(team, tmp_path):
             with nbtrack.run("w", params={{"writer": w, "i": i}}) as r:
                 r.log(loss=1.0 / (i + 1), step=0)
         """)
-    # writers 0-3 share a machine's spool; 4-7 each play another machine (own spool), so DuckLake
-    # itself sees concurrent commits and retries its conflicts
-    procs = [subprocess.Popen([sys.executable, "-c", writer, str(w)], cwd=tmp_path, stderr=subprocess.PIPE,
-                              text=True, env={**os.environ, "NBTRACK_SYSTEM_METRICS": "0",
-                                              "XDG_CACHE_HOME": str(tmp_path / f"machine{max(w - 3, 0)}")})
-             for w in range(8)]
-    errors = [p.communicate(timeout=600)[1] for p in procs]
-    assert all(p.returncode == 0 for p in procs), errors
-    assert not any("warning" in e for e in errors), errors
+    eight_writers(writer, tmp_path)   # DuckLake retries the conflicts of writers on separate machines
     frame = nbtrack.runs(store=Store(url))
     assert len(frame) == 800
     assert frame["run_id"].is_unique

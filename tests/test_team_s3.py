@@ -15,6 +15,7 @@ import nbtrack
 from nbtrack.errors import StoreError
 from nbtrack.store import Store, ducklake
 
+from helpers import eight_writers
 from pgcluster import Cluster, server_bin
 
 REQUIRED = os.environ.get("NBTRACK_REQUIRE_TEAM") == "1"
@@ -136,13 +137,7 @@ def test_eight_writers_on_s3_lose_nothing(lake, tmp_path):
                 for step in range(200 if i % 5 else {CURVE}):
                     r.log(loss=1.0 / (i + 1), step=step)
         """)
-    procs = [subprocess.Popen([sys.executable, "-c", writer, str(w)], cwd=tmp_path, stderr=subprocess.PIPE, text=True,
-                              env={**os.environ, "NBTRACK_SYSTEM_METRICS": "0", "NBTRACK_TEAM_FLUSH_COMMITS": "5",
-                                   "XDG_CACHE_HOME": str(tmp_path / f"machine{max(w - 3, 0)}")})
-             for w in range(8)]
-    errors = [p.communicate(timeout=600)[1] for p in procs]
-    assert all(p.returncode == 0 for p in procs), errors
-    assert not any("warning" in e for e in errors), errors
+    eight_writers(writer, tmp_path, {"NBTRACK_TEAM_FLUSH_COMMITS": "5"})   # flushes to S3 meanwhile
     frame = nbtrack.runs(store=Store(url))
     assert len(frame) == 200 and frame["run_id"].is_unique
     assert set(zip(frame["params.writer"], frame["params.i"])) == {(w, i) for w in range(8) for i in range(25)}
