@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 
 from ..errors import warn
-from . import edits, locality, queries
+from . import edits, locality
+from .points import adopt, insert_points, locate
 from .edits import check_edits
 from .transaction import transaction
 from .lock import process_alive, session_alive
@@ -289,22 +290,15 @@ def _import(con: duckdb.DuckDBPyConnection, blobs: pa.Table | None, points: pa.T
     else:
         edits.apply(con, edits.insert(con, batch.edits))
     if points is not None:
-        _import_points(con, points, chunks)
+        insert_points(con, points, chunks)
     return len(batch.items)
-
-
-def _locate(con: duckdb.DuckDBPyConnection, run_ids: list[str]) -> list[int]:
-    """``nbt_us``: these runs' ``started_us`` (locality.py), for those in the store; returns those values."""
-    con.execute(f"CREATE OR REPLACE TEMP TABLE nbt_us AS SELECT run_id, {locality.STARTED_US} AS us FROM runs "
-                "WHERE run_id IN (SELECT unnest(?::VARCHAR[]))", [run_ids])
-    return [r[0] for r in con.execute("SELECT us FROM nbt_us").fetchall()]
 
 
 def _import_runs(con: duckdb.DuckDBPyConnection, batch: "_Batch") -> None:
     con.register("nbt_runs", batch.tables["runs"])
     replaced = [item.run_id for item in batch.items if item.replaces]
     if replaced:   # a run's rows are written in one transaction: a run not in `runs` has no rows anywhere
-        us = _locate(con, replaced)
+        us = locate(con, replaced)
         for table in CHILD_TABLES:   # before the runs rows, which say where their rows are
             con.execute(f'DELETE FROM "{table}" t WHERE {locality.located("t", us)}')
         con.execute("DELETE FROM runs WHERE run_id IN (SELECT unnest(?::VARCHAR[]))", [replaced])
@@ -316,14 +310,14 @@ def _import_runs(con: duckdb.DuckDBPyConnection, batch: "_Batch") -> None:
     # before their run: either way its state is recomputed from all its edits
     imported = [item.run_id for item in batch.items]
     edits.apply(con, sorted({*edits.insert(con, batch.edits), *edits.with_edits(con, imported)}))
-    _locate(con, imported)
+    locate(con, imported)
     for table in CHILD_TABLES:
         if batch.tables[table].num_rows:
             con.register("nbt_child", batch.tables[table])
             con.execute(f'INSERT INTO "{table}" BY NAME SELECT c.*, u.us AS started_us FROM nbt_child c '
                         "JOIN nbt_us u USING (run_id)")
             con.unregister("nbt_child")
-    _adopt(con)
+    adopt(con)
     if batch.sources.num_rows:
         con.register("nbt_src", batch.sources)
         con.execute("INSERT INTO sources SELECT * FROM nbt_src WHERE hash NOT IN (SELECT hash FROM sources)")
@@ -333,55 +327,6 @@ def _import_runs(con: duckdb.DuckDBPyConnection, batch: "_Batch") -> None:
         con.execute("INSERT INTO environments BY NAME SELECT * REPLACE (to_timestamp(created_at) AS created_at) "
                     "FROM nbt_env WHERE env_id NOT IN (SELECT env_id FROM environments)")
         con.unregister("nbt_env")
-
-
-def _import_points(con: duckdb.DuckDBPyConnection, points: pa.Table, chunks: list[tuple[str, int]]) -> None:
-    """Points files: a re-imported chunk replaces itself, and a run's stored curves are recomputed from
-    all its points, whichever chunk arrived. One DELETE and one INSERT for every file: each statement is
-    a round trip to a team catalog."""
-    import pyarrow as pa
-
-    touched = sorted({run_id for run_id, _ in chunks})
-    us = _locate(con, touched)
-    con.register("nbt_points", points)
-    con.register("nbt_chunks", pa.table({"run_id": [r for r, _ in chunks], "chunk": [c for _, c in chunks]}))
-    # points of a run not in the store yet (its record set aside, or still to come): no started_us until
-    # it arrives, and listed in orphan_points so that its import finds them (_adopt)
-    homeless = sorted(set(touched) - {r[0] for r in con.execute("SELECT run_id FROM nbt_us").fetchall()})
-    if homeless:
-        con.execute("INSERT INTO orphan_points SELECT unnest(?::VARCHAR[]) EXCEPT SELECT run_id FROM orphan_points",
-                    [homeless])
-    chunk_of = "(t.run_id, t.chunk) IN (SELECT (run_id, chunk) FROM nbt_chunks)"
-    con.execute(f"DELETE FROM metric_history t WHERE {locality.located('t', us)} AND {chunk_of}")
-    if homeless:
-        con.execute(f"DELETE FROM metric_history t WHERE t.started_us IS NULL AND {chunk_of}")
-    con.execute("INSERT INTO metric_history (run_id, key, step, value, chunk, started_us) "
-                "SELECT p.run_id, p.key, p.step, p.value, p.chunk, u.us FROM nbt_points p LEFT JOIN nbt_us u USING (run_id)")
-    con.unregister("nbt_points")
-    con.unregister("nbt_chunks")
-    con.execute(f"DELETE FROM metric_curves t WHERE {locality.located('t', us)}")
-    source = f"SELECT run_id, key, step, value FROM metric_history h WHERE {locality.located('h', us)}"
-    if homeless:
-        con.execute("DELETE FROM metric_curves t WHERE t.started_us IS NULL AND t.run_id IN (SELECT unnest(?::VARCHAR[]))",
-                    [homeless])
-        source += (" UNION ALL SELECT run_id, key, step, value FROM metric_history h WHERE h.started_us IS NULL "
-                   "AND h.run_id IN (SELECT unnest($homeless::VARCHAR[]))")
-    con.execute("INSERT INTO metric_curves (run_id, key, step, value, started_us) SELECT d.*, u.us FROM ("
-                + queries.downsample_sql(source) + ") d LEFT JOIN nbt_us u USING (run_id)",
-                {"homeless": homeless} if homeless else {})
-
-
-def _adopt(con: duckdb.DuckDBPyConnection) -> None:
-    """Points imported before their run get its ``started_us`` once the run (in ``nbt_us``) is in the
-    store."""
-    found = [r[0] for r in con.execute("SELECT run_id FROM orphan_points WHERE run_id IN (SELECT run_id FROM nbt_us)")
-             .fetchall()]
-    if not found:
-        return
-    for table in ("metric_history", "metric_curves"):
-        con.execute(f"UPDATE {table} SET started_us = u.us FROM nbt_us u WHERE {table}.started_us IS NULL "
-                    f"AND {table}.run_id = u.run_id AND u.run_id IN (SELECT unnest(?::VARCHAR[]))", [found])
-    con.execute("DELETE FROM orphan_points WHERE run_id IN (SELECT unnest(?::VARCHAR[]))", [found])
 
 
 class _Batch:
