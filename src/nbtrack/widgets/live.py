@@ -82,9 +82,14 @@ class Hub:
                         signature = store.signature()
                         changed = signature != self._seen.get(path)   # the refresh imports any spool
                     if changed:
+                        # taken before the panels read: a write that lands while they refresh changes it
+                        # again and is shown at the next poll. (Taken after, such a write was never
+                        # shown: seen in the browser test, a note written from Python during a refresh.)
+                        # A refresh that imports a spool costs one more refresh, which finds nothing new.
+                        before = store.signature()
                         for panel in group:
                             panel.refresh()
-                        self._seen[path] = store.signature()
+                        self._seen[path] = before
                     for panel in group:
                         panel.push_live_curves(LIVE_CURVE_S)
                 except Exception as e:  # a panel must not kill the thread that serves the others
