@@ -40,8 +40,11 @@ _BASE_SQL = ('r.run_id, r.experiment, r.name, r.status, r.started_at, r.ended_at
 
 
 def _selection(experiment: str | None, where: str | None, limit: int | None,
-               include_deleted: bool = False) -> tuple[str, list[Any]]:
+               include_deleted: bool = False, ids: list[str] | None = None) -> tuple[str, list[Any]]:
     conds, args = ([] if include_deleted else ["r.deleted_at IS NULL"]), []
+    if ids is not None:
+        conds.append("r.run_id IN (SELECT unnest(?::VARCHAR[]))")
+        args.append(list(ids))
     if experiment is not None:
         conds.append("r.experiment = ?")
         args.append(experiment)
@@ -59,13 +62,13 @@ def _selection(experiment: str | None, where: str | None, limit: int | None,
 
 def runs_frame(con: duckdb.DuckDBPyConnection, experiment: str | None = None, where: str | None = None,
                limit: int | None = None, max_columns: int | None = wide.MAX_COLUMNS,
-               include_deleted: bool = False) -> pd.DataFrame:
+               include_deleted: bool = False, ids: list[str] | None = None) -> pd.DataFrame:
     """One row per run, oldest first: base columns, then params.*, metrics.*, values.* (at most
     ``max_columns`` of them: the keys set in the most runs). Deleted runs only with ``include_deleted``,
-    which adds their ``deleted_at``."""
+    which adds their ``deleted_at``; only the runs of ``ids`` when it is given."""
     import pandas as pd
 
-    query, args = _selection(experiment, where, limit, include_deleted)
+    query, args = _selection(experiment, where, limit, include_deleted, ids)
     try:
         con.execute("CREATE OR REPLACE TEMP TABLE nbt_sel AS SELECT row_number() OVER (ORDER BY started_at, run_id) - 1 "
                     f"AS row, run_id FROM ({query})", args)
@@ -78,7 +81,11 @@ def runs_frame(con: duckdb.DuckDBPyConnection, experiment: str | None = None, wh
         frame = fetch_df(con.execute(
             f'SELECT {_BASE_SQL}{", r.deleted_at" if include_deleted else ""} '
             'FROM runs r JOIN nbt_sel s USING (run_id) ORDER BY s.row'))
-        blocks, order = wide.read(con, max_columns, len(frame))
+        span = None
+        if ids is not None and len(frame):   # a few runs by id: read only the row groups of their time
+            span = con.execute(f"SELECT min({locality.STARTED_US}), max({locality.STARTED_US}) "
+                               "FROM runs JOIN nbt_sel USING (run_id)").fetchone()
+        blocks, order = wide.read(con, max_columns, len(frame), span)
     finally:
         con.execute("DROP TABLE IF EXISTS nbt_sel")
     frame.columns = BASE_COLUMNS + (["deleted_at"] if include_deleted else [])
