@@ -34,7 +34,7 @@ $(CORPUS)/.stamp: $(STAMP)
 	tar -xzf build/corpus/$(CORPUS_SDIST) -C $(CORPUS) --strip-components=3 nbclient-0.10.2/tests/files
 	touch $@
 
-.PHONY: setup quickstart test test-fast test-latest bench bench-team bench-scale lab corpus screenshot
+.PHONY: setup quickstart test test-fast test-latest bench bench-team bench-scale bench-panel lab corpus screenshot
 corpus: $(CORPUS)/.stamp
 
 setup: $(STAMP)
@@ -76,6 +76,13 @@ bench-team: $(STAMP)
 # a million runs and a billion points: about 20 minutes and 17 GB under $$TMPDIR (or /tmp) the first time
 bench-scale: $(STAMP)
 	$(BIN)/python benchmarks/scale.py
+
+# the panel on 100,000 and 1,000,000 runs: kernel side, then drawn in JupyterLab by the browser test
+SCALE_DIR := $(or $(TMPDIR),/tmp)/nbtrack-scale
+bench-panel: $(STAMP)
+	$(BIN)/python benchmarks/scale.py --only panel
+	NBTRACK_E2E_BIG_STORE=$(SCALE_DIR)/runs-1000000-100x2000.duckdb PATH="$(abspath $(BIN)):$$PATH" \
+		$(BIN)/python -m pytest -q -s -p no:cacheprovider tests/test_browser.py -k panel_in_jupyterlab
 
 lab: $(STAMP)
 	$(BIN)/python -m pip install --quiet jupyterlab

@@ -205,8 +205,53 @@ def fig_import(store: str) -> dict[str, Any]:
             "grew_bytes_per_point": (Path(store).stat().st_size - before) / points}
 
 
+def fig_panel(store: str) -> dict[str, Any]:
+    """The compare panel on the store, kernel side: making it (the first table window, the binned
+    scatter, the sample), then a scroll, a sort, a filter and a brush as the page asks for them, and
+    the size of the state the page gets (the bundle aside). Raw DuckDB baseline: the wide SELECT of
+    one window of 200 rows in the same order (what a page of the table is)."""
+    import json
+
+    from ipywidgets.widgets.widget import _remove_buffers
+
+    import nbtrack
+
+    con = _raw(store)
+    n = _count(con)
+    t = time.perf_counter()
+    import nbtrack.widgets.compare  # noqa: F401  (Altair and the widget: once per kernel, counted apart)
+    out: dict[str, Any] = {"runs": n, "import_ms": (time.perf_counter() - t) * 1e3}
+    t = time.perf_counter()
+    panel = nbtrack.compare(store=store)
+    out.update(paged=panel.paged, first_table_ms=(time.perf_counter() - t) * 1e3)
+    panel._charts.result()
+    out["charts_ms"] = (time.perf_counter() - t) * 1e3
+
+    def ask(**message: Any) -> None:
+        panel._handle_custom_msg(message, [])
+
+    out["scroll_ms"] = _ms(lambda: ask(type="view", offset=n // 2, limit=200), 3)
+    out["sort_ms"] = _ms(lambda: ask(type="view", sort="metrics.m3", desc=True, offset=0, limit=200), 3)
+    out["filter_ms"] = _ms(lambda: ask(type="view", filter="params.i0 < 10 and metrics.m1 > 0.5"), 3)
+    out["filtered_rows"] = panel.table["total"]
+    panel._charts.result()   # the scatter of the filtered runs, on the charts' thread
+    ask(type="view", filter="", sort=None)
+    panel._charts.result()
+    x, y = panel.x, panel.y
+    out["brush_ms"] = _ms(lambda: ask(type="brush", ranges={x.replace(".", "\\."): [0.1, 0.2],
+                                                            y.replace(".", "\\."): [0, 1e9]}), 3)
+    out["brushed_runs"] = len(panel.selected)
+    state, _, buffers = _remove_buffers(panel.get_state())
+    data = {k: v for k, v in state.items() if k not in ("_esm", "_css")}
+    out["state_bytes"] = len(json.dumps(data)) + sum(len(b) for b in buffers)
+    window = " ORDER BY r.started_at, r.run_id LIMIT 200 OFFSET " + str(n // 2)
+    out["raw_window_ms"] = _ms(lambda: con.df(_wide_sql().replace(" ORDER BY r.started_at, r.run_id", window)), 3)
+    panel.close()
+    return out
+
+
 FIGURES = {"runs": fig_runs, "where": fig_where, "get": fig_get, "history": fig_history, "curves": fig_curves,
-           "overhead": fig_overhead, "import": fig_import}
+           "overhead": fig_overhead, "import": fig_import, "panel": fig_panel}
 SCRATCH = {"overhead", "import"}   # these write: they get a copy of the store
 
 
@@ -256,9 +301,10 @@ def main() -> None:
         return _child(*args.child)
     args.dir.mkdir(parents=True, exist_ok=True)
     plan = {   # store: (runs, curves (how many runs, steps), mixed types, figures)
-        "runs100k": (100_000, [(100, 2000)], False, ["runs", "where", "get"]),
+        "runs100k": (100_000, [(100, 2000)], False, ["runs", "where", "get", "panel"]),
         "mixed100k": (100_000, [(100, 2000)], True, ["runs"]),
-        "runs1m": (1_000_000, [(100, 2000)], False, ["runs", "where", "get", "history", "curves", "overhead"]),
+        "runs1m": (1_000_000, [(100, 2000)], False, ["runs", "where", "get", "history", "curves", "overhead",
+                                                     "panel"]),
         # 10^9 points: a few runs with millions of steps, many with thousands
         "points1g": (1_000_000, [(10, 5_000_000), (225_000, 2000)], False,
                      ["get", "history", "curves", "import", "overhead"]),

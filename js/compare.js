@@ -5,8 +5,8 @@ import embed from "vega-embed";
 import { h, select } from "./dom.js";
 import { editInPlace, editToolbar, sendEdit } from "./edits.js";
 import {
-  brushSelect, clickSelect, constantColumns, decodeTable, formatValue, rowOrder, rowsFor, starredFirst,
-  visibleColumns, windowRange, FilterError,
+  brushSelect, clickSelect, constantColumns, decodeTable, formatValue, pagedRange, rowOrder, rowsFor,
+  selectionOf, starredFirst, visibleColumns, windowRange, FilterError,
 } from "./table.js";
 
 /**
@@ -14,8 +14,15 @@ import {
  * tests/test_compare.py checks these names against the Python traits.
  * @typedef {object} CompareModel
  * @property {{columns: {name: string, group: string, key: string, kind: string, hidden: boolean}[],
- *   data: Object<string, (DataView|Array)>, n: number}} table  the runs, column by column; numbers as float64 buffers
- * @property {string[]} selected  selected run ids, shared with Python (set here on click and brush)
+ *   data: Object<string, (DataView|Array)>, n: number, paged?: boolean, total?: number, offset?: number,
+ *   all?: number, filter?: string, sort?: ?string, desc?: boolean, error?: string}} table  the runs, column
+ *   by column; numbers as float64 buffers. A paged table (too many runs to send) holds the rows from
+ *   `offset` of the `total` that pass the filter, sorted and filtered in Python: the page asks for others
+ * @property {string[]|{count: number, ids: string[]}} selected  selected run ids, shared with Python (set
+ *   here on click and brush); a paged panel's is a count and the selected ids it shows, and Python
+ *   selects on the page's messages (view, click, brush, group, clear)
+ * @property {{columns: object[], data: Object<string, (DataView|Array)>, n: number}} sample  a paged panel's
+ *   random sample of runs (the chart fields only) for the charts drawn run by run; empty otherwise
  * @property {Object<string, object>} specs  Vega-Lite spec per tab (scatter, parallel, curves, bars), data left out
  * @property {object[]} curve_data  rows {run_id, label, key, step, value} for the curves tab
  * @property {string[]} curve_keys  metric keys that have curves
@@ -34,6 +41,7 @@ import {
  */
 
 const ROW_H = 26;
+const WINDOW = 200; // rows a paged table asks Python for at a time
 const TABLE_H = 286;
 const CANVAS_PAST = 3000; // marks; SVG below (crisp, accessible, testable), canvas above
 const TABS = [["scatter", "Scatter"], ["parallel", "Parallel"], ["curves", "Curves"], ["bars", "Bars"], ["diff", "Diff"]];
@@ -57,6 +65,7 @@ function render({ model, el }) {
   filter.placeholder = "filter: lr>=0.01 status=finished rf";
   filter.setAttribute("aria-label", "filter runs");
   const filterError = h("span", "nbt-error");
+  let pagedPlaceholder = false;
   const colButton = h("button", "nbt-button nbt-columns-button", "Columns");
   const constToggle = h("button", "nbt-button nbt-constant");
   const selInfo = h("span", "nbt-selinfo");
@@ -64,7 +73,10 @@ function render({ model, el }) {
   const starToggle = h("button", "nbt-button nbt-starred-first", "★ first");
   starToggle.title = "starred runs first";
   bar.append(status, filter, filterError, colButton, constToggle, starToggle, selInfo, clearSel);
-  const edits = editToolbar(model, () => model.get("selected") || []);
+  const edits = editToolbar(model, () => {
+    const s = selectionOf(model.get("selected"));
+    return { runs: (model.get("table") || {}).paged ? "selected" : s.ids, count: s.count };
+  });
   // a saved page (panel.save) has no kernel: it cannot edit runs or rebuild a chart for other axes
   const saved = !!model.get("saved_page");
   edits.el.hidden = saved;
@@ -101,10 +113,22 @@ function render({ model, el }) {
     if (!decoded) decoded = decodeTable(model.get("table") || { columns: [], data: {}, n: 0 });
     return decoded;
   };
-  const selected = () => model.get("selected") || [];
+  const selected = () => selectionOf(model.get("selected")).ids;
+  const selectedCount = () => selectionOf(model.get("selected")).count;
+  // a paged panel's table holds a window of rows; Python sorts, filters and selects (table.paged)
+  const paged = () => !!table().paged;
+  const request = { at: null, sent: 0 };
+  function askView(change = {}) {
+    const t = table();
+    const message = { type: "view", offset: t.offset || 0, limit: WINDOW, ...change };
+    request.at = message.offset;
+    request.sent = performance.now();
+    model.send(message);
+  }
   const idsInOrder = () => { const ids = table().data.run_id || []; return state.order.map((i) => ids[i]); };
 
   function setSelected(ids) {
+    if (paged()) { if (!ids.length) model.send({ type: "clear" }); return; }   // Python selects there
     model.set("selected", ids);
     model.save_changes();
     applySelection();
@@ -113,6 +137,15 @@ function render({ model, el }) {
   // -- table --------------------------------------------------------------------------------------
   function recompute() {
     const t = table();
+    if (t.paged) {
+      state.order = Array.from({ length: t.n }, (_, i) => i);
+      state.constant = new Set();
+      state.filterError = t.error ? t.error.split("\n")[0] : "";
+      filterError.textContent = state.filterError;
+      filterError.title = t.error || "";
+      filter.classList.toggle("nbt-invalid", !!state.filterError);
+      return;
+    }
     try {
       state.order = rowOrder(t, state.filter, state.sort);
       if (state.starredFirst) state.order = starredFirst(t, state.order);
@@ -158,12 +191,19 @@ function render({ model, el }) {
         const s = state.sort;
         state.sort = !s || s.column !== col.name ? { column: col.name, desc: false }
           : !s.desc ? { column: col.name, desc: true } : null;
+        if (paged()) {
+          scroller.scrollTop = 0;
+          askView({ offset: 0, sort: state.sort ? state.sort.column : null, desc: !!(state.sort && state.sort.desc) });
+          drawHeader();
+          return;
+        }
         refreshTable();
       });
       header.append(cell);
     }
     const total = cols.reduce((a, c) => a + widthOf(c), 0);
     header.style.width = body.style.width = `${total}px`;
+    constToggle.hidden = paged();
     constToggle.textContent = state.showConstant ? `Hide constant columns`
       : `${[...state.constant].filter((n) => !table().columns.find((c) => c.name === n).hidden).length} constant columns hidden`;
   }
@@ -174,14 +214,32 @@ function render({ model, el }) {
     const t = table();
     const ids = t.data.run_id || [];
     const sel = new Set(selected());
-    body.style.height = `${state.order.length * ROW_H}px`;
-    const [start, end] = windowRange(scroller.scrollTop, TABLE_H, ROW_H, state.order.length);
+    let start, end, top = (r) => r * ROW_H, offset = 0;
+    if (t.paged) {
+      const range = pagedRange(scroller.scrollTop, TABLE_H, ROW_H, t.total);
+      ({ start, end, top } = range);
+      offset = t.offset || 0;
+      body.style.height = `${range.body}px`;
+      const missing = start < offset || Math.min(end, t.total) > offset + t.n;
+      const wanted = Math.max(0, start - Math.floor((WINDOW - (end - start)) / 2));
+      if (missing && request.at !== wanted) askView({ offset: wanted });
+    } else {
+      body.style.height = `${state.order.length * ROW_H}px`;
+      [start, end] = windowRange(scroller.scrollTop, TABLE_H, ROW_H, state.order.length);
+    }
     const frag = document.createDocumentFragment();
     for (let r = start; r < end; r++) {
-      const i = state.order[r];
+      const i = t.paged ? r - offset : state.order[r];
       const row = h("div", "nbt-row");
       row.setAttribute("role", "row");
-      row.style.top = `${r * ROW_H}px`;
+      row.style.top = `${top(r)}px`;
+      if (t.paged && (i < 0 || i >= t.n)) {   // not here yet: Python is sending it
+        row.classList.add("nbt-loading");
+        row.style.gridTemplateColumns = template;
+        row.append(h("div", "nbt-cell", "…"));
+        frag.append(row);
+        continue;
+      }
       row.style.gridTemplateColumns = template;
       row.dataset.runId = ids[i];
       if (sel.has(ids[i])) row.classList.add("nbt-selected");
@@ -196,6 +254,10 @@ function render({ model, el }) {
       }
       row.addEventListener("click", (ev) => {
         const id = ids[i];
+        if (paged()) {
+          model.send({ type: "click", run: id, ctrl: ev.ctrlKey || ev.metaKey, shift: ev.shiftKey });
+          return;
+        }
         const next = clickSelect(selected(), idsInOrder(), id, {
           ctrl: ev.ctrlKey || ev.metaKey, shift: ev.shiftKey, anchor: state.anchor,
         });
@@ -265,11 +327,25 @@ function render({ model, el }) {
     drawHeader();
     drawRows();
     if (!picker.hidden) drawPicker();
-    status.textContent = `${model.get("status") || ""}${state.filter ? ` · ${state.order.length} shown` : ""}`;
+    const t = table();
+    const shown = t.paged ? (t.filter ? t.total : null) : (state.filter ? state.order.length : null);
+    status.textContent = `${model.get("status") || ""}${shown !== null ? ` · ${shown.toLocaleString("en-US")} shown` : ""}`;
+    if (t.paged !== pagedPlaceholder) {
+      pagedPlaceholder = !!t.paged;
+      // a paged filter runs in Python, in the language of nbtrack.runs(where=...)
+      filter.placeholder = t.paged ? "filter: metrics.acc > 0.9 and status = 'finished'"
+        : "filter: lr>=0.01 status=finished rf";
+    }
   }
 
+  let filterTimer = null;
   filter.addEventListener("input", () => {
     state.filter = filter.value;
+    if (paged()) {
+      clearTimeout(filterTimer);
+      filterTimer = setTimeout(() => { scroller.scrollTop = 0; askView({ offset: 0, filter: state.filter }); }, 250);
+      return;
+    }
     refreshTable();
     drawView();
   });
@@ -281,7 +357,7 @@ function render({ model, el }) {
     refreshTable();
     drawView();
   });
-  clearSel.addEventListener("click", () => setSelected([]));
+  clearSel.addEventListener("click", () => (paged() ? model.send({ type: "clear" }) : setSelected([])));
 
   // -- charts -------------------------------------------------------------------------------------
   function finalize() {
@@ -326,9 +402,15 @@ function render({ model, el }) {
     }
   }
 
+  let sampleTable = null;
   function datasetFor(tab) {
     if (tab === "curves") return model.get("curve_data") || [];
     const spec = (model.get("specs") || {})[tab];
+    if (spec?.usermeta?.nbtrack?.aggregated) return [];   // its counts are inline in the spec
+    if (paged()) {
+      if (!sampleTable) sampleTable = decodeTable(model.get("sample") || { columns: [], data: {}, n: 0 });
+      return rowsFor(sampleTable, Array.from({ length: sampleTable.n }, (_, i) => i), spec?.usermeta?.nbtrack?.fields);
+    }
     return rowsFor(table(), state.order, spec?.usermeta?.nbtrack?.fields);
   }
 
@@ -346,7 +428,7 @@ function render({ model, el }) {
     const rows = datasetFor(tab);
     const name = tab === "curves" ? "curves" : "runs";
     if (state.result && state.drawnSpec === spec && state.drawnTab === tab) {
-      state.result.view.data(name, rows);
+      if (!spec.usermeta?.nbtrack?.aggregated) state.result.view.data(name, rows);
       await state.result.view.signal("selected_ids", selected()).runAsync();
       return;
     }
@@ -365,7 +447,8 @@ function render({ model, el }) {
     state.drawnSpec = spec;
     state.drawnTab = tab;
     const view = result.view;
-    view.data(name, rows);
+    const aggregated = !!spec.usermeta?.nbtrack?.aggregated;
+    if (!aggregated) view.data(name, rows);
     view.signal("selected_ids", selected());
     view.addEventListener("click", (event, item) => onChartClick(tab, event, item));
     if (tab === "scatter" && (spec.params || []).some((p) => p.name === "brush")) {
@@ -373,6 +456,10 @@ function render({ model, el }) {
       view.addSignalListener("brush", (_n, value) => {
         clearTimeout(timer);
         timer = setTimeout(() => {
+          if (paged()) {   // every run inside, counted in Python: the page has only some of them
+            if (value && Object.keys(value).length) model.send({ type: "brush", ranges: value });
+            return;
+          }
           const ids = brushSelect(table(), state.order, value);
           if (ids !== null) setSelected(ids);
         }, 150);
@@ -387,6 +474,14 @@ function render({ model, el }) {
   function onChartClick(tab, event, item) {
     const datum = item && item.datum;
     const additive = event && (event.shiftKey || event.ctrlKey || event.metaKey);
+    if (paged()) {
+      if (!datum) { if (!additive && tab !== "scatter") model.send({ type: "clear" }); return; }
+      if (datum.run_id) { model.send({ type: "click", run: datum.run_id, ctrl: additive }); return; }
+      const group = ((model.get("specs") || {}).bars || {}).usermeta?.nbtrack?.group;
+      const value = group ? (datum[group] ?? datum[group.replace(/\./g, "\\.")]) : undefined;
+      if (tab === "bars" && value !== undefined) model.send({ type: "group", column: group, value, add: additive });
+      return;
+    }
     if (!datum) { if (!additive && tab !== "scatter") setSelected([]); return; }
     let ids = [];
     if (datum.run_id) ids = [datum.run_id];
@@ -444,7 +539,7 @@ function render({ model, el }) {
       b.classList.toggle("nbt-active", key === state.tab);
       b.setAttribute("aria-selected", String(key === state.tab));
     }
-    const n = selected().length;
+    const n = selectedCount();
     tabButtons.diff.textContent = n >= 2 ? `Diff (${n})` : "Diff";
     controlsFor(state.tab);
     freezeAxes();
@@ -466,7 +561,7 @@ function render({ model, el }) {
   }
 
   function applySelection() {
-    const n = selected().length;
+    const n = selectedCount();
     edits.update();
     selInfo.textContent = n ? `${n} selected` : "";
     clearSel.hidden = !n;
@@ -479,7 +574,23 @@ function render({ model, el }) {
     tabButtons.diff.textContent = n >= 2 ? `Diff (${n})` : "Diff";
   }
 
-  model.on("change:table", () => { decoded = null; refreshTable(); drawView(); });
+  model.on("change:table", () => {
+    const before = decoded;
+    decoded = null;
+    if (table().paged && before && before.paged) {
+      // a new window of the same view: redraw the rows only; the charts did not change
+      refreshTable();
+      // how long a scroll, sort or filter took to come back drawn (read by the end-to-end test)
+      if (request.sent && request.at === table().offset) {
+        root.dataset.roundTripMs = String(Math.round(performance.now() - request.sent));
+        request.sent = 0;
+      }
+      return;
+    }
+    refreshTable();
+    drawView();
+  });
+  model.on("change:sample", () => { sampleTable = null; if (paged() && state.tab !== "diff") drawView(); });
   model.on("change:status", () => refreshTable());
   model.on("change:selected", () => { applySelection(); if (state.tab === "diff") drawView(); });
   model.on("change:specs", () => drawView());

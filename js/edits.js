@@ -9,10 +9,12 @@ export function sendEdit(model, action, runs, value = null) {
 }
 
 /**
- * The toolbar shown while runs are selected. `selected()` gives the selected run ids.
+ * The toolbar shown while runs are selected. `selection()` gives {runs, count}: the selected run ids,
+ * or "selected" where the page holds only some of them (a paged panel: Python edits its whole selection).
  * Returns {el, update, answer}: update() after the selection changes, answer(msg) for Python's reply.
  */
-export function editToolbar(model, selected) {
+export function editToolbar(model, selection) {
+  const selected = () => selection().runs;
   const el = h("div", "nbt-edits");
   const tagInput = h("input", "nbt-tag-input");
   tagInput.type = "text";
@@ -40,7 +42,7 @@ export function editToolbar(model, selected) {
     message, undo,
   );
   const update = () => {
-    const n = selected().length;
+    const n = selection().count;
     for (const b of el.querySelectorAll("input, .nbt-tag, .nbt-untag, .nbt-star, .nbt-unstar, .nbt-delete")) b.disabled = !n;
   };
   const answer = (msg) => {

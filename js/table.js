@@ -174,6 +174,29 @@ export function windowRange(scrollTop, viewport, rowHeight, n, overscan = 8) {
   return [start, Math.max(start, end)];
 }
 
+// The selection as the model holds it: a list of run ids, or (a paged panel, whose selection may be
+// 100,000 runs) {count, ids}, the ids being those the page shows.
+export function selectionOf(value) {
+  if (Array.isArray(value)) return { ids: value, count: value.length };
+  if (value && typeof value === "object") return { ids: value.ids || [], count: value.count || 0 };
+  return { ids: [], count: 0 };
+}
+
+// The rows of a paged table in view: the first (fractional) row at the top and the slice to draw.
+// Past ~15 million px browsers stop sizing an element (Firefox), so a very long table scrolls a
+// shorter body and each pixel stands for more than one row's height.
+export const MAX_BODY_PX = 15_000_000;
+export function pagedRange(scrollTop, viewport, rowHeight, total, overscan = 8) {
+  const body = Math.min(total * rowHeight, MAX_BODY_PX);
+  const scale = body > 0 ? (total * rowHeight) / body : 1;
+  const first = (scrollTop * scale) / rowHeight;
+  const start = Math.max(0, Math.floor(first) - overscan);
+  const end = Math.min(total, Math.ceil(first + viewport / rowHeight) + overscan);
+  // row r is drawn at top(r): rows stay rowHeight apart, and the first one lines up with scrollTop
+  const top = (r) => scrollTop + (r - first) * rowHeight;
+  return { body, start, end: Math.max(start, end), top };
+}
+
 // A click on a run: plain click selects it alone (or clears it if it was the only one),
 // ctrl/cmd toggles it, shift extends from the last clicked run along the shown order.
 export function clickSelect(selected, orderedIds, id, { ctrl = false, shift = false, anchor = null } = {}) {

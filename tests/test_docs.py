@@ -67,9 +67,10 @@ def test_every_chart_and_panel_member_is_documented():
 
     for name in ("scatter", "parallel", "curves", "bars", "curve_points"):
         assert name in charts.__all__ and f"charts.{name}(" in README, name
-    for name in ("selected", "selected_runs", "observe", "runs", "refresh", "save", "close"):
+    for name in ("selected", "selected_runs", "observe", "runs", "refresh", "save", "close", "paged"):
         assert hasattr(ComparePanel, name) and f"panel.{name}" in README, name
-    signature = "nbtrack.compare(runs=None, *, experiment=None, where=None, x=None, y=None, color=None, store=None)"
+    signature = ("nbtrack.compare(runs=None, *, experiment=None, where=None, x=None, y=None, color=None, store=None, "
+                 "paged=None)")
     assert signature in README.replace("\n", " ").replace("`", "")
 
 

@@ -5,10 +5,13 @@ so a panel built from many small widgets would ship it many times and bloat save
 """
 from __future__ import annotations
 
+import json
 import math
 import os
+import re
 import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +22,14 @@ import pyarrow as pa
 import traitlets
 
 from .. import curate, plots
-from ..errors import NbtrackError
+from ..errors import NbtrackError, warn
 from ..api import resolve_store, run_from_detail
 from ..diff import diff_many
 from ..recorder.run import ActiveRun
 from ..recorder.session import session
-from ..store import Store, queries
+from ..store import Store, paging, queries
 from .live import hub
+from .paged import PAGE_PAST, PagedView, bins
 from ..store.records import RUNNING
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
@@ -49,8 +53,10 @@ class ComparePanel(anywidget.AnyWidget):
 
     # synced to the page; js/compare.js documents each one (typedef CompareModel), a test keeps them in step
     table = traitlets.Dict().tag(sync=True)
-    selected = traitlets.List(traitlets.Unicode()).tag(sync=True)
+    # a paged panel sends the page only a count and the ids it shows (a brush may select 100,000)
+    selected = traitlets.List(traitlets.Unicode()).tag(sync=True, to_json=lambda v, w: w._selected_json(v))
     specs = traitlets.Dict().tag(sync=True)
+    sample = traitlets.Dict().tag(sync=True)   # a paged panel's sampled runs, the fields its charts draw
     curve_data = traitlets.List().tag(sync=True)
     curve_keys = traitlets.List(traitlets.Unicode()).tag(sync=True)
     curve_key = traitlets.Unicode("").tag(sync=True)
@@ -65,7 +71,8 @@ class ComparePanel(anywidget.AnyWidget):
 
     def __init__(self, runs: pd.DataFrame | list[str] | None = None, *, experiment: str | None = None,
                  where: str | None = None, x: str | None = None, y: str | None = None,
-                 color: str | None = None, store: str | os.PathLike[str] | Store | None = None) -> None:
+                 color: str | None = None, store: str | os.PathLike[str] | Store | None = None,
+                 paged: bool | None = None) -> None:
         require_bundle("compare")
         super().__init__()
         self.store = resolve_store(store)
@@ -73,6 +80,12 @@ class ComparePanel(anywidget.AnyWidget):
         if isinstance(runs, pd.DataFrame):
             runs = [str(i) for i in runs["run_id"]]
         self._ids: list[str] | None = list(runs) if runs is not None else None
+        self._paged = paged
+        self._view: PagedView | None = None
+        self._specs_key: tuple[Any, ...] | None = None
+        self._charts_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nbtrack-charts")
+        self._charts: Future[None] | None = None
+        self._anchor: str | None = None
         self._lock = threading.RLock()
         self._raw = pd.DataFrame(columns=queries.BASE_COLUMNS)
         self._frame = plots.chart_frame(self._raw)
@@ -100,21 +113,37 @@ class ComparePanel(anywidget.AnyWidget):
     # -- what Python users read -------------------------------------------------------------------
     @property
     def runs(self) -> pd.DataFrame:
-        """The runs the panel shows, as ``nbtrack.runs()`` returns them."""
+        """The runs the panel shows, as ``nbtrack.runs()`` returns them (a paged panel reads them
+        from the store now: all of them, so mind the size)."""
+        if self._view is not None:
+            with self.store.connect() as con:
+                return queries.runs_frame(con, ids=self._view.order.to_pylist())
         return self._raw.copy()
 
     @property
     def selected_runs(self) -> pd.DataFrame:
         """The selected runs' rows of ``nbtrack.runs()``, in selection order."""
-        rows = self._raw.set_index("run_id", drop=False)
+        if self._view is not None:
+            with self.store.connect() as con:
+                rows = queries.runs_frame(con, ids=list(self.selected)).set_index("run_id", drop=False)
+        else:
+            rows = self._raw.set_index("run_id", drop=False)
         ids = [i for i in self.selected if i in rows.index]
         return rows.loc[ids].reset_index(drop=True)
 
+    @property
+    def paged(self) -> bool:
+        """Whether the table pages from the store (past ``PAGE_PAST`` runs, or ``compare(paged=True)``)."""
+        return self._view is not None
+
     def __repr__(self) -> str:   # stable text (nbval compares it), no object address
-        return f"ComparePanel({len(self._raw)} runs, {len(self.selected)} selected)"
+        n = self._view.total_all if self._view is not None else len(self._raw)
+        return f"ComparePanel({n} runs, {len(self.selected)} selected)"
 
     def close(self) -> None:
         hub.remove(self)
+        if hasattr(self, "_charts_thread"):   # not when __init__ failed early
+            self._charts_thread.shutdown(wait=False, cancel_futures=True)
         super().close()
 
     def save(self, path: str | os.PathLike[str], title: str | None = None) -> Path:
@@ -122,6 +151,9 @@ class ComparePanel(anywidget.AnyWidget):
         Python, kernel, server or network: the table, charts, curves, diff and selection work there."""
         from .share import save
 
+        if self._view is not None:
+            raise NbtrackError(f"this panel holds {self._view.total_all:,} runs, too many for one self-contained "
+                               "page: save a narrower comparison, e.g. nbtrack.compare(where=...).save(...)")
         return save(self, path, title)
 
     # -- data -------------------------------------------------------------------------------------
@@ -129,6 +161,8 @@ class ComparePanel(anywidget.AnyWidget):
         """Re-read the store (the panel does this by itself when runs are written)."""
         with self._lock:
             session.syncer.flush()
+            if self.store.exists() and self._refresh_paged():
+                return
             if self.store.exists():
                 with self.store.connect() as con:
                     raw = queries.runs_frame(con, self.experiment, self.where)
@@ -158,7 +192,62 @@ class ComparePanel(anywidget.AnyWidget):
             self._update_curves()
             self._update_diff()   # a selected run may have been renamed or edited
 
+    def _refresh_paged(self) -> bool:
+        """Page the table from the store when the view is big (or ``paged=True``); False: the page gets
+        the whole table. A panel that pages keeps paging (its runs only grow, mostly)."""
+        if self._paged is False:
+            return False
+        with self.store.connect() as con:
+            if self._view is None and not self._paged:
+                cond, args = paging.view_sql(con, self.experiment, self.where, self._ids)
+                if paging.count(con, cond, args) <= PAGE_PAST:
+                    return False
+            view = self._view or PagedView(self.store, self.experiment, self.where, self._ids)
+            view.refresh(con)
+            self._view = view
+            self._key_counts = queries.metric_key_counts(con, self._ids)
+            cond, args = paging.view_sql(con, self.experiment, self.where, self._ids)
+            self._logged = paging.recent_logged(con, cond, args, DEFAULT_CURVE_RUNS)
+            # the sample is what the charts drawn run by run show; the selected runs are always in it
+            chosen = list(dict.fromkeys([*list(self.selected)[:MAX_CURVE_RUNS], *view.sampled]))
+            raw = queries.runs_frame(con, ids=chosen)
+            self._raw = raw
+            self._frame = plots.chart_frame(raw)
+            d = plots.defaults(self._frame, self._key_counts) if len(raw) else {"x": None, "y": None, "color": None}
+            with self.hold_trait_notifications():
+                for axis in ("x", "y", "color"):
+                    current = getattr(self, axis)
+                    if current is None or current not in self._frame.columns:
+                        setattr(self, axis, self._asked.get(axis) if self._asked.get(axis) in self._frame
+                                else d[axis])
+                self._publish_window(con)
+        self._update_curves()
+        self._update_specs()
+        self._update_diff()
+        return True
+
+    def _publish_window(self, con: Any) -> None:
+        view = self._view
+        payload = table_payload(view.window(con), self.store, kinds=view.kinds())
+        payload.update(paged=True, total=len(view.order), offset=view.offset, all=view.total_all,
+                       filter=view.box, sort=view.sort, desc=view.desc, error=view.error)
+        self.table = payload
+        self.status = self._status()
+        self.send_state("selected")   # the ids the page shows changed with the window
+
+    def _selected_json(self, value: list[str]) -> Any:
+        view = getattr(self, "_view", None)   # None too while the widget is being made
+        if view is None:
+            return list(value)
+        shown = set(view.window_ids()) | set(view.sampled)
+        return {"count": len(value), "ids": [i for i in value if i in shown][:5_000]}
+
     def _status(self) -> str:
+        if self._view is not None:
+            text = f"{self._view.total_all:,} runs"
+            if self._view.running:
+                text += f", {self._view.running:,} running"
+            return text + " (paged from the store)"
         running = int((self._raw["status"] == RUNNING).sum()) if len(self._raw) else 0
         text = f"{len(self._raw)} runs"
         if running:
@@ -170,6 +259,9 @@ class ComparePanel(anywidget.AnyWidget):
             plots.check_fields(self._frame, *names)
 
     def _update_specs(self) -> None:
+        if self._view is not None and len(self._frame):   # on the charts' thread: the table is drawn meanwhile
+            self._charts = self._charts_thread.submit(self._update_paged_specs)
+            return
         with self._lock:
             frame = self._frame
             if not len(frame):
@@ -184,6 +276,62 @@ class ComparePanel(anywidget.AnyWidget):
                 "curves": plots.curves(data=self._stored_points, keys=self._shown_keys(), named_data=True),
             }
             self.specs = {k: v.to_dict(validate=False) for k, v in specs.items()}
+
+    def _update_paged_specs(self) -> None:
+        """A paged panel's charts, built on a thread of their own: at 10^6 runs counting the scatter's
+        cells takes about a second, which the table need not wait for."""
+        try:
+            key = self._charts_key()
+            if key == self._specs_key:   # asked again for the same charts: they are drawn already
+                return
+            specs = self._paged_specs()   # without the lock: scrolling the table goes on meanwhile
+            with self._lock:
+                if key == self._charts_key():   # else a newer state has its own build queued
+                    self.specs, self._specs_key = specs, key
+        except Exception as e:   # the table still works; the user is told once, in one line
+            warn(f"the panel's charts could not be drawn: {e}")
+
+    def _charts_key(self) -> tuple[Any, ...]:
+        view = self._view
+        return (self.x, self.y, self.color, self.group, self.curve_key, view.box, view.error, view.total_all,
+                tuple(view.sampled[:3]), len(self._raw), id(self._stored_points))
+
+    def _paged_specs(self) -> dict[str, Any]:
+        """A big panel's charts: the scatter counts every run of the view in a grid when both axes are
+        numbers; the others draw the sample, and say so."""
+        frame, view = self._frame, self._view
+        metric = self.y if (self.y or "").startswith("metrics.") else None
+        specs = {
+            "scatter": plots.scatter(frame, self.x, self.y, self.color or None, named_data=True),
+            "parallel": plots.parallel(frame, metric=metric, named_data=True),
+            "bars": plots.bars(frame, metric=metric, group=self.group, named_data=True),
+            "curves": plots.curves(data=self._stored_points, keys=self._shown_keys(), named_data=True),
+        }
+        with self.store.connect() as con:
+            values = view.axis_values(con, self.x, self.y)
+        shown = len(view.order)
+        cells = None
+        if values is not None and self.x != self.y:
+            cells, logs = bins(values, self.x, self.y)
+            if len(cells):
+                specs["scatter"] = plots.density(cells, self.x, self.y, logs, int(cells["runs"].sum()),
+                                                 named_data=True)
+        out = {k: v.to_dict(validate=False) for k, v in specs.items()}
+        if out["scatter"].get("usermeta", {}).get("nbtrack", {}).get("aggregated"):
+            out["scatter"]["datasets"] = {plots.CELLS_DATA: json.loads(cells.to_json(orient="records"))}
+        fields = {"run_id", "label"}
+        for name in ("scatter", "parallel", "bars"):
+            meta = out[name].setdefault("usermeta", {}).setdefault("nbtrack", {})
+            if meta.get("aggregated"):
+                continue
+            meta["sampled"] = True
+            fields.update(meta.get("fields") or [])
+            title = out[name].get("title")
+            text = title.get("text") if isinstance(title, dict) else title
+            out[name]["title"] = {"text": text or "", "subtitle": f"a random sample of {len(view.sampled):,} of "
+                                                                 f"{shown:,} runs, and the selected ones"}
+        self.sample = table_payload(frame[[c for c in frame.columns if c in fields]], self.store)
+        return out
 
     def _shown_keys(self) -> list[str]:
         if self.curve_key == "*":
@@ -249,7 +397,8 @@ class ComparePanel(anywidget.AnyWidget):
             self._publish_curves(merged, self._curve_ids())
 
     def _update_diff(self) -> None:
-        ids = [i for i in self.selected if i in set(self._raw["run_id"])][:MAX_DIFF_RUNS]
+        ids = list(self.selected)[:MAX_DIFF_RUNS] if self._view is not None else \
+            [i for i in self.selected if i in set(self._raw["run_id"])][:MAX_DIFF_RUNS]
         if len(ids) < 2:
             self.diff = {}
             return
@@ -276,15 +425,64 @@ class ComparePanel(anywidget.AnyWidget):
     def _on_msg(self, widget: Any, content: dict[str, Any], buffers: list[Any]) -> None:
         if not isinstance(content, dict):
             return
-        if content.get("type") == "refresh":
+        kind = content.get("type")
+        if kind == "refresh":
             self.refresh()
-        elif content.get("type") == "edit":
+        elif kind == "edit":
             self._edit(content)
+        elif self._view is not None and kind in ("view", "click", "brush", "clear", "group"):
+            with self._lock:
+                getattr(self, f"_page_{kind}")(content)
+
+    # -- what a paged panel's page asks of the kernel ------------------------------------------------
+    def _page_view(self, content: dict[str, Any]) -> None:
+        """A scroll, sort or filter: the rows for the page's window, ordered and filtered here."""
+        view = self._view
+        box = view.box
+        with self.store.connect() as con:
+            if any(k in content for k in ("filter", "sort", "desc")):
+                view.set_view(con, box=content.get("filter"), sort=content.get("sort", ""),
+                              desc=content.get("desc"))
+            view.move(content.get("offset", view.offset), content.get("limit", view.limit))
+            self._publish_window(con)
+        if view.box != box:   # the scatter counts the runs that pass the filter (after the rows went)
+            self._update_specs()
+
+    def _page_click(self, content: dict[str, Any]) -> None:
+        """A click on a row or a mark, with the keys the table's clickSelect reads (js/table.js)."""
+        run_id, current = str(content.get("run") or ""), list(self.selected)
+        if content.get("shift") and self._anchor:
+            chosen = list(dict.fromkeys(current + self._view.range_to(self._anchor, run_id)))
+        elif content.get("ctrl") or content.get("shift"):
+            chosen = [i for i in current if i != run_id] if run_id in current else current + [run_id]
+        else:
+            chosen = [] if current == [run_id] else [run_id]
+        self._anchor = run_id
+        self.selected = chosen
+
+    def _page_brush(self, content: dict[str, Any]) -> None:
+        ranges = {re.sub(r"\\(.)", r"\1", name): value for name, value in (content.get("ranges") or {}).items()
+                  if isinstance(value, list) and len(value) == 2}
+        with self.store.connect() as con:
+            ids = self._view.brushed(con, ranges, self.x, self.y)
+        if ids is not None:
+            self.selected = ids
+
+    def _page_clear(self, content: dict[str, Any]) -> None:
+        self.selected = []
+
+    def _page_group(self, content: dict[str, Any]) -> None:
+        with self.store.connect() as con:
+            ids = self._view.where_equals(con, str(content.get("column")), content.get("value"))
+        self.selected = list(dict.fromkeys([*self.selected, *ids])) if content.get("add") else ids
 
     def _edit(self, content: dict[str, Any]) -> None:
         """An edit from the toolbar or the table: the same call a user makes from Python (curate.py);
         the page is told how many runs changed, or why nothing did, in one line."""
-        action, ids, value = content.get("action"), [str(i) for i in content.get("runs") or []], content.get("value")
+        action, value = content.get("action"), content.get("value")
+        # a paged panel's page holds only the selected runs it shows: it asks for "the selection"
+        runs = self.selected if content.get("runs") == "selected" else content.get("runs") or []
+        ids = [str(i) for i in runs]
         try:
             if action not in EDITS or not ids:
                 raise NbtrackError(f"cannot {action!r:.40} {len(ids)} runs from the panel")
@@ -340,15 +538,18 @@ def _column(series: pd.Series, kind: str) -> Any:
         return [_clean(v) for v in series.tolist()]
 
 
-def table_payload(frame: pd.DataFrame, store: Store) -> dict[str, Any]:
-    """The table as columns (one list or buffer per column: far smaller than one object per row)."""
+def table_payload(frame: pd.DataFrame, store: Store, kinds: dict[str, str] | None = None) -> dict[str, Any]:
+    """The table as columns (one list or buffer per column: far smaller than one object per row);
+    ``kinds`` fixes a column's kind where one page of rows could not tell it (a paged table)."""
     columns, data = [], {}
     for name in frame.columns:
         group, _, key = name.partition(".")
         if group not in plots.GROUPS:
             group, key = "run", name
         series = frame[name]
-        if name in plots.TIME_COLUMNS:
+        if kinds and name in kinds:
+            kind = kinds[name]
+        elif name in plots.TIME_COLUMNS:
             kind = "time"   # milliseconds since the epoch (chart_frame)
         elif pd.api.types.is_bool_dtype(series):
             kind = "bool"
@@ -365,7 +566,7 @@ def table_payload(frame: pd.DataFrame, store: Store) -> dict[str, Any]:
 
 def compare(runs: pd.DataFrame | list[str] | None = None, *, experiment: str | None = None,
             where: str | None = None, x: str | None = None, y: str | None = None, color: str | None = None,
-            store: str | os.PathLike[str] | Store | None = None) -> ComparePanel:
+            store: str | os.PathLike[str] | Store | None = None, paged: bool | None = None) -> ComparePanel:
     """Runs side by side in the notebook: a table, charts, curves and a diff, linked by selection.
 
     Parameters
@@ -375,6 +576,9 @@ def compare(runs: pd.DataFrame | list[str] | None = None, *, experiment: str | N
     x, y, color : the scatter's columns, e.g. ``x="params.lr", y="metrics.acc"``; default: the param
         that varies most against the metric most runs have.
     store : a store path or Store; default: the current store.
+    paged : page the table from the store instead of sending the page every run; default: past
+        5,000 runs. A paged panel filters with the ``where=`` language and counts runs in a grid.
     """
-    return ComparePanel(runs, experiment=experiment, where=where, x=x, y=y, color=color, store=store)
+    return ComparePanel(runs, experiment=experiment, where=where, x=x, y=y, color=color, store=store,
+                        paged=paged)
 

@@ -1,0 +1,175 @@
+"""The compare panel past a few thousand runs, from Python with a real store: the table pages from DuckDB
+(only the page's rows travel), sorts and filters there with the language of ``runs(where=...)``, the
+scatter counts runs in a grid, a brush selects every run inside exactly, and the state the notebook
+saves stays small whatever the store's size. (What the page does with it: tests/test_browser.py.)"""
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from ipywidgets.widgets.widget import _remove_buffers
+
+import nbtrack
+from nbtrack.errors import NbtrackError
+from nbtrack.widgets.paged import WINDOW
+
+from helpers import make_runs
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+import bulk  # noqa: E402
+
+compare_module = importlib.import_module("nbtrack.widgets.compare")   # the package's `compare` is the function
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    path = tmp_path_factory.mktemp("paged") / "runs.duckdb"
+    make_runs(path, 300, n_params=4, n_metrics=3)
+    return path
+
+
+@pytest.fixture
+def panel(store):
+    p = nbtrack.compare(store=store, paged=True)
+    yield p
+    p.close()
+
+
+def _rows(p) -> pd.DataFrame:
+    """The window as the page decodes it."""
+    out = {}
+    for col in p.table["columns"]:
+        raw = p.table["data"][col["name"]]
+        out[col["name"]] = [None if np.isnan(v) else v for v in np.frombuffer(raw, "<f8")] \
+            if isinstance(raw, memoryview) else raw
+    return pd.DataFrame(out)
+
+
+def _specs(p) -> dict:
+    """The charts, once their thread has built them (a paged panel draws its table first)."""
+    p._charts.result(timeout=60)
+    return p.specs
+
+
+def _ask(p, **message) -> None:
+    p._handle_custom_msg(message, [])   # what the page's model.send() arrives as
+
+
+def test_the_table_pages_sorts_and_filters_in_the_kernel(panel, store):
+    every = nbtrack.runs(store=store)
+    assert panel.paged and panel.table["paged"] and repr(panel) == "ComparePanel(300 runs, 0 selected)"
+    assert panel.table["total"] == 300 and panel.table["n"] == WINDOW   # not every run: one window
+    assert list(_rows(panel)["run_id"]) == list(every["run_id"][:WINDOW])   # runs()'s order
+    _ask(panel, type="view", offset=250, limit=100)
+    assert panel.table["offset"] == 250 and list(_rows(panel)["run_id"]) == list(every["run_id"][250:])
+    # every window has every column, the same kinds: the page's column choice survives a scroll
+    columns = panel.table["columns"]
+    _ask(panel, type="view", offset=0, limit=WINDOW)
+    assert panel.table["columns"] == columns
+
+    _ask(panel, type="view", sort="metrics.m1", desc=True)
+    expected = every.sort_values(["metrics.m1", "started_at"], ascending=[False, True], kind="stable")
+    assert list(_rows(panel)["run_id"]) == list(expected["run_id"][:WINDOW])
+    assert panel.table["sort"] == "metrics.m1" and panel.table["desc"] is True
+
+    where = "params.p1 > 5 and name != 'sweep-3'"
+    _ask(panel, type="view", filter=where)
+    shown = nbtrack.runs(store=store, where=where).sort_values(
+        ["metrics.m1", "started_at"], ascending=[False, True], kind="stable")
+    assert 0 < panel.table["total"] == len(shown) < 300 and panel.table["error"] == ""
+    assert list(_rows(panel)["run_id"]) == list(shown["run_id"][:WINDOW])
+    assert panel.status.startswith("300 runs")
+
+    _ask(panel, type="view", filter="params.p1 >")   # a filter that does not parse: said, rows kept
+    assert panel.table["error"].startswith("could not parse filter") and panel.table["total"] == 300
+
+
+def test_a_brush_selects_every_run_inside_exactly(panel, store):
+    every = nbtrack.runs(store=store)
+    spec = _specs(panel)["scatter"]
+    assert spec["usermeta"]["nbtrack"]["aggregated"] and "300 runs counted in a grid" in spec["title"]["subtitle"]
+    x, y = panel.x, panel.y
+    assert sum(cell["runs"] for cell in spec["datasets"]["cells"]) == every[[x, y]].dropna().shape[0]
+    lo, hi = every[x].quantile(0.2), every[x].quantile(0.7)
+    ylo, yhi = every[y].min(), every[y].median()
+    escaped = {name: name.replace(".", "\\.") for name in (x, y)}
+    _ask(panel, type="brush", ranges={escaped[x]: [hi, lo], escaped[y]: [ylo, yhi]})
+    inside = every[(every[x] >= lo) & (every[x] <= hi) & (every[y] >= ylo) & (every[y] <= yhi)]
+    assert len(inside) > 10 and panel.selected == list(inside["run_id"])
+    # the page gets a count and the selected runs it shows, never the whole list
+    sent = panel._selected_json(panel.selected)
+    shown = set(_rows(panel)["run_id"]) | set(panel._view.sampled)
+    assert sent["count"] == len(inside) and set(sent["ids"]) == set(inside["run_id"]) & shown
+    assert list(panel.selected_runs["run_id"]) == list(inside["run_id"])
+
+
+def test_clicks_and_bars_select_as_the_whole_table_would(panel, store):
+    ids = list(_rows(panel)["run_id"])
+    _ask(panel, type="click", run=ids[3])
+    assert panel.selected == [ids[3]]
+    _ask(panel, type="click", run=ids[7], shift=True)
+    assert panel.selected == ids[3:8]
+    _ask(panel, type="click", run=ids[5], ctrl=True)
+    assert panel.selected == [ids[3], ids[4], ids[6], ids[7]]
+    _ask(panel, type="click", run=ids[0])
+    _ask(panel, type="click", run=ids[0])   # a second plain click on the only selected run clears it
+    assert panel.selected == []
+    _ask(panel, type="group", column="name", value="sweep-2")
+    assert panel.selected == list(nbtrack.runs(store=store, where="name = 'sweep-2'")["run_id"])
+    _ask(panel, type="clear")
+    assert panel.selected == []
+
+
+def test_edits_apply_to_the_whole_selection_the_page_cannot_hold(panel, store):
+    _ask(panel, type="view", filter="params.p1 >= 5")
+    _ask(panel, type="group", column="status", value="finished")
+    chosen = list(panel.selected)
+    assert len(chosen) == panel.table["total"] > 0
+    replies = []
+    panel.send = replies.append
+    _ask(panel, type="edit", action="tag", runs="selected", value=["wide"])
+    assert replies[-1]["count"] == len(chosen)
+    assert sorted(nbtrack.runs(store=store, where="tags = 'wide'")["run_id"]) == sorted(chosen)
+    nbtrack.untag(chosen, "wide", store=store)
+
+
+@pytest.mark.slow
+def test_a_big_store_pages_by_itself_and_its_saved_state_stays_small(tmp_path, monkeypatch):
+    sizes = {}
+    for n in (20_000, 60_000):
+        path = tmp_path / f"{n}.duckdb"
+        bulk.build(path, n, curves=[(3, 100)])
+        monkeypatch.setattr(compare_module, "PAGE_PAST", 1_000)
+        p = nbtrack.compare(store=path)
+        try:
+            assert p.paged and p.table["total"] == n and p.table["n"] == WINDOW
+            # the front-end bundle (_esm, _css) is the same ~0.9 MB in every panel: the data is what grows
+            state, _, buffers = _remove_buffers(p.get_state())
+            data = {k: v for k, v in state.items() if k not in ("_esm", "_css")}
+            sizes[n] = len(json.dumps(data)) + sum(len(b) for b in buffers)
+            with pytest.raises(NbtrackError, match="too many for one self-contained page"):
+                p.save(tmp_path / "panel.html")
+        finally:
+            p.close()
+    assert max(sizes.values()) < 600_000, sizes
+    assert sizes[60_000] < 1.1 * sizes[20_000], sizes   # it does not grow with the store
+    monkeypatch.setattr(compare_module, "PAGE_PAST", 100_000)
+    p = nbtrack.compare(store=tmp_path / "20000.duckdb")   # below the threshold: the whole table, as before
+    try:
+        assert not p.paged and p.table["n"] == 20_000 and "paged" not in p.table
+    finally:
+        p.close()
+
+
+def test_the_binned_scatter_is_a_valid_vega_lite_spec(panel):
+    import altair as alt
+
+    alt.Chart.from_dict(_specs(panel)["scatter"], validate=True)
+    for name in ("parallel", "bars"):   # drawn from the sample, and said so
+        assert "a random sample of 300 of 300 runs" in panel.specs[name]["title"]["subtitle"]
+    assert panel.sample["n"] == 300 and {"run_id", "label"} <= {c["name"] for c in panel.sample["columns"]}
