@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib
 import json
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -136,6 +137,23 @@ def test_edits_apply_to_the_whole_selection_the_page_cannot_hold(panel, store):
     assert replies[-1]["count"] == len(chosen)
     assert sorted(nbtrack.runs(store=store, where="tags = 'wide'")["run_id"]) == sorted(chosen)
     nbtrack.untag(chosen, "wide", store=store)
+
+
+def test_runs_written_later_appear_in_a_paged_panel(tmp_path):
+    path = tmp_path / "runs.duckdb"
+    make_runs(path, 50, n_params=2, n_metrics=2)
+    p = nbtrack.compare(store=path, paged=True)
+    try:
+        with nbtrack.run("late", params={"p0": 99.0}, store=path) as r:
+            r.log(m0=0.5)
+        deadline = time.monotonic() + 20
+        while p.table["all"] < 51 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert p.table["all"] == 51 and p.status.startswith("51 runs")
+        _ask(p, type="view", filter="params.p0 = 99")
+        assert list(_rows(p)["name"]) == ["late"]
+    finally:
+        p.close()
 
 
 @pytest.mark.slow

@@ -83,6 +83,7 @@ class ComparePanel(anywidget.AnyWidget):
         self._paged = paged
         self._view: PagedView | None = None
         self._specs_key: tuple[Any, ...] | None = None
+        self._refreshed_at, self._refresh_cost = 0.0, 0.0
         self._charts_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nbtrack-charts")
         self._charts: Future[None] | None = None
         self._anchor: str | None = None
@@ -192,11 +193,18 @@ class ComparePanel(anywidget.AnyWidget):
             self._update_curves()
             self._update_diff()   # a selected run may have been renamed or edited
 
+    def refresh_due(self) -> bool:
+        """Whether the thread that follows the store may refresh this panel now: a paged panel waits ten
+        times what its last refresh took (1-2 s at 10^6 runs), or a sweep writing a run a second would
+        keep the kernel re-reading the store and the table waiting."""
+        return time.monotonic() >= self._refreshed_at + 10 * self._refresh_cost
+
     def _refresh_paged(self) -> bool:
         """Page the table from the store when the view is big (or ``paged=True``); False: the page gets
         the whole table. A panel that pages keeps paging (its runs only grow, mostly)."""
         if self._paged is False:
             return False
+        started = time.monotonic()
         with self.store.connect() as con:
             if self._view is None and not self._paged:
                 cond, args = paging.view_sql(con, self.experiment, self.where, self._ids)
@@ -224,6 +232,7 @@ class ComparePanel(anywidget.AnyWidget):
         self._update_curves()
         self._update_specs()
         self._update_diff()
+        self._refreshed_at, self._refresh_cost = time.monotonic(), time.monotonic() - started
         return True
 
     def _publish_window(self, con: Any) -> None:

@@ -87,9 +87,11 @@ class Hub:
                         # shown: seen in the browser test, a note written from Python during a refresh.)
                         # A refresh that imports a spool costs one more refresh, which finds nothing new.
                         before = store.signature()
-                        for panel in group:
+                        due = [panel for panel in group if panel.refresh_due()]
+                        for panel in due:
                             panel.refresh()
-                        self._seen[path] = before
+                        if len(due) == len(group):   # else the change stays unseen until they are due
+                            self._seen[path] = before
                     for panel in group:
                         panel.push_live_curves(LIVE_CURVE_S)
                 except Exception as e:  # a panel must not kill the thread that serves the others

@@ -94,7 +94,8 @@ class PagedView:
         ids = self.window_ids()
         frame = queries.runs_frame(con, ids=ids, max_columns=None) if ids else \
             pd.DataFrame(columns=queries.BASE_COLUMNS)
-        frame = frame.set_index("run_id", drop=False).reindex(ids).reset_index(drop=True)
+        # in table order; a run deleted since the order was read is left out, not shown as a blank row
+        frame = frame.set_index("run_id", drop=False).reindex(ids).dropna(subset=["run_id"]).reset_index(drop=True)
         frame = plots.chart_frame(frame)
         names = [f"{g}.{k}" for g, k, _ in sorted(self.columns, key=lambda c: (
             ("params", "metrics", "values").index(c[0]), c[1]))]
