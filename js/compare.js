@@ -330,6 +330,9 @@ function render({ model, el }) {
     const t = table();
     const shown = t.paged ? (t.filter ? t.total : null) : (state.filter ? state.order.length : null);
     status.textContent = `${model.get("status") || ""}${shown !== null ? ` · ${shown.toLocaleString("en-US")} shown` : ""}`;
+    // a paged table's order is Python's: starred runs first is a sort by the starred column there
+    starToggle.hidden = !!t.paged;
+    scroller.setAttribute("aria-rowcount", String(t.paged ? t.total : state.order.length));
     if (t.paged !== pagedPlaceholder) {
       pagedPlaceholder = !!t.paged;
       // a paged filter runs in Python, in the language of nbtrack.runs(where=...)

@@ -188,7 +188,9 @@ export function selectionOf(value) {
 export const MAX_BODY_PX = 15_000_000;
 export function pagedRange(scrollTop, viewport, rowHeight, total, overscan = 8) {
   const body = Math.min(total * rowHeight, MAX_BODY_PX);
-  const scale = body > 0 ? (total * rowHeight) / body : 1;
+  // the scroll range [0, body - viewport] maps onto the rows' [0, total * rowHeight - viewport], so that
+  // the bottom of the scroll shows the last row
+  const scale = body > viewport ? (total * rowHeight - viewport) / (body - viewport) : 1;
   const first = (scrollTop * scale) / rowHeight;
   const start = Math.max(0, Math.floor(first) - overscan);
   const end = Math.min(total, Math.ceil(first + viewport / rowHeight) + overscan);

@@ -156,6 +156,20 @@ def test_runs_written_later_appear_in_a_paged_panel(tmp_path):
         p.close()
 
 
+def test_a_report_of_a_store_past_the_threshold_still_carries_every_run(tmp_path, monkeypatch):
+    """A saved page has no kernel to page from: `nbtrack report` makes a whole panel whatever the size."""
+    from click.testing import CliRunner
+
+    from nbtrack.cli import main
+
+    path = tmp_path / "runs.duckdb"
+    make_runs(path, 30, n_params=2, n_metrics=2)
+    monkeypatch.setattr(compare_module, "PAGE_PAST", 10)
+    result = CliRunner().invoke(main, ["report", "--store", str(path), "-o", str(tmp_path / "all.html")])
+    assert result.exit_code == 0, result.output
+    assert ": 30 runs," in result.output and (tmp_path / "all.html").stat().st_size > 0
+
+
 @pytest.mark.slow
 def test_a_big_store_pages_by_itself_and_its_saved_state_stays_small(tmp_path, monkeypatch):
     sizes = {}
@@ -170,7 +184,7 @@ def test_a_big_store_pages_by_itself_and_its_saved_state_stays_small(tmp_path, m
             state, _, buffers = _remove_buffers(p.get_state())
             data = {k: v for k, v in state.items() if k not in ("_esm", "_css")}
             sizes[n] = len(json.dumps(data)) + sum(len(b) for b in buffers)
-            with pytest.raises(NbtrackError, match="too many for one self-contained page"):
+            with pytest.raises(NbtrackError, match="a saved page has no store behind it"):
                 p.save(tmp_path / "panel.html")
         finally:
             p.close()

@@ -4,7 +4,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
   brushSelect, clickSelect, constantColumns, decodeTable, FilterError, formatValue, parseFilter, resolveColumn,
-  rowOrder, rowsFor, starredFirst, visibleColumns, windowRange,
+  MAX_BODY_PX, pagedRange, rowOrder, rowsFor, selectionOf, starredFirst, visibleColumns, windowRange,
 } from "../table.js";
 
 function f64(values) {
@@ -175,4 +175,27 @@ test("starred runs first keeps the sort within starred and unstarred runs", () =
     data: { run_id: ["a", "b", "c", "d", "e"], starred: [false, true, null, true, false] } });
   assert.deepEqual(starredFirst(t, [4, 3, 2, 1, 0]), [3, 1, 4, 2, 0]);
   assert.deepEqual(starredFirst({ data: {} }, [2, 0, 1]), [2, 0, 1]);
+});
+
+test("a paged table: the rows in view of a million, rows evenly spaced, the body short enough to size", () => {
+  const top = pagedRange(0, 286, 26, 1_000_000);
+  assert.equal(top.body, MAX_BODY_PX);   // 26 million px would not size in Firefox
+  assert.deepEqual([top.start, top.end], [0, 19]);   // as windowRange: 11 rows in view, 8 more
+  assert.equal(top.top(0), 0);
+  // scrolled to the bottom: the last row is drawn, at the bottom of the viewport
+  const end = pagedRange(MAX_BODY_PX - 286, 286, 26, 1_000_000);
+  assert.equal(end.end, 1_000_000);
+  assert.equal(Math.round(end.top(999_999) + 26), MAX_BODY_PX);
+  assert.equal(end.top(999_999) - end.top(999_998), 26);
+  // a short paged table scrolls one row per row height, as the whole table does
+  const small = pagedRange(260, 286, 26, 300);
+  assert.equal(small.body, 300 * 26);
+  assert.equal(small.top(10), 260);
+  assert.deepEqual([small.start, small.end], [2, 29]);
+});
+
+test("the selection as the model holds it: a list, or a paged panel's count and shown ids", () => {
+  assert.deepEqual(selectionOf(["a", "b"]), { ids: ["a", "b"], count: 2 });
+  assert.deepEqual(selectionOf({ count: 100000, ids: ["a"] }), { ids: ["a"], count: 100000 });
+  assert.deepEqual(selectionOf(null), { ids: [], count: 0 });
 });

@@ -260,7 +260,8 @@ def report_cmd(store_path: str | None, runs: tuple[str, ...], experiment: str | 
         return
     from .widgets import ComparePanel
 
-    panel = ComparePanel(ids, experiment=experiment, where=where, store=store)
+    # a saved page has no kernel to page from: it carries every run, however many
+    panel = ComparePanel(ids, experiment=experiment, where=where, store=store, paged=False)
     try:
         path = panel.save(output, title)
         n = len(panel.runs)

@@ -153,8 +153,9 @@ class ComparePanel(anywidget.AnyWidget):
         from .share import save
 
         if self._view is not None:
-            raise NbtrackError(f"this panel holds {self._view.total_all:,} runs, too many for one self-contained "
-                               "page: save a narrower comparison, e.g. nbtrack.compare(where=...).save(...)")
+            raise NbtrackError(f"this panel pages its {self._view.total_all:,} runs from the store, and a saved page "
+                               "has no store behind it: save a narrower comparison, e.g. nbtrack.compare(where="
+                               "...).save(...), or every run with nbtrack.compare(paged=False).save(...) (large)")
         return save(self, path, title)
 
     # -- data -------------------------------------------------------------------------------------
