@@ -180,6 +180,11 @@ def test_a_big_store_pages_by_itself_and_its_saved_state_stays_small(tmp_path, m
         p = nbtrack.compare(store=path)
         try:
             assert p.paged and p.table["total"] == n and p.table["n"] == WINDOW
+            _specs(p)
+            # every run brushed: Python holds them all, the page gets a count and the ones it shows
+            _ask(p, type="brush", ranges={p.x.replace(".", "\\."): [-1e300, 1e300],
+                                          p.y.replace(".", "\\."): [-1e300, 1e300]})
+            assert len(p.selected) == n and p._selected_json(p.selected)["count"] == n
             # the front-end bundle (_esm, _css) is the same ~0.9 MB in every panel: the data is what grows
             state, _, buffers = _remove_buffers(p.get_state())
             data = {k: v for k, v in state.items() if k not in ("_esm", "_css")}
