@@ -14,6 +14,13 @@ $(STAMP): pyproject.toml package.json
 	$(BIN)/python -m pip install --quiet -e ".[test,team]"
 	touch $(STAMP)
 
+# the front end: `pip install -e .` builds it once; a change to js/ after that is built here, or the tests
+# would drive the old bundle (seen: a browser test failing on a panel the page could not read)
+BUNDLE := src/nbtrack/static/compare.js
+$(BUNDLE): $(STAMP) $(wildcard js/*.js js/*.css) js/build.mjs package.json
+	npm run build --silent
+	touch $(BUNDLE)
+
 $(LATEST_STAMP): pyproject.toml package.json $(STAMP)
 	$(PYTHON) -m venv $(LATEST)
 	$(LATEST)/bin/python -m pip install --quiet --upgrade pip
@@ -39,21 +46,21 @@ corpus: $(CORPUS)/.stamp
 
 setup: $(STAMP)
 
-quickstart: $(STAMP)
+quickstart: $(STAMP) $(BUNDLE)
 	mkdir -p build
 	cd notebooks && PATH="$(abspath $(BIN)):$$PATH" $(abspath $(BIN))/jupyter nbconvert --to notebook --execute --ExecutePreprocessor.store_widget_state=False \
 		quickstart.ipynb --output-dir ../build --output quickstart.ipynb
 	$(BIN)/nbtrack runs --store notebooks/.nbtrack-quickstart/runs.duckdb
 	@echo "executed notebook: build/quickstart.ipynb (to open it in JupyterLab: make lab)"
 
-test: $(STAMP) $(CORPUS)/.stamp
+test: $(STAMP) $(BUNDLE) $(CORPUS)/.stamp
 	npm test --silent
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest --nbval --nbval-current-env \
 		--nbval-sanitize-with notebooks/nbval-sanitize.cfg tests notebooks
 	$(MAKE) test-latest
 
 # the inner loop: no real kernels, browsers or many processes (the `slow` marker); the slowest listed
-test-fast: $(STAMP)
+test-fast: $(STAMP) $(BUNDLE)
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -q -p no:cacheprovider -m "not slow" --durations=15 tests
 
 # the store, recorder, CLI and panels once more on the newest DuckDB (the browser and team tests ran above)
