@@ -210,3 +210,43 @@ def test_the_binned_scatter_is_a_valid_vega_lite_spec(panel):
     for name in ("parallel", "bars"):   # drawn from the sample, and said so
         assert "a random sample of 300 of 300 runs" in panel.specs[name]["title"]["subtitle"]
     assert panel.sample["n"] == 300 and {"run_id", "label"} <= {c["name"] for c in panel.sample["columns"]}
+
+
+ODD_KEYS = ["a'b", "x.y", "ünï`code", 'q"uote', "sp ace"]
+ODD_TEXT = ["it's", 'say "hi"', "a,b", "ünïcødé ✓", "", "<b>bold</b>", "back`tick"]
+
+
+def test_odd_keys_and_values_sort_filter_and_select_exactly(tmp_path):
+    """Keys and values with quotes, dots, backticks, spaces and unicode, NaN and inf, huge ints: through
+    the real path (runs recorded, imported, then paged) the kernel's sort, a bar's group and the window
+    give what runs() gives."""
+    path = tmp_path / "runs.duckdb"
+    odd_floats = [float("nan"), float("inf"), float("-inf"), -0.0, 1e308, 5e-324, 0.5]
+    for i in range(21):
+        params = {key: ODD_TEXT[(i + k) % len(ODD_TEXT)] for k, key in enumerate(ODD_KEYS)}
+        params["big"] = 2 ** 62 + i if i % 3 else -(2 ** 63) + i
+        with nbtrack.run(f"odd{i % 4}", params=params, store=path) as r:
+            r.log(score=odd_floats[i % len(odd_floats)])
+    every = nbtrack.runs(store=path)
+    p = nbtrack.compare(store=path, paged=True)
+    try:
+        assert p.table["total"] == 21
+        for key in ODD_KEYS:
+            column = f"params.{key}"
+            _ask(p, type="view", sort=column, desc=False, offset=0, limit=WINDOW)
+            assert list(_rows(p)[column]) == list(every.sort_values(column, kind="stable")[column])
+            for value in ODD_TEXT:
+                _ask(p, type="group", column=column, value=value)
+                assert sorted(p.selected) == sorted(every.loc[every[column] == value, "run_id"]), (key, value)
+        _ask(p, type="view", sort="params.big", desc=True, offset=0, limit=WINDOW)
+        assert list(_rows(p)["run_id"]) == list(every.sort_values("params.big", ascending=False, kind="stable")["run_id"])
+        # NaN and the infinities are no number the page can draw: missing there, last in a sort
+        _ask(p, type="view", sort="metrics.score", desc=True, offset=0, limit=WINDOW)
+        shown = _rows(p)
+        finite = every[np.isfinite(every["metrics.score"])].sort_values("metrics.score", ascending=False, kind="stable")
+        assert list(shown["run_id"][:len(finite)]) == list(finite["run_id"])
+        assert shown["metrics.score"][len(finite):].isna().all()
+        _ask(p, type="group", column="name", value="odd1")   # in the table's order: by score, here
+        assert sorted(p.selected) == sorted(every.loc[every["name"] == "odd1", "run_id"])
+    finally:
+        p.close()

@@ -41,12 +41,16 @@ def _column(name: str, n: int) -> tuple[str, str, list[Any]]:
     """A join and a sortable expression for one column of the panel's table (``o{n}`` is its alias)."""
     group, _, key = name.partition(".")
     alias = f"o{n}"
+    # NaN and the infinities sort with the missing values, last: the page shows them as missing too
     if group == "metrics" and key:
         return (f"LEFT JOIN (SELECT run_id, value FROM metrics WHERE key = ?) {alias} ON {alias}.run_id = r.run_id",
-                f"{alias}.value", [key])
+                f"CASE WHEN isfinite({alias}.value) THEN {alias}.value END", [key])
     if group in ("params", "values") and key:
-        return (f'LEFT JOIN (SELECT run_id, value_num, value_text FROM "{group}" WHERE key = ?) {alias} '
-                f"ON {alias}.run_id = r.run_id", f"{alias}.value_num", [key])
+        # value_num is a DOUBLE: ints past 2^53 that it rounds together are told apart by their text
+        return (f'LEFT JOIN (SELECT run_id, value_num, value_text, CASE WHEN vtype = \'int\' THEN '
+                f'TRY_CAST(value_json AS HUGEINT) END AS exact FROM "{group}" WHERE key = ?) {alias} '
+                f"ON {alias}.run_id = r.run_id", f"CASE WHEN isfinite({alias}.value_num) THEN {alias}.value_num END",
+                [key])
     expr = FRAME_NAMES.get(name) or RUN_COLUMNS.get(name)
     if expr is None:
         raise KeyError(name)
@@ -67,7 +71,7 @@ def ordered_ids(con: duckdb.DuckDBPyConnection, cond: str, args: list[Any], sort
         direction = "DESC" if desc else "ASC"
         order = f"{expr} {direction} NULLS LAST, "
         if sort.startswith(("params.", "values.")):   # numbers by value, then text ones by text
-            order += f"o0.value_text {direction} NULLS LAST, "
+            order += f"o0.exact {direction} NULLS LAST, o0.value_text {direction} NULLS LAST, "
     query = (f"SELECT r.run_id FROM runs r {join} WHERE {cond} "
              f"ORDER BY {order}r.started_at, r.run_id")
     return con.execute(query, extra + args).to_arrow_table().column(0).combine_chunks()

@@ -7,6 +7,7 @@ and the filter box speaks the language of ``runs(where=...)``.
 """
 from __future__ import annotations
 
+import math
 from typing import Any, Sequence
 
 import numpy as np
@@ -139,6 +140,8 @@ class PagedView:
     def where_equals(self, con: Any, column: str, value: Any) -> list[str]:
         """The view's runs whose ``column`` is ``value`` (a bar of the bar chart), in table order: the
         same filter a user could type, so that it means the same."""
+        if isinstance(value, float) and not math.isfinite(value):   # no filter can say it; the page shows none
+            return []
         term = f"{filter_name(column)} = {filter_literal(value)}"
         box = f"({self.box}) and {term}" if self.box and not self.error else term
         cond, args = self._cond(con, box)
