@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
 from ipywidgets.widgets.widget import _remove_buffers
 
 import nbtrack
@@ -20,6 +21,7 @@ from nbtrack.errors import NbtrackError
 from nbtrack.widgets.paged import WINDOW
 
 from helpers import make_runs
+from strategies import ODD_TEXT as ODD_STRINGS
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 import bulk  # noqa: E402
@@ -248,5 +250,24 @@ def test_odd_keys_and_values_sort_filter_and_select_exactly(tmp_path):
         assert shown["metrics.score"][len(finite):].isna().all()
         _ask(p, type="group", column="name", value="odd1")   # in the table's order: by score, here
         assert sorted(p.selected) == sorted(every.loc[every["name"] == "odd1", "run_id"])
+    finally:
+        p.close()
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(key=ODD_STRINGS, value=ODD_STRINGS)
+def test_a_bar_selects_exactly_the_runs_of_its_value_whatever_the_text(tmp_path_factory, key, value):
+    """Generated keys and text values (NUL, quotes, lone surrogates, non-BMP...) recorded as params, then
+    selected through the where language the way a click on a bar does: exactly the runs holding it."""
+    path = tmp_path_factory.mktemp("bars") / "runs.duckdb"
+    for i, v in enumerate([value, value + "x", value]):
+        with nbtrack.run("bar", params={"k" + key: v, "i": i}, store=path):
+            pass
+    every = nbtrack.runs(store=path)
+    column = next(c for c in every.columns if c.startswith("params.") and c != "params.i")
+    p = nbtrack.compare(store=path, paged=True)
+    try:
+        _ask(p, type="group", column=column, value=every[column].iloc[0])
+        assert sorted(p.selected) == sorted(every["run_id"][[0, 2]])
     finally:
         p.close()
