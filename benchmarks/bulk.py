@@ -18,7 +18,7 @@ from typing import Any
 import duckdb
 
 from nbtrack.store import Store
-from nbtrack.store.queries import downsample_sql
+from nbtrack.store.queries import stored_curves_sql
 
 N_INT, N_FLOAT, N_STR, N_METRICS = 5, 5, 5, 15
 CURVE_KEYS = ("acc", "loss")
@@ -126,7 +126,7 @@ def _points(con: duckdb.DuckDBPyConnection, first: int, end: int, steps: int) ->
             ORDER BY i, key, step""")
         con.execute("INSERT INTO metric_history (run_id, key, step, value, started_us, chunk) SELECT *, 0 FROM pts")
         con.execute("INSERT INTO metric_curves (run_id, key, step, value, started_us) SELECT d.*, u.us FROM ("
-                    + downsample_sql("SELECT run_id, key, step, value FROM pts") + ") d JOIN ids u USING (run_id)")
+                    + stored_curves_sql("SELECT run_id, key, step, value FROM pts") + ") d JOIN ids u USING (run_id)")
         con.execute("INSERT INTO metrics BY NAME SELECT run_id, key, arg_max(value, step) AS value, max(step) AS step, "
                     "'log' AS source, any_value(us) AS started_us FROM pts GROUP BY run_id, key")
     con.execute("DROP TABLE IF EXISTS pts")

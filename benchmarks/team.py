@@ -82,7 +82,7 @@ def fill_local(path: Path, n_runs: int, curve_runs: int, steps: int) -> list[str
         INSERT INTO metric_history (run_id, key, step, value, chunk)
         SELECT printf('%032x', i), 'loss', s, sin(s / 300.0) + i / ?, 0 FROM range(?) t(i), range(?) u(s)""",
                 [curve_runs, curve_runs, steps])
-    con.execute("INSERT INTO metric_curves " + queries.downsample_sql(
+    con.execute("INSERT INTO metric_curves " + queries.stored_curves_sql(
         "SELECT run_id, key, step, value FROM metric_history"))
     con.close()
     return [f"{i:032x}" for i in range(curve_runs)]

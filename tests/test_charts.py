@@ -51,6 +51,28 @@ def test_long_curves_are_downsampled_keeping_spikes_ends_and_order(tmp_path):
     assert len(raw) <= 202 and raw["value"].max() == 50.0
 
 
+def test_only_long_series_keep_a_stored_curve_and_short_ones_read_the_same(tmp_path):
+    """A series of up to STORED_CURVE_PAST points is bucketed when read (stored twice, it doubled a store's
+    bytes per point); a longer one keeps its bucketed curve in metric_curves. Both read the same way."""
+    store = Store(tmp_path / "runs.duckdb")
+    n = queries.STORED_CURVE_PAST
+    short = [math.cos(s / 40) for s in range(n)]
+    short[1234] = 9.0
+    run_id = _run(store, "both", {}, {"short": short, "long": [math.sin(s / 500) for s in range(n + 1)]})
+    store.sync()
+    with store.connect() as con:
+        kept = dict(con.execute("SELECT key, count(*) FROM metric_curves GROUP BY key").fetchall())
+        pts = queries.curves(con, [run_id])
+        only_short = queries.curves(con, [run_id], keys=["short"])
+        history = queries.history(con, run_id)
+    assert "short" not in kept and 900 <= kept["long"] <= 1002
+    got = pts[pts.key == "short"]
+    assert 900 <= len(got) <= 1002 and got["value"].max() == 9.0 and got["step"].is_monotonic_increasing
+    assert only_short[["step", "value"]].values.tolist() == got[["step", "value"]].values.tolist()
+    assert len(pts[pts.key == "long"]) == kept["long"]
+    assert len(history) == 2 * n + 1   # every point stays in the history
+
+
 def test_curves_of_a_run_imported_chunk_by_chunk_cover_all_its_points(tmp_path):
     """The importer recomputes a run's stored curves whenever another chunk of its points arrives."""
     store = Store(tmp_path / "runs.duckdb")
@@ -82,7 +104,9 @@ def test_a_store_from_before_the_curves_table_is_backfilled_when_opened(tmp_path
     with store.connect() as con:
         pts = queries.curves(con, ["r1"])
         applied = [r[0] for r in con.execute("SELECT name FROM schema_migrations ORDER BY name").fetchall()]
-    assert applied[:2] == ["0001_initial", "0002_metric_curves"]
+        stored = con.execute("SELECT count(*) FROM metric_curves").fetchone()[0]
+    assert applied[:2] == ["0001_initial", "0002_metric_curves"] and "0010_short_curves" in applied
+    assert stored == 0   # 5,000 points: bucketed when read (0010 removed the curve 0002 stored)
     assert 900 <= len(pts) <= 1002 and pts["value"].max() == 9998.0
 
 

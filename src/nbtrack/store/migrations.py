@@ -90,6 +90,7 @@ MIGRATIONS: list[tuple[str, Any]] = [
     ("0007_binary_displays", _binary_displays),
     ("0008_run_edits", schema.EDITS),
     ("0009_run_locality", locality.MIGRATION),
+    ("0010_short_curves", queries.SHORT_CURVES_MIGRATION),   # only long series keep a stored curve
 ]
 KNOWN = {name for name, _ in MIGRATIONS}
 

@@ -58,7 +58,8 @@ def _column(name: str, n: int) -> tuple[str, str, list[Any]]:
 
 
 def count(con: duckdb.DuckDBPyConnection, cond: str, args: list[Any]) -> int:
-    return con.execute(f"SELECT count(*) FROM runs r WHERE {cond}", args).fetchone()[0]
+    return con.execute(f"SELECT count(*) FROM runs r WHERE {cond}", args).fetchall()[0][0]   # not fetchone:
+    # DuckDB 2 keeps its result open, and a relation (con.sql) on the connection then refuses to run
 
 
 def ordered_ids(con: duckdb.DuckDBPyConnection, cond: str, args: list[Any], sort: str | None = None,
@@ -74,7 +75,8 @@ def ordered_ids(con: duckdb.DuckDBPyConnection, cond: str, args: list[Any], sort
             order += f"o0.exact {direction} NULLS LAST, o0.value_text {direction} NULLS LAST, "
     query = (f"SELECT r.run_id FROM runs r {join} WHERE {cond} "
              f"ORDER BY {order}r.started_at, r.run_id")
-    return con.execute(query, extra + args).to_arrow_table().column(0).combine_chunks()
+    # a relation, not execute(): DuckDB 2 warns that Arrow from a DB-API result is one more copy
+    return con.sql(query, params=extra + args).to_arrow_table().column(0).combine_chunks()
 
 
 def numbers(con: duckdb.DuckDBPyConnection, cond: str, args: list[Any], names: Sequence[str]) -> pa.Table:
@@ -93,7 +95,7 @@ def numbers(con: duckdb.DuckDBPyConnection, cond: str, args: list[Any], names: S
         exprs.append(f'{expr} AS "c{n}"')
         extra += params
     query = f"SELECT r.run_id, {', '.join(exprs)} FROM runs r {' '.join(joins)} WHERE {cond}"
-    table = con.execute(query, extra + args).to_arrow_table()
+    table = con.sql(query, params=extra + args).to_arrow_table()
     return table.rename_columns(["run_id", *names])
 
 

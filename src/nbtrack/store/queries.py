@@ -84,7 +84,8 @@ def runs_frame(con: duckdb.DuckDBPyConnection, experiment: str | None = None, wh
         span = None
         if ids is not None and len(frame):   # a few runs by id: read only the row groups of their time
             span = con.execute(f"SELECT min({locality.STARTED_US}), max({locality.STARTED_US}) "
-                               "FROM runs JOIN nbt_sel USING (run_id)").fetchone()
+                               "FROM runs JOIN nbt_sel USING (run_id)").fetchall()[0]   # all: DuckDB 2
+            # keeps a result fetched with fetchone() open, and the relations of wide.read then refuse to run
         blocks, order = wide.read(con, max_columns, len(frame), span)
     finally:
         con.execute("DROP TABLE IF EXISTS nbt_sel")
@@ -228,10 +229,13 @@ def metric_key_counts(con: duckdb.DuckDBPyConnection, run_ids: list[str] | None 
 
 
 # Min/max bucketing: each series keeps its first and last point and, per bucket of steps, the points
-# with the lowest and highest value, so a spike survives at any zoom. The importer stores every run's
-# curves at CURVE_POINTS (table metric_curves), so the panels read at most that many points per series
-# instead of bucketing millions of points on each query.
+# with the lowest and highest value, so a spike survives at any zoom. The importer stores the curves of
+# long series at CURVE_POINTS (table metric_curves), so the panels read at most that many points per
+# series instead of bucketing millions of points on each query. A series of up to STORED_CURVE_PAST
+# points is bucketed when read instead: storing it a second time made up half of a store's bytes per
+# point (10^9 points: 15.0 bytes a point, 8.0 without), and reading it whole costs a few ms.
 CURVE_POINTS = 1000
+STORED_CURVE_PAST = 5 * CURVE_POINTS
 DOWNSAMPLE = """
 WITH h AS ({source}),
 s AS (
@@ -266,19 +270,38 @@ def downsample_sql(source: str, max_points: int = CURVE_POINTS) -> str:
     return DOWNSAMPLE.format(source=source, max=int(max_points))
 
 
+def stored_curves_sql(source: str) -> str:
+    """What metric_curves keeps of ``source``'s series: the bucketed curves of the long ones only."""
+    return (f"SELECT d.* FROM ({downsample_sql(source)}) d JOIN (SELECT run_id, key FROM ({source}) l "
+            f"GROUP BY run_id, key HAVING count(*) > {STORED_CURVE_PAST}) l USING (run_id, key)")
+
+
+SHORT_CURVES_MIGRATION = f"""
+DELETE FROM metric_curves WHERE (run_id, key) IN (
+    SELECT (run_id, key) FROM metric_history GROUP BY run_id, key HAVING count(*) <= {STORED_CURVE_PAST});
+"""
+
+
 def curves(con: duckdb.DuckDBPyConnection, run_ids: list[str], keys: list[str] | None = None,
            max_points: int = CURVE_POINTS) -> pd.DataFrame:
     """Logged points of these runs (``run_id, key, step, value``), at most about ``max_points`` per series."""
-    cond = locality.some("t")
+    def chosen(alias: str) -> str:
+        cond = locality.some(alias)
+        return cond + (f" AND {alias}.key IN (SELECT unnest($keys::VARCHAR[]))" if keys is not None else "")
+
     args: dict[str, Any] = {"runs": list(run_ids)}
     if keys is not None:
-        cond += " AND t.key IN (SELECT unnest($keys::VARCHAR[]))"
         args["keys"] = list(keys)
+    history = f"SELECT run_id, key, step, value FROM metric_history t WHERE {chosen('t')}"
     stored = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'metric_curves'").fetchall()
     if max_points == CURVE_POINTS and stored[0][0]:  # a store opened read-only may predate the table
-        query = f"SELECT run_id, key, step, value FROM metric_curves t WHERE {cond}"
+        # long series from their stored curves, the others bucketed now (STORED_CURVE_PAST)
+        short = (f"{history} AND NOT EXISTS (SELECT 1 FROM metric_curves c WHERE {chosen('c')} "
+                 "AND c.run_id = t.run_id AND c.key = t.key)")
+        query = (f"SELECT run_id, key, step, value FROM metric_curves t WHERE {chosen('t')} "
+                 f"UNION ALL SELECT * FROM ({downsample_sql(short, max_points)})")
     else:
-        query = downsample_sql(f"SELECT run_id, key, step, value FROM metric_history t WHERE {cond}", max_points)
+        query = downsample_sql(history, max_points)
     return fetch_df(con.execute(query + " ORDER BY run_id, key, step", args))
 
 
@@ -303,7 +326,7 @@ def run_labels(con: duckdb.DuckDBPyConnection, run_ids: list[str]) -> dict[str, 
 def curve_series_count(con: duckdb.DuckDBPyConnection, run_ids: list[str]) -> int:
     """How many (run, metric) curves these runs have."""
     where = locality.some("t")
-    return con.execute("SELECT count(*) FROM (SELECT DISTINCT run_id, key FROM metric_curves t "
+    return con.execute("SELECT count(*) FROM (SELECT DISTINCT run_id, key FROM metric_history t "
                        f"WHERE {where})", {"runs": run_ids}).fetchone()[0]
 
 
