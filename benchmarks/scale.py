@@ -136,8 +136,8 @@ def fig_curves(store: str) -> dict[str, Any]:
     from nbtrack.store import queries
 
     con = _raw(store)
-    n = _count(con)
-    ids = [bulk.run_id(i) for i in range(n // 2, n // 2 + 100)]
+    # runs 10..109: in every store of the plan they logged two curves of 2,000 steps (runs1m: 90 of them)
+    ids = [bulk.run_id(i) for i in range(10, 110)]
     st = Store(store)
     with st.connect(read_only=True) as c:
         rows = len(queries.curves(c, ids))
@@ -290,8 +290,16 @@ def measure(name: str, store: Path) -> dict[str, Any]:
 
 
 def store_for(root: Path, n_runs: int, curves: list[tuple[int, int]], mixed: bool = False) -> Path:
+    import filelock
+
     tag = f"{n_runs}-{'-'.join(f'{c}x{s}' for c, s in curves) or 'flat'}{'-mixed' if mixed else ''}"
     path = root / f"runs-{tag}.duckdb"
+    # one builder at a time: a second invocation removed a store another was still writing
+    with filelock.FileLock(str(root / f"{path.name}.building")):
+        return _build_once(root, path, n_runs, curves, mixed)
+
+
+def _build_once(root: Path, path: Path, n_runs: int, curves: list[tuple[int, int]], mixed: bool) -> Path:
     if not (root / f"{path.name}.done").exists():
         for p in (path, path.with_name(path.name + ".wal")):
             p.unlink(missing_ok=True)
