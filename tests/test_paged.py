@@ -26,7 +26,7 @@ from strategies import ODD_TEXT as ODD_STRINGS
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 import bulk  # noqa: E402
 
-compare_module = importlib.import_module("nbtrack.widgets.compare")   # the package's `compare` is the function
+paged_module = importlib.import_module("nbtrack.widgets.paged")
 
 
 @pytest.fixture(scope="module")
@@ -166,7 +166,7 @@ def test_a_report_of_a_store_past_the_threshold_still_carries_every_run(tmp_path
 
     path = tmp_path / "runs.duckdb"
     make_runs(path, 30, n_params=2, n_metrics=2)
-    monkeypatch.setattr(compare_module, "PAGE_PAST", 10)
+    monkeypatch.setattr(paged_module, "PAGE_PAST", 10)
     result = CliRunner().invoke(main, ["report", "--store", str(path), "-o", str(tmp_path / "all.html")])
     assert result.exit_code == 0, result.output
     assert ": 30 runs," in result.output and (tmp_path / "all.html").stat().st_size > 0
@@ -178,7 +178,7 @@ def test_a_big_store_pages_by_itself_and_its_saved_state_stays_small(tmp_path, m
     for n in (20_000, 60_000):
         path = tmp_path / f"{n}.duckdb"
         bulk.build(path, n, curves=[(3, 100)])
-        monkeypatch.setattr(compare_module, "PAGE_PAST", 1_000)
+        monkeypatch.setattr(paged_module, "PAGE_PAST", 1_000)
         p = nbtrack.compare(store=path)
         try:
             assert p.paged and p.table["total"] == n and p.table["n"] == WINDOW
@@ -197,7 +197,7 @@ def test_a_big_store_pages_by_itself_and_its_saved_state_stays_small(tmp_path, m
             p.close()
     assert max(sizes.values()) < 600_000, sizes
     assert sizes[60_000] < 1.1 * sizes[20_000], sizes   # it does not grow with the store
-    monkeypatch.setattr(compare_module, "PAGE_PAST", 100_000)
+    monkeypatch.setattr(paged_module, "PAGE_PAST", 100_000)
     p = nbtrack.compare(store=tmp_path / "20000.duckdb")   # below the threshold: the whole table, as before
     try:
         assert not p.paged and p.table["n"] == 20_000 and "paged" not in p.table

@@ -5,10 +5,7 @@ so a panel built from many small widgets would ship it many times and bloat save
 """
 from __future__ import annotations
 
-import json
-import math
 import os
-import re
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -16,32 +13,28 @@ from pathlib import Path
 from typing import Any
 
 import anywidget
-import numpy as np
 import pandas as pd
-import pyarrow as pa
 import traitlets
 
 from .. import curate, plots
-from ..errors import NbtrackError, warn
+from ..errors import NbtrackError
 from ..api import resolve_store, run_from_detail
 from ..diff import diff_many
 from ..recorder.run import ActiveRun
 from ..recorder.session import session
-from ..store import Store, paging, queries
+from ..store import Store, queries
 from .live import hub
-from .paged import PAGE_PAST, PagedView, bins
+from .paged import PagedPanel, PagedView
+from .payload import DEFAULT_CURVE_RUNS, MAX_CURVE_RUNS, records, table_payload
 from ..store.records import RUNNING
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
-DEFAULT_CURVE_RUNS = 5     # curves shown while nothing is selected: the latest runs that logged points
-MAX_CURVE_RUNS = 50
 MAX_DIFF_RUNS = 8
-HIDDEN = ("label", "run_label", "ended_at")   # for the charts and the name cell; the table has name, run_id, started_at
 EDITS = {"tag": curate.tag, "untag": curate.untag, "rename": curate.rename, "note": curate.note, "star": curate.star,
          "delete": curate.delete, "restore": curate.restore}   # what the page may ask for
 
 
-class ComparePanel(anywidget.AnyWidget):
+class ComparePanel(PagedPanel, anywidget.AnyWidget):
     """Runs side by side: table, scatter, parallel coordinates, curves, bars and a diff.
 
     ``selected`` is the list of selected run ids (set it, or ``observe`` it); ``selected_runs`` their
@@ -194,64 +187,6 @@ class ComparePanel(anywidget.AnyWidget):
             self._update_curves()
             self._update_diff()   # a selected run may have been renamed or edited
 
-    def refresh_due(self) -> bool:
-        """Whether the thread that follows the store may refresh this panel now: a paged panel waits ten
-        times what its last refresh took (1-2 s at 10^6 runs), or a sweep writing a run a second would
-        keep the kernel re-reading the store and the table waiting."""
-        return time.monotonic() >= self._refreshed_at + 10 * self._refresh_cost
-
-    def _refresh_paged(self) -> bool:
-        """Page the table from the store when the view is big (or ``paged=True``); False: the page gets
-        the whole table. A panel that pages keeps paging (its runs only grow, mostly)."""
-        if self._paged is False:
-            return False
-        started = time.monotonic()
-        with self.store.connect() as con:
-            if self._view is None and not self._paged:
-                cond, args = paging.view_sql(con, self.experiment, self.where, self._ids)
-                if paging.count(con, cond, args) <= PAGE_PAST:
-                    return False
-            view = self._view or PagedView(self.store, self.experiment, self.where, self._ids)
-            view.refresh(con)
-            self._view = view
-            self._key_counts = queries.metric_key_counts(con, self._ids)
-            cond, args = paging.view_sql(con, self.experiment, self.where, self._ids)
-            self._logged = paging.recent_logged(con, cond, args, DEFAULT_CURVE_RUNS)
-            # the sample is what the charts drawn run by run show; the selected runs are always in it
-            chosen = list(dict.fromkeys([*list(self.selected)[:MAX_CURVE_RUNS], *view.sampled]))
-            raw = queries.runs_frame(con, ids=chosen)
-            self._raw = raw
-            self._frame = plots.chart_frame(raw)
-            d = plots.defaults(self._frame, self._key_counts) if len(raw) else {"x": None, "y": None, "color": None}
-            with self.hold_trait_notifications():
-                for axis in ("x", "y", "color"):
-                    current = getattr(self, axis)
-                    if current is None or current not in self._frame.columns:
-                        setattr(self, axis, self._asked.get(axis) if self._asked.get(axis) in self._frame
-                                else d[axis])
-                self._publish_window(con)
-        self._update_curves()
-        self._update_specs()
-        self._update_diff()
-        self._refreshed_at, self._refresh_cost = time.monotonic(), time.monotonic() - started
-        return True
-
-    def _publish_window(self, con: Any) -> None:
-        view = self._view
-        payload = table_payload(view.window(con), self.store, kinds=view.kinds())
-        payload.update(paged=True, total=len(view.order), offset=view.offset, all=view.total_all,
-                       filter=view.box, sort=view.sort, desc=view.desc, error=view.error)
-        self.table = payload
-        self.status = self._status()
-        self.send_state("selected")   # the ids the page shows changed with the window
-
-    def _selected_json(self, value: list[str]) -> Any:
-        view = getattr(self, "_view", None)   # None too while the widget is being made
-        if view is None:
-            return list(value)
-        shown = set(view.window_ids()) | set(view.sampled)
-        return {"count": len(value), "ids": [i for i in value if i in shown][:5_000]}
-
     def _status(self) -> str:
         if self._view is not None:
             text = f"{self._view.total_all:,} runs"
@@ -286,62 +221,6 @@ class ComparePanel(anywidget.AnyWidget):
                 "curves": plots.curves(data=self._stored_points, keys=self._shown_keys(), named_data=True),
             }
             self.specs = {k: v.to_dict(validate=False) for k, v in specs.items()}
-
-    def _update_paged_specs(self) -> None:
-        """A paged panel's charts, built on a thread of their own: at 10^6 runs counting the scatter's
-        cells takes about a second, which the table need not wait for."""
-        try:
-            key = self._charts_key()
-            if key == self._specs_key:   # asked again for the same charts: they are drawn already
-                return
-            specs = self._paged_specs()   # without the lock: scrolling the table goes on meanwhile
-            with self._lock:
-                if key == self._charts_key():   # else a newer state has its own build queued
-                    self.specs, self._specs_key = specs, key
-        except Exception as e:   # the table still works; the user is told once, in one line
-            warn(f"the panel's charts could not be drawn: {e}")
-
-    def _charts_key(self) -> tuple[Any, ...]:
-        view = self._view
-        return (self.x, self.y, self.color, self.group, self.curve_key, view.box, view.error, view.total_all,
-                tuple(view.sampled[:3]), len(self._raw), id(self._stored_points))
-
-    def _paged_specs(self) -> dict[str, Any]:
-        """A big panel's charts: the scatter counts every run of the view in a grid when both axes are
-        numbers; the others draw the sample, and say so."""
-        frame, view = self._frame, self._view
-        metric = self.y if (self.y or "").startswith("metrics.") else None
-        specs = {
-            "scatter": plots.scatter(frame, self.x, self.y, self.color or None, named_data=True),
-            "parallel": plots.parallel(frame, metric=metric, named_data=True),
-            "bars": plots.bars(frame, metric=metric, group=self.group, named_data=True),
-            "curves": plots.curves(data=self._stored_points, keys=self._shown_keys(), named_data=True),
-        }
-        with self.store.connect() as con:
-            values = view.axis_values(con, self.x, self.y)
-        shown = len(view.order)
-        cells = None
-        if values is not None and self.x != self.y:
-            cells, logs = bins(values, self.x, self.y)
-            if len(cells):
-                specs["scatter"] = plots.density(cells, self.x, self.y, logs, int(cells["runs"].sum()),
-                                                 named_data=True)
-        out = {k: v.to_dict(validate=False) for k, v in specs.items()}
-        if out["scatter"].get("usermeta", {}).get("nbtrack", {}).get("aggregated"):
-            out["scatter"]["datasets"] = {plots.CELLS_DATA: json.loads(cells.to_json(orient="records"))}
-        fields = {"run_id", "label"}
-        for name in ("scatter", "parallel", "bars"):
-            meta = out[name].setdefault("usermeta", {}).setdefault("nbtrack", {})
-            if meta.get("aggregated"):
-                continue
-            meta["sampled"] = True
-            fields.update(meta.get("fields") or [])
-            title = out[name].get("title")
-            text = title.get("text") if isinstance(title, dict) else title
-            out[name]["title"] = {"text": text or "", "subtitle": f"a random sample of {len(view.sampled):,} of "
-                                                                 f"{shown:,} runs, and the selected ones"}
-        self.sample = table_payload(frame[[c for c in frame.columns if c in fields]], self.store)
-        return out
 
     def _shown_keys(self) -> list[str]:
         if self.curve_key == "*":
@@ -378,7 +257,7 @@ class ComparePanel(anywidget.AnyWidget):
             self.curve_runs = ids
             shown = set(self._shown_keys())
             rows = points[points["key"].isin(shown)] if len(points) else points
-            self.curve_data = _records(rows)
+            self.curve_data = records(rows)
         self._update_curve_spec()
 
     def _update_curve_spec(self) -> None:
@@ -444,48 +323,6 @@ class ComparePanel(anywidget.AnyWidget):
             with self._lock:
                 getattr(self, f"_page_{kind}")(content)
 
-    # -- what a paged panel's page asks of the kernel ------------------------------------------------
-    def _page_view(self, content: dict[str, Any]) -> None:
-        """A scroll, sort or filter: the rows for the page's window, ordered and filtered here."""
-        view = self._view
-        box = view.box
-        with self.store.connect() as con:
-            if any(k in content for k in ("filter", "sort", "desc")):
-                view.set_view(con, box=content.get("filter"), sort=content.get("sort", ""),
-                              desc=content.get("desc"))
-            view.move(content.get("offset", view.offset), content.get("limit", view.limit))
-            self._publish_window(con)
-        if view.box != box:   # the scatter counts the runs that pass the filter (after the rows went)
-            self._update_specs()
-
-    def _page_click(self, content: dict[str, Any]) -> None:
-        """A click on a row or a mark, with the keys the table's clickSelect reads (js/table.js)."""
-        run_id, current = str(content.get("run") or ""), list(self.selected)
-        if content.get("shift") and self._anchor:
-            chosen = list(dict.fromkeys(current + self._view.range_to(self._anchor, run_id)))
-        elif content.get("ctrl") or content.get("shift"):
-            chosen = [i for i in current if i != run_id] if run_id in current else current + [run_id]
-        else:
-            chosen = [] if current == [run_id] else [run_id]
-        self._anchor = run_id
-        self.selected = chosen
-
-    def _page_brush(self, content: dict[str, Any]) -> None:
-        ranges = {re.sub(r"\\(.)", r"\1", name): value for name, value in (content.get("ranges") or {}).items()
-                  if isinstance(value, list) and len(value) == 2}
-        with self.store.connect() as con:
-            ids = self._view.brushed(con, ranges, self.x, self.y)
-        if ids is not None:
-            self.selected = ids
-
-    def _page_clear(self, content: dict[str, Any]) -> None:
-        self.selected = []
-
-    def _page_group(self, content: dict[str, Any]) -> None:
-        with self.store.connect() as con:
-            ids = self._view.where_equals(con, str(content.get("column")), content.get("value"))
-        self.selected = list(dict.fromkeys([*self.selected, *ids])) if content.get("add") else ids
-
     def _edit(self, content: dict[str, Any]) -> None:
         """An edit from the toolbar or the table: the same call a user makes from Python (curate.py);
         the page is told how many runs changed, or why nothing did, in one line."""
@@ -522,56 +359,6 @@ def require_bundle(name: str) -> None:
         raise NbtrackError(f"the {name} widget's front end is not built ({STATIC / (name + '.js')} is missing): "
                            "run `npm install && npm run build` in the nbtrack checkout, or reinstall with "
                            "`pip install -e .` with npm on PATH")
-
-
-def _clean(value: Any) -> Any:
-    if value is None or value is pd.NA or value is pd.NaT:
-        return None
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
-def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    return [{k: _clean(v) for k, v in row.items()} for row in frame.to_dict("records")]
-
-
-def _column(series: pd.Series, kind: str) -> Any:
-    """Numbers as one binary float64 buffer (NaN for missing: no JSON to build or parse for the bulk
-    of the table); other values as a JSON list with ``None`` for missing."""
-    if kind in ("number", "time"):
-        values = series.to_numpy(dtype="float64", na_value=np.nan)
-        return memoryview(np.where(np.isfinite(values), values, np.nan).astype("<f8"))
-    try:
-        return pa.array(series, from_pandas=True).to_pylist()
-    except (pa.ArrowException, TypeError, ValueError):  # mixed types: one value at a time
-        return [_clean(v) for v in series.tolist()]
-
-
-def table_payload(frame: pd.DataFrame, store: Store, kinds: dict[str, str] | None = None) -> dict[str, Any]:
-    """The table as columns (one list or buffer per column: far smaller than one object per row);
-    ``kinds`` fixes a column's kind where one page of rows could not tell it (a paged table)."""
-    columns, data = [], {}
-    for name in frame.columns:
-        group, _, key = name.partition(".")
-        if group not in plots.GROUPS:
-            group, key = "run", name
-        series = frame[name]
-        if kinds and name in kinds:
-            kind = kinds[name]
-        elif name in plots.TIME_COLUMNS:
-            kind = "time"   # milliseconds since the epoch (chart_frame)
-        elif pd.api.types.is_bool_dtype(series):
-            kind = "bool"
-        elif pd.api.types.is_numeric_dtype(series):
-            kind = "number"
-        else:
-            kind = "text"
-        # a capturer's params (model.max_depth) and sys.* curves: in the column picker, not shown first
-        extra = (group == "params" and "." in key) or (group == "metrics" and key.startswith("sys."))
-        columns.append({"name": name, "group": group, "key": key, "kind": kind, "hidden": name in HIDDEN or extra})
-        data[name] = _column(series, kind)
-    return {"columns": columns, "data": data, "n": len(frame), "store": str(store.path)}
 
 
 def compare(runs: pd.DataFrame | list[str] | None = None, *, experiment: str | None = None,

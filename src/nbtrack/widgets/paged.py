@@ -7,7 +7,10 @@ and the filter box speaks the language of ``runs(where=...)``.
 """
 from __future__ import annotations
 
+import json
 import math
+import re
+import time
 from typing import Any, Sequence
 
 import numpy as np
@@ -16,9 +19,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .. import plots
-from ..errors import FilterError
+from ..errors import FilterError, warn
 from ..store import Store, paging, queries, wide
 from ..store.records import RUNNING
+from .payload import DEFAULT_CURVE_RUNS, MAX_CURVE_RUNS, table_payload
 
 PAGE_PAST = 5_000   # runs; below, the whole table goes to the page, which sorts and filters it itself
 SAMPLE = 1_000      # runs drawn mark by mark in the parallel and bar charts of a paged panel
@@ -156,6 +160,168 @@ class PagedView:
         lo, hi = min(here, there), max(here, there)
         return self.order.slice(lo, hi - lo + 1).to_pylist()
 
+
+
+class PagedPanel:
+    """The paged half of ComparePanel (compare.py), which it inherits: refreshing from the store, the
+    page's window, the charts of a big view on their own thread, and the page's messages (view, click,
+    brush, group, clear). Uses the panel's traits and its ``_view``, ``_lock`` and ``store``."""
+
+    def refresh_due(self) -> bool:
+        """Whether the thread that follows the store may refresh this panel now: a paged panel waits ten
+        times what its last refresh took (1-2 s at 10^6 runs), or a sweep writing a run a second would
+        keep the kernel re-reading the store and the table waiting."""
+        return time.monotonic() >= self._refreshed_at + 10 * self._refresh_cost
+
+    def _refresh_paged(self) -> bool:
+        """Page the table from the store when the view is big (or ``paged=True``); False: the page gets
+        the whole table. A panel that pages keeps paging (its runs only grow, mostly)."""
+        if self._paged is False:
+            return False
+        started = time.monotonic()
+        with self.store.connect() as con:
+            if self._view is None and not self._paged:
+                cond, args = paging.view_sql(con, self.experiment, self.where, self._ids)
+                if paging.count(con, cond, args) <= PAGE_PAST:
+                    return False
+            view = self._view or PagedView(self.store, self.experiment, self.where, self._ids)
+            view.refresh(con)
+            self._view = view
+            self._key_counts = queries.metric_key_counts(con, self._ids)
+            cond, args = paging.view_sql(con, self.experiment, self.where, self._ids)
+            self._logged = paging.recent_logged(con, cond, args, DEFAULT_CURVE_RUNS)
+            # the sample is what the charts drawn run by run show; the selected runs are always in it
+            chosen = list(dict.fromkeys([*list(self.selected)[:MAX_CURVE_RUNS], *view.sampled]))
+            raw = queries.runs_frame(con, ids=chosen)
+            self._raw = raw
+            self._frame = plots.chart_frame(raw)
+            d = plots.defaults(self._frame, self._key_counts) if len(raw) else {"x": None, "y": None, "color": None}
+            with self.hold_trait_notifications():
+                for axis in ("x", "y", "color"):
+                    current = getattr(self, axis)
+                    if current is None or current not in self._frame.columns:
+                        setattr(self, axis, self._asked.get(axis) if self._asked.get(axis) in self._frame
+                                else d[axis])
+                self._publish_window(con)
+        self._update_curves()
+        self._update_specs()
+        self._update_diff()
+        self._refreshed_at, self._refresh_cost = time.monotonic(), time.monotonic() - started
+        return True
+
+    def _publish_window(self, con: Any) -> None:
+        view = self._view
+        payload = table_payload(view.window(con), self.store, kinds=view.kinds())
+        payload.update(paged=True, total=len(view.order), offset=view.offset, all=view.total_all,
+                       filter=view.box, sort=view.sort, desc=view.desc, error=view.error)
+        self.table = payload
+        self.status = self._status()
+        self.send_state("selected")   # the ids the page shows changed with the window
+
+    def _selected_json(self, value: list[str]) -> Any:
+        view = getattr(self, "_view", None)   # None too while the widget is being made
+        if view is None:
+            return list(value)
+        shown = set(view.window_ids()) | set(view.sampled)
+        return {"count": len(value), "ids": [i for i in value if i in shown][:5_000]}
+
+    def _update_paged_specs(self) -> None:
+        """A paged panel's charts, built on a thread of their own: at 10^6 runs counting the scatter's
+        cells takes about a second, which the table need not wait for."""
+        try:
+            key = self._charts_key()
+            if key == self._specs_key:   # asked again for the same charts: they are drawn already
+                return
+            specs = self._paged_specs()   # without the lock: scrolling the table goes on meanwhile
+            with self._lock:
+                if key == self._charts_key():   # else a newer state has its own build queued
+                    self.specs, self._specs_key = specs, key
+        except Exception as e:   # the table still works; the user is told once, in one line
+            warn(f"the panel's charts could not be drawn: {e}")
+
+    def _charts_key(self) -> tuple[Any, ...]:
+        view = self._view
+        return (self.x, self.y, self.color, self.group, self.curve_key, view.box, view.error, view.total_all,
+                tuple(view.sampled[:3]), len(self._raw), id(self._stored_points))
+
+    def _paged_specs(self) -> dict[str, Any]:
+        """A big panel's charts: the scatter counts every run of the view in a grid when both axes are
+        numbers; the others draw the sample, and say so."""
+        frame, view = self._frame, self._view
+        metric = self.y if (self.y or "").startswith("metrics.") else None
+        specs = {
+            "scatter": plots.scatter(frame, self.x, self.y, self.color or None, named_data=True),
+            "parallel": plots.parallel(frame, metric=metric, named_data=True),
+            "bars": plots.bars(frame, metric=metric, group=self.group, named_data=True),
+            "curves": plots.curves(data=self._stored_points, keys=self._shown_keys(), named_data=True),
+        }
+        with self.store.connect() as con:
+            values = view.axis_values(con, self.x, self.y)
+        shown = len(view.order)
+        cells = None
+        if values is not None and self.x != self.y:
+            cells, logs = bins(values, self.x, self.y)
+            if len(cells):
+                specs["scatter"] = plots.density(cells, self.x, self.y, logs, int(cells["runs"].sum()),
+                                                 named_data=True)
+        out = {k: v.to_dict(validate=False) for k, v in specs.items()}
+        if out["scatter"].get("usermeta", {}).get("nbtrack", {}).get("aggregated"):
+            out["scatter"]["datasets"] = {plots.CELLS_DATA: json.loads(cells.to_json(orient="records"))}
+        fields = {"run_id", "label"}
+        for name in ("scatter", "parallel", "bars"):
+            meta = out[name].setdefault("usermeta", {}).setdefault("nbtrack", {})
+            if meta.get("aggregated"):
+                continue
+            meta["sampled"] = True
+            fields.update(meta.get("fields") or [])
+            title = out[name].get("title")
+            text = title.get("text") if isinstance(title, dict) else title
+            out[name]["title"] = {"text": text or "", "subtitle": f"a random sample of {len(view.sampled):,} of "
+                                                                 f"{shown:,} runs, and the selected ones"}
+        self.sample = table_payload(frame[[c for c in frame.columns if c in fields]], self.store)
+        return out
+
+    # -- what a paged panel's page asks of the kernel ------------------------------------------------
+    def _page_view(self, content: dict[str, Any]) -> None:
+        """A scroll, sort or filter: the rows for the page's window, ordered and filtered here."""
+        view = self._view
+        box = view.box
+        with self.store.connect() as con:
+            if any(k in content for k in ("filter", "sort", "desc")):
+                view.set_view(con, box=content.get("filter"), sort=content.get("sort", ""),
+                              desc=content.get("desc"))
+            view.move(content.get("offset", view.offset), content.get("limit", view.limit))
+            self._publish_window(con)
+        if view.box != box:   # the scatter counts the runs that pass the filter (after the rows went)
+            self._update_specs()
+
+    def _page_click(self, content: dict[str, Any]) -> None:
+        """A click on a row or a mark, with the keys the table's clickSelect reads (js/table.js)."""
+        run_id, current = str(content.get("run") or ""), list(self.selected)
+        if content.get("shift") and self._anchor:
+            chosen = list(dict.fromkeys(current + self._view.range_to(self._anchor, run_id)))
+        elif content.get("ctrl") or content.get("shift"):
+            chosen = [i for i in current if i != run_id] if run_id in current else current + [run_id]
+        else:
+            chosen = [] if current == [run_id] else [run_id]
+        self._anchor = run_id
+        self.selected = chosen
+
+    def _page_brush(self, content: dict[str, Any]) -> None:
+        ranges = {re.sub(r"\\(.)", r"\1", name): value for name, value in (content.get("ranges") or {}).items()
+                  if isinstance(value, list) and len(value) == 2}
+        with self.store.connect() as con:
+            ids = self._view.brushed(con, ranges, self.x, self.y)
+        if ids is not None:
+            self.selected = ids
+
+    def _page_clear(self, content: dict[str, Any]) -> None:
+        self.selected = []
+
+    def _page_group(self, content: dict[str, Any]) -> None:
+        with self.store.connect() as con:
+            ids = self._view.where_equals(con, str(content.get("column")), content.get("value"))
+        self.selected = list(dict.fromkeys([*self.selected, *ids])) if content.get("add") else ids
 
 def bins(values: pa.Table, x: str, y: str, n: int = BINS) -> tuple[pd.DataFrame, dict[str, bool]]:
     """Counts of runs per cell of an n × n grid over the two axes (log-spaced where the scatter would
