@@ -236,7 +236,7 @@ class PagedPanel:
             with self._lock:
                 if key == self._charts_key():   # else a newer state has its own build queued
                     self.specs, self._specs_key = specs, key
-        except Exception as e:   # the table still works; the user is told once, in one line
+        except Exception as e:   # the table still works; the user is told in one line
             warn(f"the panel's charts could not be drawn: {e}")
 
     def _charts_key(self) -> tuple[Any, ...]:
