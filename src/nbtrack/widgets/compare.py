@@ -173,19 +173,22 @@ class ComparePanel(PagedPanel, anywidget.AnyWidget):
                 raw = pd.DataFrame(columns=queries.BASE_COLUMNS)
             self._raw = raw
             self._frame = plots.chart_frame(raw)
-            d = plots.defaults(self._frame, self._key_counts) if len(raw) else {"x": None, "y": None,
-                                                                                 "color": None}
             with self.hold_trait_notifications():
-                for axis in ("x", "y", "color"):
-                    current = getattr(self, axis)
-                    if current is None or current not in self._frame.columns:
-                        setattr(self, axis, self._asked.get(axis) if self._asked.get(axis) in self._frame
-                                else d[axis])
+                self._choose_axes()
                 self.table = table_payload(self._frame, self.store)
                 self.status = self._status()
             self._update_specs()
             self._update_curves()
             self._update_diff()   # a selected run may have been renamed or edited
+
+    def _choose_axes(self) -> None:
+        """Axes the charts' runs have: those the user chose or asked for, else the defaults."""
+        d = plots.defaults(self._frame, self._key_counts) if len(self._raw) else {"x": None, "y": None,
+                                                                                   "color": None}
+        for axis in ("x", "y", "color"):
+            current = getattr(self, axis)
+            if current is None or current not in self._frame.columns:
+                setattr(self, axis, self._asked.get(axis) if self._asked.get(axis) in self._frame else d[axis])
 
     def _status(self) -> str:
         if self._view is not None:

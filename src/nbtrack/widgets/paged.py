@@ -195,13 +195,8 @@ class PagedPanel:
             raw = queries.runs_frame(con, ids=chosen)
             self._raw = raw
             self._frame = plots.chart_frame(raw)
-            d = plots.defaults(self._frame, self._key_counts) if len(raw) else {"x": None, "y": None, "color": None}
             with self.hold_trait_notifications():
-                for axis in ("x", "y", "color"):
-                    current = getattr(self, axis)
-                    if current is None or current not in self._frame.columns:
-                        setattr(self, axis, self._asked.get(axis) if self._asked.get(axis) in self._frame
-                                else d[axis])
+                self._choose_axes()
                 self._publish_window(con)
         self._update_curves()
         self._update_specs()
