@@ -87,7 +87,7 @@ class Hub:
                         # shown: seen in the browser test, a note written from Python during a refresh.)
                         # A refresh that imports a spool costs one more refresh, which finds nothing new.
                         before = store.signature()
-                        due = [panel for panel in group if panel.refresh_due()]
+                        due = [panel for panel in group if panel._refresh_due()]
                         for panel in due:
                             panel.refresh()
                         if len(due) == len(group):   # else the change stays unseen until they are due

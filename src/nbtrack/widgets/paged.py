@@ -167,7 +167,7 @@ class PagedPanel:
     page's window, the charts of a big view on their own thread, and the page's messages (view, click,
     brush, group, clear). Uses the panel's traits and its ``_view``, ``_lock`` and ``store``."""
 
-    def refresh_due(self) -> bool:
+    def _refresh_due(self) -> bool:
         """Whether the thread that follows the store may refresh this panel now: a paged panel waits ten
         times what its last refresh took (1-2 s at 10^6 runs), or a sweep writing a run a second would
         keep the kernel re-reading the store and the table waiting."""
