@@ -17,6 +17,7 @@ from typing import Any
 import duckdb
 
 from .filters import compile_filter
+from .results import arrow
 from .validate import LATEST_TIME, BadRecord
 
 FIELDS = ("tag", "label", "note", "starred", "deleted")
@@ -149,8 +150,7 @@ def events(con: duckdb.DuckDBPyConnection, run_id: str) -> list[dict[str, Any]]:
 
 def read(con: duckdb.DuckDBPyConnection, run_ids: list[str]) -> Any:
     """The edits of these runs as an Arrow table (push and pull carry them)."""
-    return con.execute("SELECT * FROM run_edits WHERE run_id IN (SELECT unnest(?::VARCHAR[]))",
-                       [run_ids]).to_arrow_table()
+    return arrow(con, "SELECT * FROM run_edits WHERE run_id IN (SELECT unnest(?::VARCHAR[]))", [run_ids])
 
 
 def states(con: duckdb.DuckDBPyConnection, run_ids: list[str]) -> dict[str, dict[str, Any]]:

@@ -13,6 +13,7 @@ import duckdb
 import pyarrow as pa
 
 from .filters import RUN_COLUMNS, TIME_COLUMNS, compile_filter
+from .results import arrow
 
 IDS = "nbt_view_ids"   # the panel's own id list, registered on the connection for one query
 # chart_frame's names for two run columns: "label" is name · id there, and the user's label is run_label
@@ -75,8 +76,7 @@ def ordered_ids(con: duckdb.DuckDBPyConnection, cond: str, args: list[Any], sort
             order += f"o0.exact {direction} NULLS LAST, o0.value_text {direction} NULLS LAST, "
     query = (f"SELECT r.run_id FROM runs r {join} WHERE {cond} "
              f"ORDER BY {order}r.started_at, r.run_id")
-    # a relation, not execute(): DuckDB 2 warns that Arrow from a DB-API result is one more copy
-    return con.sql(query, params=extra + args).to_arrow_table().column(0).combine_chunks()
+    return arrow(con, query, extra + args).column(0).combine_chunks()
 
 
 def numbers(con: duckdb.DuckDBPyConnection, cond: str, args: list[Any], names: Sequence[str]) -> pa.Table:
@@ -95,7 +95,7 @@ def numbers(con: duckdb.DuckDBPyConnection, cond: str, args: list[Any], names: S
         exprs.append(f'{expr} AS "c{n}"')
         extra += params
     query = f"SELECT r.run_id, {', '.join(exprs)} FROM runs r {' '.join(joins)} WHERE {cond}"
-    table = con.sql(query, params=extra + args).to_arrow_table()
+    table = arrow(con, query, extra + args)
     return table.rename_columns(["run_id", *names])
 
 

@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import re
-import threading
-import warnings
 from typing import TYPE_CHECKING, Any
 
 import duckdb
@@ -13,24 +11,10 @@ from .filters import compile_filter
 from . import codec
 from . import locality, wide
 from .records import FINISHED, decode_value
+from .results import fetch_df
 
 if TYPE_CHECKING:   # imported where a frame is made: `import nbtrack` does not pay for pandas
     import pandas as pd
-
-
-_QUIET = threading.Lock()
-
-
-def fetch_df(cursor: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    """``cursor.df()`` without the pandas deprecation warnings some DuckDB versions trigger inside it
-    (DuckDB 1.5 calls ``DataFrame.drop(inplace=True)``, deprecated in pandas 3.1): they are not the
-    user's to fix, and would be attributed to nbtrack. Under a lock: ``catch_warnings`` swaps the
-    process-wide filters, and two threads in it at once restore each other's (seen: the panel's
-    refresh and a read on another thread, and the warning came through)."""
-    with _QUIET, warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        warnings.simplefilter("ignore", FutureWarning)
-        return cursor.df()
 
 
 BASE_COLUMNS = ["run_id", "experiment", "name", "status", "started_at", "ended_at", "duration_s", "tags",

@@ -21,6 +21,7 @@ from ..errors import NbtrackError, RunNotFoundError
 from ..secrets import redact_passwords
 from . import edits, locality, queries
 from .base import Store
+from .results import arrow
 
 RUN_TABLES = ("runs", "params", "values", "metrics", "metric_history", "metric_curves", "inputs", "outputs",
               "displays")   # run_edits are copied by edit id, after the runs (copy_runs)
@@ -81,19 +82,15 @@ def read_batch(con: duckdb.DuckDBPyConnection, run_ids: list[str]) -> dict[str, 
     """Every row of these runs, and the artifacts, sources and environments they point at."""
     ids = {"ids": run_ids}
     sel = "(SELECT unnest($ids::VARCHAR[]))"
-    out = {t: con.execute(f'SELECT * FROM "{t}" t WHERE '
-                          + (locality.some("t", "$ids") if t in locality.RUN_ROW_TABLES else f"run_id IN {sel}"),
-                          ids).to_arrow_table()
+    out = {t: arrow(con, f'SELECT * FROM "{t}" t WHERE '
+                    + (locality.some("t", "$ids") if t in locality.RUN_ROW_TABLES else f"run_id IN {sel}"), ids)
            for t in RUN_TABLES}
-    out["artifacts"] = con.execute(
-        "SELECT * FROM artifacts WHERE hash IN (SELECT artifact FROM displays WHERE run_id IN "
-        f"{sel} UNION SELECT artifact FROM outputs WHERE run_id IN {sel})", ids).to_arrow_table()
-    out["sources"] = con.execute(
-        f"SELECT * FROM sources WHERE hash IN (SELECT source_hash FROM runs WHERE run_id IN {sel})",
-        ids).to_arrow_table()
-    out["environments"] = con.execute(
-        f"SELECT * FROM environments WHERE env_id IN (SELECT env_id FROM runs WHERE run_id IN {sel})",
-        ids).to_arrow_table()
+    out["artifacts"] = arrow(con, "SELECT * FROM artifacts WHERE hash IN (SELECT artifact FROM displays WHERE run_id IN "
+                             f"{sel} UNION SELECT artifact FROM outputs WHERE run_id IN {sel})", ids)
+    out["sources"] = arrow(con, f"SELECT * FROM sources WHERE hash IN (SELECT source_hash FROM runs WHERE run_id IN {sel})",
+                           ids)
+    out["environments"] = arrow(con, "SELECT * FROM environments WHERE env_id IN "
+                                f"(SELECT env_id FROM runs WHERE run_id IN {sel})", ids)
     return out
 
 

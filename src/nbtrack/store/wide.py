@@ -14,6 +14,7 @@ import duckdb
 
 from ..errors import warn
 from . import codec
+from .results import arrow
 
 
 MAX_COLUMNS = 1000   # params, metrics and values columns of runs(): more is asked for with max_columns
@@ -49,9 +50,9 @@ def read(con: duckdb.DuckDBPyConnection, max_columns: int | None, n_rows: int,
 
     near = f" WHERE t.started_us BETWEEN {int(span[0])} AND {int(span[1])}" if span else ""
     longs = {}
-    for table in TABLES:   # a relation, not execute(): DuckDB 2 warns that Arrow from a DB-API result is one more copy
+    for table in TABLES:
         query = _METRICS if table == "metrics" else _LONG.format(table=table)
-        longs[table] = con.sql(query + near).to_arrow_table()
+        longs[table] = arrow(con, query + near)
     keys = []   # (table, key, class, runs)
     for table, long in longs.items():
         if not long.num_rows:
