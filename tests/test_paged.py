@@ -20,7 +20,7 @@ import nbtrack
 from nbtrack.errors import NbtrackError
 from nbtrack.widgets.paged import WINDOW
 
-from helpers import make_runs
+from helpers import make_runs, run_py
 from strategies import ODD_TEXT as ODD_STRINGS
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
@@ -154,6 +154,58 @@ def test_runs_written_later_appear_in_a_paged_panel(tmp_path):
         assert p.table["all"] == 51 and p.status.startswith("51 runs")
         _ask(p, type="view", filter="params.p0 = 99")
         assert list(_rows(p)["name"]) == ["late"]
+    finally:
+        p.close()
+
+
+def _until(check, timeout: float = 20.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not check() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return check()
+
+
+def test_a_big_panel_is_refreshed_no_more_often_than_it_can_afford(tmp_path):
+    """A sweep writing a run a second must not keep a big panel re-reading the store: the thread that
+    follows the store leaves a paged panel alone for 10x what its last refresh took, then shows what
+    it skipped."""
+    from nbtrack.widgets import live
+
+    path = tmp_path / "runs.duckdb"
+    make_runs(path, 20, n_params=1, n_metrics=1)
+    p = nbtrack.compare(store=path, paged=True)
+    try:
+        p._refresh_cost = 1_000.0   # as if its last refresh had taken 1,000 s
+        with nbtrack.run("late", store=path) as r:
+            r.log(m0=0.5)
+        time.sleep(3 * live.POLL_S)   # the store changed and was polled: the panel is not due yet
+        assert p.table["all"] == 20
+        p._refreshed_at -= 10_001   # the 10,000 s have passed
+        assert _until(lambda: p.table["all"] == 21), "the skipped run never appeared"
+    finally:
+        p.close()
+
+
+def test_a_run_written_while_a_panel_refreshes_is_shown_next(tmp_path):
+    """The store's signature is taken before a refresh reads it: a run another process writes while the
+    panel refreshes changes the signature again, and the next poll shows it."""
+    path = tmp_path / "runs.duckdb"
+    make_runs(path, 20, n_params=1, n_metrics=1)
+    p = nbtrack.compare(store=path, paged=True)
+    refresh, landed = p.refresh, []
+
+    def refresh_and_a_write_lands() -> None:
+        refresh()
+        if not landed:   # after the panel read the store, before the thread notes the store's state
+            landed.append(run_py(f"import nbtrack\nwith nbtrack.run('meanwhile', store={str(path)!r}): pass",
+                                 cwd=tmp_path))
+
+    p.refresh = refresh_and_a_write_lands
+    try:
+        with nbtrack.run("late", store=path):
+            pass
+        assert _until(lambda: landed, 60) and landed[0].returncode == 0, landed and landed[0].stderr
+        assert _until(lambda: p.table["all"] == 22), f"the panel shows {p.table['all']} of 22 runs"
     finally:
         p.close()
 
