@@ -7,7 +7,6 @@ from decimal import Decimal
 
 import pytest
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 import nbtrack
 from nbtrack.store import Store, codec

@@ -11,7 +11,6 @@ import base64
 import json
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 from urllib.parse import quote
 
@@ -20,7 +19,6 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 import nbtrack
-from nbtrack.store import Store
 
 ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 

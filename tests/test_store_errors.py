@@ -146,7 +146,7 @@ def test_long_in_lists_and_many_terms_within_the_limits_run(tmp_path):
             pass
     many = ", ".join(str(i) for i in range(10_000))
     assert len(nbtrack.runs(where=f"params.x in ({many})", store=path)) == 3
-    assert len(nbtrack.runs(where=f"params.t in ('v1', 2, true, 'v2')", store=path)) == 2
+    assert len(nbtrack.runs(where="params.t in ('v1', 2, true, 'v2')", store=path)) == 2
     assert len(nbtrack.runs(where=" or ".join([f"params.x = {i}" for i in range(100)]), store=path)) == 3
     assert len(nbtrack.runs(where="(" * 50 + "params.x = 1" + ")" * 50, store=path)) == 1
     assert len(nbtrack.runs(where="started_at > '2000-01-01' and started_at < '2999-01-01T00:00Z'", store=path)) == 3

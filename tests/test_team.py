@@ -522,7 +522,7 @@ def test_each_team_store_failure_is_one_line_naming_its_cause(cluster, team, tmp
     _tricky_local_runs(more)
     push = _cli("push", "--to", reader, "--data-path", data, "--store", str(more), cwd=tmp_path)
     assert push.returncode == 1 and "read-only-pw" not in push.stdout + push.stderr
-    assert (f"refused a write: ERROR: permission denied for table ducklake_snapshot; this role or connection may "
+    assert ("refused a write: ERROR: permission denied for table ducklake_snapshot; this role or connection may "
             "only read") in push.stdout
     assert "has no data path" not in push.stdout
 

@@ -156,17 +156,24 @@ class ComparePanel(PagedPanel, anywidget.AnyWidget):
         """Re-read the store (the panel does this by itself when runs are written)."""
         with self._lock:
             session.syncer.flush()
-            if self.store.exists() and self._refresh_paged():
-                return
+            started = time.monotonic()
             if self.store.exists():
                 with self.store.connect() as con:
-                    raw = queries.runs_frame(con, self.experiment, self.where)
-                    if self._ids is not None:
-                        raw = raw[raw["run_id"].isin(self._ids)].reset_index(drop=True)
-                    everything = self._ids is None and self.experiment is None and not self.where
-                    ids = None if everything else [str(i) for i in raw["run_id"]]
-                    self._key_counts = queries.metric_key_counts(con, ids)
-                    self._logged = queries.logged_runs(con, ids)
+                    paged = self._refresh_paged(con)
+                    if not paged:
+                        raw = queries.runs_frame(con, self.experiment, self.where)
+                        if self._ids is not None:
+                            raw = raw[raw["run_id"].isin(self._ids)].reset_index(drop=True)
+                        everything = self._ids is None and self.experiment is None and not self.where
+                        ids = None if everything else [str(i) for i in raw["run_id"]]
+                        self._key_counts = queries.metric_key_counts(con, ids)
+                        self._logged = queries.logged_runs(con, ids)
+                if paged:   # once the connection is closed: the charts and curves open their own
+                    self._update_curves()
+                    self._update_specs()
+                    self._update_diff()
+                    self._refreshed_at, self._refresh_cost = time.monotonic(), time.monotonic() - started
+                    return
             else:
                 if self.where:
                     queries.compile_filter(self.where)

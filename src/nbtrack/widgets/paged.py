@@ -36,7 +36,7 @@ class PagedView:
     def __init__(self, store: Store, experiment: str | None, where: str | None, ids: Sequence[str] | None) -> None:
         self.store, self.experiment, self.where, self.ids = store, experiment, where, ids
         self.box, self.sort, self.desc, self.error = "", None, False, ""
-        self.order = pa.array([], pa.string())
+        self.order = pa.chunked_array([], pa.string())
         self.total_all = self.running = 0
         self.offset, self.limit = 0, WINDOW
         self.columns: list[tuple[str, str, str]] = []   # (group, key, kind)
@@ -173,35 +173,30 @@ class PagedPanel:
         keep the kernel re-reading the store and the table waiting."""
         return time.monotonic() >= self._refreshed_at + 10 * self._refresh_cost
 
-    def _refresh_paged(self) -> bool:
+    def _refresh_paged(self, con: Any) -> bool:
         """Page the table from the store when the view is big (or ``paged=True``); False: the page gets
-        the whole table. A panel that pages keeps paging (its runs only grow, mostly)."""
+        the whole table. A panel that pages keeps paging (its runs only grow, mostly). The caller
+        updates the charts once the connection is closed."""
         if self._paged is False:
             return False
-        started = time.monotonic()
-        with self.store.connect() as con:
-            if self._view is None and not self._paged:
-                cond, args = paging.view_sql(con, self.experiment, self.where, self._ids)
-                if paging.count(con, cond, args) <= PAGE_PAST:
-                    return False
-            view = self._view or PagedView(self.store, self.experiment, self.where, self._ids)
-            view.refresh(con)
-            self._view = view
-            self._key_counts = queries.metric_key_counts(con, self._ids)
+        if self._view is None and not self._paged:
             cond, args = paging.view_sql(con, self.experiment, self.where, self._ids)
-            self._logged = paging.recent_logged(con, cond, args, DEFAULT_CURVE_RUNS)
-            # the sample is what the charts drawn run by run show; the selected runs are always in it
-            chosen = list(dict.fromkeys([*list(self.selected)[:MAX_CURVE_RUNS], *view.sampled]))
-            raw = queries.runs_frame(con, ids=chosen)
-            self._raw = raw
-            self._frame = plots.chart_frame(raw)
-            with self.hold_trait_notifications():
-                self._choose_axes()
-                self._publish_window(con)
-        self._update_curves()
-        self._update_specs()
-        self._update_diff()
-        self._refreshed_at, self._refresh_cost = time.monotonic(), time.monotonic() - started
+            if paging.count(con, cond, args) <= PAGE_PAST:
+                return False
+        view = self._view or PagedView(self.store, self.experiment, self.where, self._ids)
+        view.refresh(con)
+        self._view = view
+        self._key_counts = queries.metric_key_counts(con, self._ids)
+        cond, args = paging.view_sql(con, self.experiment, self.where, self._ids)
+        self._logged = paging.recent_logged(con, cond, args, DEFAULT_CURVE_RUNS)
+        # the sample is what the charts drawn run by run show; the selected runs are always in it
+        chosen = list(dict.fromkeys([*list(self.selected)[:MAX_CURVE_RUNS], *view.sampled]))
+        raw = queries.runs_frame(con, ids=chosen)
+        self._raw = raw
+        self._frame = plots.chart_frame(raw)
+        with self.hold_trait_notifications():
+            self._choose_axes()
+            self._publish_window(con)
         return True
 
     def _publish_window(self, con: Any) -> None:
