@@ -373,7 +373,7 @@ def bench_panel(root: Path, n_runs: int) -> dict[str, float]:
 def bench_curves(root: Path, n_runs: int, steps: int) -> dict[str, float]:
     """Curves of n runs x steps points, at most ~1,000 points per series, vs downsampling the raw
     points at query time and vs reading every raw point."""
-    from nbtrack.store import queries
+    from nbtrack.store import curves
 
     store = Store(root / "curves.duckdb")
     steps_arr = np.arange(steps, dtype=np.int64)
@@ -396,11 +396,11 @@ def bench_curves(root: Path, n_runs: int, steps: int) -> dict[str, float]:
     with store.connect() as con:
         for _ in range(5):
             t0 = time.perf_counter()
-            pts = queries.curves(con, ids)
+            pts = curves.curves(con, ids)
             stored.append(time.perf_counter() - t0)
         for _ in range(2):
             t0 = time.perf_counter()
-            queries.curves(con, ids, max_points=queries.CURVE_POINTS + 1)
+            curves.curves(con, ids, max_points=curves.CURVE_POINTS + 1)
             on_the_fly.append(time.perf_counter() - t0)
             t0 = time.perf_counter()
             con.sql("SELECT run_id, key, step, value FROM metric_history").to_arrow_table()

@@ -18,7 +18,7 @@ from typing import Any
 import duckdb
 
 from nbtrack.store import Store
-from nbtrack.store.queries import stored_curves_sql
+from nbtrack.store.curves import stored_curves_sql
 
 N_INT, N_FLOAT, N_STR, N_METRICS = 5, 5, 5, 15
 CURVE_KEYS = ("acc", "loss")

@@ -133,17 +133,17 @@ def fig_history(store: str) -> dict[str, Any]:
 
 def fig_curves(store: str) -> dict[str, Any]:
     from nbtrack.store import Store
-    from nbtrack.store import queries
+    from nbtrack.store import curves
 
     con = _raw(store)
     # runs 10..109: in every store of the plan they logged two curves of 2,000 steps (runs1m: 90 of them)
     ids = [bulk.run_id(i) for i in range(10, 110)]
     st = Store(store)
     with st.connect(read_only=True) as c:
-        rows = len(queries.curves(c, ids))
+        rows = len(curves.curves(c, ids))
 
         def ours() -> None:
-            queries.curves(c, ids)
+            curves.curves(c, ids)
         t = _ms(ours)
     raw = _ms(lambda: con.df("SELECT run_id, key, step, value FROM metric_history "
                              "WHERE run_id IN (SELECT unnest(?::VARCHAR[])) ORDER BY run_id, key, step", [ids]))

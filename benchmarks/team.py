@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
 import nbtrack  # noqa: E402
-from nbtrack.store import Store, queries  # noqa: E402
+from nbtrack.store import Store, curves  # noqa: E402
 from pgcluster import Cluster  # noqa: E402
 
 WRITER = textwrap.dedent("""
@@ -82,7 +82,7 @@ def fill_local(path: Path, n_runs: int, curve_runs: int, steps: int) -> list[str
         INSERT INTO metric_history (run_id, key, step, value, chunk)
         SELECT printf('%032x', i), 'loss', s, sin(s / 300.0) + i / ?, 0 FROM range(?) t(i), range(?) u(s)""",
                 [curve_runs, curve_runs, steps])
-    con.execute("INSERT INTO metric_curves " + queries.stored_curves_sql(
+    con.execute("INSERT INTO metric_curves " + curves.stored_curves_sql(
         "SELECT run_id, key, step, value FROM metric_history"))
     con.close()
     return [f"{i:032x}" for i in range(curve_runs)]
@@ -148,11 +148,11 @@ def main() -> None:
         print(f"\nnbtrack.runs() over {big:,} runs x 30 params/metrics: local file {r_local:.0f} ms, "
               f"team store {r_team:.0f} ms (median of 5; bulk load into the lake {load_s:.1f} s)")
 
-        def curves(store: Store) -> None:
+        def read_curves(store: Store) -> None:
             with store.connect(read_only=True) as con:
-                queries.curves(con, ids)
+                curves.curves(con, ids)
 
-        c_local, c_team = timed(lambda: curves(local)), timed(lambda: curves(team))
+        c_local, c_team = timed(lambda: read_curves(local)), timed(lambda: read_curves(team))
         print(f"curves of {curve_runs} runs x {steps:,} steps ({curve_runs * steps / 1e6:g} M points, "
               f"downsampled at import): local file {c_local:.0f} ms, team store {c_team:.0f} ms (median of 5)")
     finally:

@@ -10,7 +10,7 @@ import pytest
 import nbtrack
 from nbtrack import charts
 from nbtrack.recorder.run import ActiveRun
-from nbtrack.store import Store, queries, schema
+from nbtrack.store import Store, curves, schema
 
 from helpers import make_runs
 
@@ -39,8 +39,8 @@ def test_long_curves_are_downsampled_keeping_spikes_ends_and_order(tmp_path):
     short_id = _run(store, "short", {"lr": 0.2}, {"loss": [3.0, 2.0, 1.0]})
     store.sync()
     with store.connect() as con:
-        pts = queries.curves(con, [long_id, short_id])
-        raw = queries.curves(con, [long_id], max_points=200)   # another level: computed from the history
+        pts = curves.curves(con, [long_id, short_id])
+        raw = curves.curves(con, [long_id], max_points=200)   # another level: computed from the history
     long = pts[pts.run_id == long_id]
     assert 900 <= len(long) <= 1002
     assert long["step"].is_monotonic_increasing
@@ -55,16 +55,16 @@ def test_only_long_series_keep_a_stored_curve_and_short_ones_read_the_same(tmp_p
     """A series of up to STORED_CURVE_PAST points is bucketed when read (stored twice, it doubled a store's
     bytes per point); a longer one keeps its bucketed curve in metric_curves. Both read the same way."""
     store = Store(tmp_path / "runs.duckdb")
-    n = queries.STORED_CURVE_PAST
+    n = curves.STORED_CURVE_PAST
     short = [math.cos(s / 40) for s in range(n)]
     short[1234] = 9.0
     run_id = _run(store, "both", {}, {"short": short, "long": [math.sin(s / 500) for s in range(n + 1)]})
     store.sync()
     with store.connect() as con:
         kept = dict(con.execute("SELECT key, count(*) FROM metric_curves GROUP BY key").fetchall())
-        pts = queries.curves(con, [run_id])
-        only_short = queries.curves(con, [run_id], keys=["short"])
-        history = queries.history(con, run_id)
+        pts = curves.curves(con, [run_id])
+        only_short = curves.curves(con, [run_id], keys=["short"])
+        history = curves.history(con, run_id)
     assert "short" not in kept and 900 <= kept["long"] <= 1002
     got = pts[pts.key == "short"]
     assert 900 <= len(got) <= 1002 and got["value"].max() == 9.0 and got["step"].is_monotonic_increasing
@@ -86,7 +86,7 @@ def test_curves_of_a_run_imported_chunk_by_chunk_cover_all_its_points(tmp_path):
     run.finish()
     store.sync()
     with store.connect() as con:
-        pts = queries.curves(con, [run.run_id])
+        pts = curves.curves(con, [run.run_id])
     assert pts["step"].min() == 0 and pts["step"].max() == 2999
     assert pts["value"].max() == 2999.0
 
@@ -102,7 +102,7 @@ def test_a_store_from_before_the_curves_table_is_backfilled_when_opened(tmp_path
     con.close()
     store = Store(path)
     with store.connect() as con:
-        pts = queries.curves(con, ["r1"])
+        pts = curves.curves(con, ["r1"])
         applied = [r[0] for r in con.execute("SELECT name FROM schema_migrations ORDER BY name").fetchall()]
         stored = con.execute("SELECT count(*) FROM metric_curves").fetchone()[0]
     assert applied[:2] == ["0001_initial", "0002_metric_curves"] and "0010_short_curves" in applied

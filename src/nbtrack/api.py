@@ -14,7 +14,7 @@ from .errors import RunNotFoundError
 from .recorder import run as _run
 from .recorder.session import session
 from . import secrets
-from .store import Store, edits, queries, wide
+from .store import Store, curves, edits, queries, wide
 from .store import codec
 from .store.records import decode_value
 
@@ -131,7 +131,7 @@ class Run:
     def history(self, key: str | None = None) -> pd.DataFrame:
         """Logged points as a DataFrame with columns ``step, key, value``."""
         with self.store.connect() as con:
-            return queries.history(con, self.run_id, key)
+            return curves.history(con, self.run_id, key)
 
     def __repr__(self) -> str:
         own = [(k, v) for k, v in self.params.items() if self.param_kinds.get(k) != "capturer"]

@@ -353,7 +353,7 @@ def curve_points(runs: pd.DataFrame | list[str] | None, keys: list[str] | None =
     """Downsampled logged points of runs: ``run_id, label, key, step, value``."""
     from .api import resolve_store
     from .recorder.session import session
-    from .store import queries
+    from .store import curves as stored, queries
 
     st = resolve_store(store)
     session.syncer.flush()
@@ -370,7 +370,7 @@ def curve_points(runs: pd.DataFrame | list[str] | None, keys: list[str] | None =
     if not st.exists() or not ids:
         return pd.DataFrame(columns=["run_id", "label", "key", "step", "value"])
     with st.connect() as con:
-        points = queries.curves(con, ids, keys, max_points)
+        points = stored.curves(con, ids, keys, max_points)
         missing = sorted(set(points["run_id"]) - set(labels))
         if missing:
             labels.update(queries.run_labels(con, missing))

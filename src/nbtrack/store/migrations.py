@@ -8,7 +8,7 @@ import duckdb
 
 from ..version import __version__
 from ..errors import NotAStoreError, StoreVersionError
-from . import codec, locality, queries, records, schema
+from . import codec, curves, locality, records, schema
 from .records import BINARY_MIMES
 from .transaction import transaction
 
@@ -82,7 +82,7 @@ def _binary_displays(con: duckdb.DuckDBPyConnection) -> None:
 MIGRATIONS: list[tuple[str, Any]] = [
     ("0001_initial", schema.INITIAL),
     ("0002_metric_curves", schema.CURVES.format(
-        backfill=queries.downsample_sql("SELECT run_id, key, step, value FROM metric_history"))),
+        backfill=curves.downsample_sql("SELECT run_id, key, step, value FROM metric_history"))),
     ("0003_repro", schema.REPRO),
     ("0004_sweeps", schema.SWEEPS),
     ("0005_saved_outputs", schema.SAVED),
@@ -90,7 +90,7 @@ MIGRATIONS: list[tuple[str, Any]] = [
     ("0007_binary_displays", _binary_displays),
     ("0008_run_edits", schema.EDITS),
     ("0009_run_locality", locality.MIGRATION),
-    ("0010_short_curves", queries.SHORT_CURVES_MIGRATION),   # only long series keep a stored curve
+    ("0010_short_curves", curves.SHORT_CURVES_MIGRATION),   # only long series keep a stored curve
 ]
 KNOWN = {name for name, _ in MIGRATIONS}
 

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import duckdb
 
-from . import locality, queries
+from . import curves, locality
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -51,7 +51,7 @@ def insert_points(con: duckdb.DuckDBPyConnection, points: pa.Table, chunks: list
         source += (" UNION ALL SELECT run_id, key, step, value FROM metric_history h WHERE h.started_us IS NULL "
                    "AND h.run_id IN (SELECT unnest($homeless::VARCHAR[]))")
     con.execute("INSERT INTO metric_curves (run_id, key, step, value, started_us) SELECT d.*, u.us FROM ("
-                + queries.stored_curves_sql(source) + ") d LEFT JOIN nbt_us u USING (run_id)",
+                + curves.stored_curves_sql(source) + ") d LEFT JOIN nbt_us u USING (run_id)",
                 {"homeless": homeless} if homeless else {})
 
 

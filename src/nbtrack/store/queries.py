@@ -102,7 +102,7 @@ def resolve_run_id(con: duckdb.DuckDBPyConnection, ref: str, store_path: str) ->
 
 def _kv(con: duckdb.DuckDBPyConnection, table: str, run: dict[str, Any],
         kinds: dict[str, str] | None = None) -> dict[str, Any]:
-    """A run's params or values, decoded; ``run``: its ``run`` id and ``us`` (_located). ``kinds``: filled
+    """A run's params or values, decoded; ``run``: its ``run`` id and ``us`` (locality.bound). ``kinds``: filled
     with each param's kind, from the same read."""
     where = locality.known("t")
     kind = "kind" if table == "params" else "NULL"
@@ -163,23 +163,6 @@ def run_detail(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, Any]:
     return detail
 
 
-def _located(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, Any]:
-    """A run's id and ``started_us`` (None when it is not in the store), bound as ``run`` and ``us``: a
-    constant lets DuckDB skip row groups by their statistics before reading them, where the same value
-    from a subquery is applied while scanning (among 10^9 points: 78 ms against a few)."""
-    found = con.execute(f"SELECT {locality.STARTED_US} FROM runs WHERE run_id = ?", [run_id]).fetchall()
-    return {"run": run_id, "us": found[0][0] if found else None}
-
-
-def history(con: duckdb.DuckDBPyConnection, run_id: str, key: str | None = None) -> pd.DataFrame:
-    query = f"SELECT step, key, value FROM metric_history t WHERE {locality.known('t')}"
-    args = _located(con, run_id)
-    if key is not None:
-        query += " AND key = $key"
-        args["key"] = codec.text_safe(key)   # as the key was stored: the name logged, not its escape
-    return fetch_df(con.execute(query + " ORDER BY key, step, chunk", args))
-
-
 READING_STATEMENTS = {"SELECT", "EXPLAIN"}   # SELECT covers FROM, WITH, VALUES, DESCRIBE, SHOW, SUMMARIZE
 # PRAGMAs that only describe (DuckDB 1.5 plans them as SELECTs, 2.0 as PRAGMA statements); any other
 # PRAGMA, or one with "=", sets something and is refused
@@ -212,106 +195,11 @@ def metric_key_counts(con: duckdb.DuckDBPyConnection, run_ids: list[str] | None 
     return {k: {"runs": n, "logged": logged} for k, n, logged in rows}
 
 
-# Min/max bucketing: each series keeps its first and last point and, per bucket of steps, the points
-# with the lowest and highest value, so a spike survives at any zoom. The importer stores the curves of
-# long series at CURVE_POINTS (table metric_curves), so the panels read at most that many points per
-# series instead of bucketing millions of points on each query. A series of up to STORED_CURVE_PAST
-# points is bucketed when read instead: storing it a second time made up half of a store's bytes per
-# point (10^9 points: 15.0 bytes a point, 8.0 without), and reading it whole costs a few ms.
-CURVE_POINTS = 1000
-STORED_CURVE_PAST = 5 * CURVE_POINTS
-DOWNSAMPLE = """
-WITH h AS ({source}),
-s AS (
-    SELECT run_id, key, count(*) AS n, min(step) AS lo, max(step) AS hi FROM h GROUP BY run_id, key
-),
-b AS (
-    SELECT h.run_id, h.key, h.step, h.value, s.lo, s.hi,
-           CASE WHEN s.n <= {max} THEN h.step
-                ELSE (h.step - s.lo) * ({max} // 2) // (s.hi - s.lo + 1) END AS bucket
-    FROM h JOIN s USING (run_id, key)
-),
-agg AS (
-    SELECT run_id, key, bucket,
-           arg_min(step, value) AS s_lo, min(value) AS v_lo,
-           arg_max(step, value) AS s_hi, max(value) AS v_hi,
-           min(step) AS s_first, arg_min(value, step) AS v_first,
-           max(step) AS s_last, arg_max(value, step) AS v_last,
-           any_value(lo) AS lo, any_value(hi) AS hi
-    FROM b GROUP BY run_id, key, bucket
-)
-SELECT DISTINCT run_id, key, step, value FROM (
-    SELECT run_id, key, s_lo AS step, v_lo AS value FROM agg
-    UNION ALL SELECT run_id, key, s_hi, v_hi FROM agg
-    UNION ALL SELECT run_id, key, s_first, v_first FROM agg WHERE s_first = lo
-    UNION ALL SELECT run_id, key, s_last, v_last FROM agg WHERE s_last = hi
-)
-"""
-
-
-def downsample_sql(source: str, max_points: int = CURVE_POINTS) -> str:
-    """The bucketing query over ``source`` (a SELECT of ``run_id, key, step, value``)."""
-    return DOWNSAMPLE.format(source=source, max=int(max_points))
-
-
-def stored_curves_sql(source: str) -> str:
-    """What metric_curves keeps of ``source``'s series: the bucketed curves of the long ones only."""
-    return (f"SELECT d.* FROM ({downsample_sql(source)}) d JOIN (SELECT run_id, key FROM ({source}) l "
-            f"GROUP BY run_id, key HAVING count(*) > {STORED_CURVE_PAST}) l USING (run_id, key)")
-
-
-SHORT_CURVES_MIGRATION = f"""
-DELETE FROM metric_curves WHERE (run_id, key) IN (
-    SELECT (run_id, key) FROM metric_history GROUP BY run_id, key HAVING count(*) <= {STORED_CURVE_PAST});
-"""
-
-
-def curves(con: duckdb.DuckDBPyConnection, run_ids: list[str], keys: list[str] | None = None,
-           max_points: int = CURVE_POINTS) -> pd.DataFrame:
-    """Logged points of these runs (``run_id, key, step, value``), at most about ``max_points`` per series."""
-    def chosen(alias: str) -> str:
-        cond = locality.some(alias)
-        return cond + (f" AND {alias}.key IN (SELECT unnest($keys::VARCHAR[]))" if keys is not None else "")
-
-    args: dict[str, Any] = {"runs": list(run_ids)}
-    if keys is not None:
-        args["keys"] = list(keys)
-    history = f"SELECT run_id, key, step, value FROM metric_history t WHERE {chosen('t')}"
-    stored = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'metric_curves'").fetchall()
-    if max_points == CURVE_POINTS and stored[0][0]:  # a store opened read-only may predate the table
-        # long series from their stored curves, the others bucketed now (STORED_CURVE_PAST)
-        short = (f"{history} AND NOT EXISTS (SELECT 1 FROM metric_curves c WHERE {chosen('c')} "
-                 "AND c.run_id = t.run_id AND c.key = t.key)")
-        query = (f"SELECT run_id, key, step, value FROM metric_curves t WHERE {chosen('t')} "
-                 f"UNION ALL SELECT * FROM ({downsample_sql(short, max_points)})")
-    else:
-        query = downsample_sql(history, max_points)
-    return fetch_df(con.execute(query + " ORDER BY run_id, key, step", args))
-
-
-def downsample_points(points: Any, max_points: int = CURVE_POINTS) -> pd.DataFrame:
-    """The same bucketing over an in-memory Arrow table (a running run's points, not yet in the store)."""
-    con = duckdb.connect()
-    try:
-        con.register("live_points", points)
-        query = downsample_sql("SELECT run_id, key, step, value FROM live_points", max_points)
-        return fetch_df(con.execute(query + " ORDER BY run_id, key, step"))
-    finally:
-        con.close()
-
-
 def run_labels(con: duckdb.DuckDBPyConnection, run_ids: list[str]) -> dict[str, str]:
     """``name · id8`` per run (its label, when it has one), as the charts label runs."""
     rows = con.execute("SELECT run_id, coalesce(label, name) FROM runs WHERE run_id IN (SELECT unnest(?::VARCHAR[]))",
                        [run_ids]).fetchall()
     return {i: f"{n} · {i[:8]}" for i, n in rows}
-
-
-def curve_series_count(con: duckdb.DuckDBPyConnection, run_ids: list[str]) -> int:
-    """How many (run, metric) curves these runs have."""
-    where = locality.some("t")
-    return con.execute("SELECT count(*) FROM (SELECT DISTINCT run_id, key FROM metric_history t "
-                       f"WHERE {where})", {"runs": run_ids}).fetchone()[0]
 
 
 def logged_runs(con: duckdb.DuckDBPyConnection, run_ids: list[str] | None = None) -> list[str]:
@@ -351,7 +239,7 @@ def reference_candidates(con: duckdb.DuckDBPyConnection, name: str, exclude: str
 def params_of(con: duckdb.DuckDBPyConnection, run_id: str, kinds: tuple[str, ...] | None = None) -> dict[str, Any]:
     """A run's params, optionally only those of some kinds (``literal``, ``override``, ``input``, ...)."""
     found: dict[str, str] = {}
-    values = _kv(con, "params", _located(con, run_id), found)
+    values = _kv(con, "params", locality.bound(con, run_id), found)
     return values if kinds is None else {k: v for k, v in values.items() if found[k] in kinds}
 
 

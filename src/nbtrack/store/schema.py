@@ -153,7 +153,7 @@ FROM runs r;
 """
 
 
-# Every run's logged curves, downsampled once at import (queries.DOWNSAMPLE), for the panels.
+# Every run's logged curves, downsampled once at import (curves.DOWNSAMPLE), for the panels.
 CURVES = """
 CREATE TABLE metric_curves (
     run_id VARCHAR NOT NULL,

@@ -22,7 +22,7 @@ from ..api import resolve_store, run_from_detail
 from ..diff import diff_many
 from ..recorder.run import ActiveRun
 from ..recorder.session import session
-from ..store import Store, queries
+from ..store import Store, curves, queries
 from .live import hub
 from .paged import PagedPanel, PagedView
 from .payload import DEFAULT_CURVE_RUNS, MAX_CURVE_RUNS, records, table_payload
@@ -287,7 +287,7 @@ class ComparePanel(PagedPanel, anywidget.AnyWidget):
             self._last_live = time.monotonic()
             frames = [self._stored_points[~self._stored_points["run_id"].isin([r.run_id for r in active])]]
             for r in active:
-                points = queries.downsample_points(r.points_snapshot())
+                points = curves.downsample_points(r.points_snapshot())
                 points.insert(1, "label", f"{r.name} · {r.run_id[:8]}")
                 frames.append(points)
             frames = [f for f in frames if len(f)]

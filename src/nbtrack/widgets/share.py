@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .. import plots
-from ..store import queries
+from ..store import curves, queries
 from ..version import __version__
 
 if TYPE_CHECKING:
@@ -83,7 +83,7 @@ def _curves(panel: ComparePanel, logged: list[str]) -> tuple[list[dict[str, Any]
     if not logged:
         return [], {}, []
     with panel.store.connect() as con:
-        series = queries.curve_series_count(con, logged)
+        series = curves.curve_series_count(con, logged)
     per_series = max(MIN_POINTS, min(MAX_POINTS, POINT_BUDGET // max(series, 1)))
     points = plots.curve_points(logged, store=panel.store, max_points=per_series)
     keys = sorted(points["key"].unique())[:MAX_CURVE_KEYS]
