@@ -249,7 +249,7 @@ def series_sql(points: str) -> str:
            CASE WHEN n = 1 THEN 1 WHEN regular THEN d::BIGINT END AS stride,
            CASE WHEN NOT regular THEN steps END AS steps, CASE WHEN exact THEN vals::FLOAT[] END AS values32,
            CASE WHEN NOT exact THEN vals END AS values64
-    FROM r ORDER BY started_us, run_id, key, chunk, first_step"""   # in the order runs started: store/locality.py
+    FROM r"""
 
 
 SERIES = f"""
