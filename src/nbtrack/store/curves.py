@@ -35,9 +35,8 @@ def history(con: duckdb.DuckDBPyConnection, run_id: str, key: str | None = None)
 # point (10^9 points: 15.0 bytes a point, 8.0 without), and reading it whole costs a few ms.
 CURVE_POINTS = 1000
 STORED_CURVE_PAST = 5 * CURVE_POINTS
-# h is read twice: MATERIALIZED, or a source that unnests series (metric_series) is unnested twice
 DOWNSAMPLE = """
-WITH h AS MATERIALIZED ({source}),
+WITH h AS ({source}),
 s AS (
     SELECT run_id, key, count(*) AS n, min(step) AS lo, max(step) AS hi FROM h GROUP BY run_id, key
 ),

@@ -51,13 +51,9 @@ def insert_points(con: duckdb.DuckDBPyConnection, points: pa.Table, chunks: list
                     [homeless])
         source += (" UNION ALL " + curves.points_sql("t.started_us IS NULL AND "
                                                      "t.run_id IN (SELECT unnest($homeless::VARCHAR[]))"))
-    # the runs' points unnested once: the bucketing reads them three times, and with the unnest inlined
-    # in each read DuckDB took 7.7 s and 9 GB for 2 * 10^6 points (0.1 s from a table)
-    con.execute(f"CREATE OR REPLACE TEMP TABLE nbt_run_points AS {source}", {"homeless": homeless} if homeless else {})
     con.execute("INSERT INTO metric_curves (run_id, key, step, value, started_us) SELECT d.*, u.us FROM ("
-                + curves.stored_curves_sql("SELECT run_id, key, step, value FROM nbt_run_points")
-                + ") d LEFT JOIN nbt_us u USING (run_id)")
-    con.execute("DROP TABLE nbt_run_points")
+                + curves.stored_curves_sql(source) + ") d LEFT JOIN nbt_us u USING (run_id)",
+                {"homeless": homeless} if homeless else {})
 
 
 def adopt(con: duckdb.DuckDBPyConnection) -> None:
