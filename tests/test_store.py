@@ -432,21 +432,3 @@ def test_points_stored_a_row_each_come_back_the_same_as_series(tmp_path):
     assert series == [("early", 0, 1, True), ("loss", 0, 1, False), ("loss", 1, 1, True), ("odd", 0, None, False)]
     history = nbtrack.get("r1", store=path).history("loss")
     assert list(history["step"]) == list(range(350)) and history["value"].iloc[0] == 1.0
-
-
-def test_a_long_series_is_stored_in_rows_of_a_bounded_number_of_points(tmp_path):
-    """DuckDB reads a whole vector of rows' lists to return one row: a series is cut into rows of at
-    most SERIES_ROW_POINTS points, each with its own first step and stride, and reads back whole."""
-    from nbtrack.store.schema import SERIES_ROW_POINTS
-
-    path = tmp_path / "runs.duckdb"
-    steps = [*range(0, 2 * SERIES_ROW_POINTS), *range(10**9, 10**9 + 500, 5)]   # a jump, then a stride of 5
-    with nbtrack.run("long", store=path) as run:
-        for s in steps:
-            run.log(step=s, loss=s / 7)
-    with Store(path).connect(read_only=True) as con:
-        rows = con.execute("SELECT n, first_step, stride FROM metric_series WHERE key = 'loss' ORDER BY first_step").fetchall()
-    assert [n for n, _, _ in rows] == [SERIES_ROW_POINTS, SERIES_ROW_POINTS, 100]
-    assert [(f, s) for _, f, s in rows] == [(0, 1), (SERIES_ROW_POINTS, 1), (10**9, 5)]
-    history = nbtrack.get(run.run_id, store=path).history("loss")
-    assert list(history["step"]) == steps and list(history["value"]) == [s / 7 for s in steps]

@@ -210,16 +210,12 @@ UPDATE runs SET recorded_tags = tags;
 """
 
 
-# Logged points a block of a series to a row (run, key, points file): 10^9 points, one a row, took 9.5
+# Logged points as one row per series of a points file (run, key, chunk): 10^9 points as rows took 9.5
 # bytes a point on disk, and a lookup of one run loaded the statistics of 8,300 row groups (45 ms); as
 # series, 3.3 bytes and a few hundred row groups. Steps first_step, first_step + stride, ... are not
-# stored one by one (stride NULL: they are, in steps); values are float32 when each one of the row is
-# exactly a float32 (NaN and the infinities included: what a float32 model logs), else float64:
-# nothing is rounded. metric_history stays, as a view with one row a point.
-# At most SERIES_ROW_POINTS points a row: DuckDB reads the lists of a whole vector of 2,048 rows to
-# return one of them, so a run whose rows shared a vector with a 5 * 10^6-point series took 0.3-0.6 s
-# to read instead of 3 ms; capped, a vector holds at most about 2 * 10^6 points.
-SERIES_ROW_POINTS = 1024
+# stored one by one (stride NULL: they are, in steps); values are float32 when every one of the
+# series is exactly a float32 (NaN and the infinities included: what a float32 model logs), else
+# float64: nothing is rounded. metric_history stays, as a view with one row per point.
 SERIES_POINTS = ("unnest(coalesce(steps, generate_series(first_step, first_step + (n - 1) * stride, stride))) AS step, "
                  "unnest(coalesce(values64, values32::DOUBLE[])) AS value")
 
@@ -227,15 +223,11 @@ SERIES_POINTS = ("unnest(coalesce(steps, generate_series(first_step, first_step 
 def series_sql(points: str) -> str:
     """``points`` (a table or subquery of run_id, key, step, value, chunk, started_us) as metric_series rows."""
     return f"""
-    WITH b AS (
-        SELECT *, (row_number() OVER (PARTITION BY run_id, key, chunk, started_us ORDER BY step) - 1)
-                  // {SERIES_ROW_POINTS} AS block
-        FROM {points}),
-    g AS (
+    WITH g AS (
         SELECT run_id, key, chunk, started_us, list(step ORDER BY step) AS steps, list(value ORDER BY step) AS vals,
                bool_and(value IS NULL OR isnan(value) OR coalesce(TRY_CAST(value AS FLOAT)::DOUBLE = value, false))
                    AS exact
-        FROM b GROUP BY run_id, key, chunk, started_us, block),
+        FROM {points} GROUP BY run_id, key, chunk, started_us),
     d AS (SELECT *, len(steps) AS n, steps[2]::HUGEINT - steps[1] AS d, steps[-1]::HUGEINT - steps[1] AS span
           FROM g),
     -- evenly spaced, and every step computable in BIGINT from first_step and stride (CASE: each test
