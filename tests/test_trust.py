@@ -203,3 +203,37 @@ def test_a_tracked_cell_round_trips(ip, tmp_path, name, tags, params, values, me
     for key, value in {**params, **values}.items():
         column = f"params.{key}" if key in params else f"values.{key}"
         assert same(_cell(frame, run.run_id, column), value), (column, value)
+
+
+STEPS = st.one_of(st.integers(-2**63, 2**63 - 1), st.integers(-3, 3),
+                  st.sampled_from([-2**63, 2**63 - 1, -2**62 - 1, 2**62 + 1]))
+SERIES = st.lists(st.tuples(STEPS, FLOATS), min_size=1, max_size=12)
+
+
+def _points(rows: list[tuple[str, int, float]]) -> list[tuple[Any, ...]]:
+    """Rows as a sorted multiset, NaN comparable; -0.0 may come back as 0.0 (DuckDB's storage, as for
+    every stored double: documented)."""
+    return sorted((k, s, math.isnan(v), 0.0 if math.isnan(v) else v + 0.0) for k, s, v in rows)
+
+
+@SETTINGS
+@given(series=st.dictionaries(st.sampled_from(["loss", "acc", "lr"]), SERIES, min_size=1, max_size=3),
+       evenly=st.booleans())
+def test_logged_points_round_trip_whatever_their_steps(tmp_path_factory, series, evenly):
+    """Any steps (repeated, out of order, the ends of int64) and any double come back as logged,
+    through get().history() and the metric_history table, in step order."""
+    if evenly:   # also the common case: steps 0, 1, 2, ...
+        series = {k: [(i, v) for i, (_, v) in enumerate(points)] for k, points in series.items()}
+    store = tmp_path_factory.mktemp("points") / "runs.duckdb"
+    with nbtrack.run("points", store=store) as run:
+        for key, points in series.items():
+            for step, value in points:
+                run.log(step=step, **{key: value})
+    logged = [(k, s, v) for k, points in series.items() for s, v in points]
+    history = nbtrack.get(run.run_id, store=store).history()   # (get imports the run first)
+    assert _points(list(zip(history["key"], history["step"], history["value"]))) == _points(logged)
+    for _, steps in history.groupby("key", sort=False)["step"]:
+        assert list(steps) == sorted(steps)
+    with nbtrack.store.Store(store).connect(read_only=True) as con:
+        rows = con.execute("SELECT key, step, value FROM metric_history WHERE run_id = ?", [run.run_id]).fetchall()
+    assert _points(rows) == _points(logged)
