@@ -85,10 +85,10 @@ def read_batch(con: duckdb.DuckDBPyConnection, run_ids: list[str]) -> dict[str, 
     out = {t: arrow(con, f'SELECT * FROM "{t}" t WHERE '
                     + (locality.some("t", "$ids") if t in locality.RUN_ROW_TABLES else f"run_id IN {sel}"), ids)
            for t in RUN_TABLES}
-    out["artifacts"] = arrow(con, "SELECT * FROM artifacts WHERE hash IN (SELECT artifact FROM displays WHERE run_id IN "
-                             f"{sel} UNION SELECT artifact FROM outputs WHERE run_id IN {sel})", ids)
-    out["sources"] = arrow(con, f"SELECT * FROM sources WHERE hash IN (SELECT source_hash FROM runs WHERE run_id IN {sel})",
-                           ids)
+    out["artifacts"] = arrow(con, "SELECT * FROM artifacts WHERE hash IN (SELECT artifact FROM displays "
+                             f"WHERE run_id IN {sel} UNION SELECT artifact FROM outputs WHERE run_id IN {sel})", ids)
+    out["sources"] = arrow(con, "SELECT * FROM sources WHERE hash IN "
+                           f"(SELECT source_hash FROM runs WHERE run_id IN {sel})", ids)
     out["environments"] = arrow(con, "SELECT * FROM environments WHERE env_id IN "
                                 f"(SELECT env_id FROM runs WHERE run_id IN {sel})", ids)
     return out

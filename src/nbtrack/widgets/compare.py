@@ -156,10 +156,10 @@ class ComparePanel(PagedPanel, anywidget.AnyWidget):
         """Re-read the store (the panel does this by itself when runs are written)."""
         with self._lock:
             session.syncer.flush()
-            started = time.monotonic()
+            started, paged = time.monotonic(), False
             if self.store.exists():
                 with self.store.connect() as con:
-                    paged = self._refresh_paged(con)
+                    paged = self._refresh_paged(con)   # past PAGE_PAST runs: the table's window only
                     if not paged:
                         raw = queries.runs_frame(con, self.experiment, self.where)
                         if self._ids is not None:
@@ -168,25 +168,23 @@ class ComparePanel(PagedPanel, anywidget.AnyWidget):
                         ids = None if everything else [str(i) for i in raw["run_id"]]
                         self._key_counts = queries.metric_key_counts(con, ids)
                         self._logged = queries.logged_runs(con, ids)
-                if paged:   # once the connection is closed: the charts and curves open their own
-                    self._update_curves()
-                    self._update_specs()
-                    self._update_diff()
-                    self._refreshed_at, self._refresh_cost = time.monotonic(), time.monotonic() - started
-                    return
             else:
                 if self.where:
                     queries.compile_filter(self.where)
                 raw = pd.DataFrame(columns=queries.BASE_COLUMNS)
-            self._raw = raw
-            self._frame = plots.chart_frame(raw)
-            with self.hold_trait_notifications():
-                self._choose_axes()
-                self.table = table_payload(self._frame, self.store)
-                self.status = self._status()
+            if not paged:
+                self._raw = raw
+                self._frame = plots.chart_frame(raw)
+                with self.hold_trait_notifications():
+                    self._choose_axes()
+                    self.table = table_payload(self._frame, self.store)
+                    self.status = self._status()
+            # once the connection is closed: the curves, charts and diff open their own
+            self._update_curves()   # before the charts: a paged panel's charts key on the points read
             self._update_specs()
-            self._update_curves()
             self._update_diff()   # a selected run may have been renamed or edited
+            if paged:
+                self._refreshed_at, self._refresh_cost = time.monotonic(), time.monotonic() - started
 
     def _choose_axes(self) -> None:
         """Axes the charts' runs have: those the user chose or asked for, else the defaults."""
