@@ -19,6 +19,7 @@ import duckdb
 
 from nbtrack.store import Store
 from nbtrack.store.curves import stored_curves_sql
+from nbtrack.store.schema import series_sql
 
 N_INT, N_FLOAT, N_STR, N_METRICS = 5, 5, 5, 15
 CURVE_KEYS = ("acc", "loss")
@@ -124,7 +125,8 @@ def _points(con: duckdb.DuckDBPyConnection, first: int, end: int, steps: int) ->
                 SELECT i, run_id, us, key, step, CASE key WHEN 'loss' THEN {_LOSS} ELSE CAST(1.0 AS FLOAT) - {_LOSS} END
                 FROM {some}, (VALUES ('acc'), ('loss')) k(key), range({steps}) s(step))
             ORDER BY i, key, step""")
-        con.execute("INSERT INTO metric_history (run_id, key, step, value, started_us, chunk) SELECT *, 0 FROM pts")
+        con.execute("INSERT INTO metric_series BY NAME " + series_sql(
+            "(SELECT run_id, key, step, value, 0 AS chunk, us AS started_us FROM pts)"))
         con.execute("INSERT INTO metric_curves (run_id, key, step, value, started_us) SELECT d.*, u.us FROM ("
                     + stored_curves_sql("SELECT run_id, key, step, value FROM pts") + ") d JOIN ids u USING (run_id)")
         con.execute("INSERT INTO metrics BY NAME SELECT run_id, key, arg_max(value, step) AS value, max(step) AS step, "

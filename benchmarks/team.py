@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
 import nbtrack  # noqa: E402
-from nbtrack.store import Store, curves  # noqa: E402
+from nbtrack.store import Store, curves, schema  # noqa: E402
 from pgcluster import Cluster  # noqa: E402
 
 WRITER = textwrap.dedent("""
@@ -78,10 +78,9 @@ def fill_local(path: Path, n_runs: int, curve_runs: int, steps: int) -> list[str
         INSERT INTO metrics (run_id, key, value, step, source)
         SELECT printf('%032x', i), 'm' || k, i / (k + 1), NULL, 'cell' FROM range(?) t(i), range(15) u(k)""",
                 [n_runs])
-    con.execute("""
-        INSERT INTO metric_history (run_id, key, step, value, chunk)
-        SELECT printf('%032x', i), 'loss', s, sin(s / 300.0) + i / ?, 0 FROM range(?) t(i), range(?) u(s)""",
-                [curve_runs, curve_runs, steps])
+    con.execute("INSERT INTO metric_series BY NAME " + schema.series_sql("""(
+        SELECT printf('%032x', i) AS run_id, 'loss' AS key, s AS step, sin(s / 300.0) + i / ? AS value, 0 AS chunk,
+               NULL::BIGINT AS started_us FROM range(?) t(i), range(?) u(s))"""), [curve_runs, curve_runs, steps])
     con.execute("INSERT INTO metric_curves " + curves.stored_curves_sql(
         "SELECT run_id, key, step, value FROM metric_history"))
     con.close()
@@ -93,7 +92,7 @@ def copy_to_team(local: Path, team: Store) -> float:
     t0 = time.perf_counter()
     with team.connect() as con:
         con.execute(f"ATTACH '{local}' AS src (READ_ONLY)")
-        for table in ("runs", "params", "metrics", "metric_history", "metric_curves"):
+        for table in ("runs", "params", "metrics", "metric_series", "metric_curves"):
             con.execute(f'INSERT INTO team."{table}" BY NAME SELECT * FROM src."{table}"')
         con.execute("DETACH src")
     return time.perf_counter() - t0

@@ -394,3 +394,65 @@ def test_object_store_errors_are_told_apart():
     assert not objectstore.unreachable('could not connect to server: Connection refused\n\tIs the server running on '
                                        'host "127.0.0.1" and accepting TCP/IP connections on port 5432?')   # PostgreSQL's
     assert objectstore.is_remote("S3://bucket/p") and not objectstore.is_remote("/data/s3://x")
+
+
+def test_points_stored_a_row_each_come_back_the_same_as_series(tmp_path):
+    """Migration 0011 turns a store's rows of points into series: every point is still there, with its
+    chunk and its run's start; odd steps and values included; the history reads the same."""
+    import math
+
+    from nbtrack.store import migrations
+
+    path = tmp_path / "old.duckdb"
+    con = duckdb.connect(str(path))
+    for name, step in migrations.MIGRATIONS[:-1]:
+        assert name != "0011_metric_series"
+        step(con) if callable(step) else con.execute(step)
+        con.execute("INSERT INTO schema_migrations VALUES (?, now(), 'old')", [name])
+    con.execute("INSERT INTO runs (run_id, seq, experiment, name, status, kind, started_at) "
+                "VALUES ('r1', 1, 'e', 'n', 'finished', 'script', TIMESTAMPTZ '2026-01-01 00:00:00+00')")
+    us = 1_767_225_600_000_000
+    rows = [("loss", s, 1.0 / (s + 1), 0, us) for s in range(300)]                       # doubles, evenly spaced
+    rows += [("loss", 300 + s, float(s) / 4, 1, us) for s in range(50)]                 # float32s, a second chunk
+    rows += [("odd", s, v, 0, us) for s, v in [(5, math.nan), (5, math.inf), (-2**63, -0.5), (2**63 - 1, 1e-320),
+                                                (7, 1e300), (3, 0.1)]]
+    rows += [("early", 0, 2.5, 0, None)]   # points that came before their run (no start yet)
+    con.executemany("INSERT INTO metric_history (run_id, key, step, value, chunk, started_us) VALUES ('r1', ?, ?, ?, ?, ?)",
+                    rows)
+    con.close()
+    # opened read-only (no migration), it reads the old table
+    old = nbtrack.get("r1", store=Store(path, read_only=True))
+    assert list(old.history("loss")["step"]) == list(range(350))
+    with Store(path, read_only=True).connect() as con:
+        from nbtrack.store import curves
+        assert set(curves.curves(con, ["r1"])["key"]) == {"loss", "odd"}   # ("early" awaits its adoption)
+    Store(path).sync()   # migrates
+
+    def norm(rs):
+        return sorted((k, s, math.isnan(v), 0.0 if math.isnan(v) else v, c, u) for k, s, v, c, u in rs)
+
+    with Store(path).connect(read_only=True) as con:
+        after = con.execute("SELECT key, step, value, chunk, started_us FROM metric_history").fetchall()
+        series = con.execute("SELECT key, chunk, stride, values32 IS NOT NULL FROM metric_series ORDER BY ALL").fetchall()
+    assert norm(after) == norm(rows)
+    assert series == [("early", 0, 1, True), ("loss", 0, 1, False), ("loss", 1, 1, True), ("odd", 0, None, False)]
+    history = nbtrack.get("r1", store=path).history("loss")
+    assert list(history["step"]) == list(range(350)) and history["value"].iloc[0] == 1.0
+
+
+def test_a_long_series_is_stored_in_rows_of_a_bounded_number_of_points(tmp_path):
+    """DuckDB reads a whole vector of rows' lists to return one row: a series is cut into rows of at
+    most SERIES_ROW_POINTS points, each with its own first step and stride, and reads back whole."""
+    from nbtrack.store.schema import SERIES_ROW_POINTS
+
+    path = tmp_path / "runs.duckdb"
+    steps = [*range(0, 2 * SERIES_ROW_POINTS), *range(10**9, 10**9 + 500, 5)]   # a jump, then a stride of 5
+    with nbtrack.run("long", store=path) as run:
+        for s in steps:
+            run.log(step=s, loss=s / 7)
+    history = nbtrack.get(run.run_id, store=path).history("loss")   # (get imports the run first)
+    assert list(history["step"]) == steps and list(history["value"]) == [s / 7 for s in steps]
+    with Store(path).connect(read_only=True) as con:
+        rows = con.execute("SELECT n, first_step, stride FROM metric_series WHERE key = 'loss' ORDER BY first_step").fetchall()
+    assert [n for n, _, _ in rows] == [SERIES_ROW_POINTS, SERIES_ROW_POINTS, 100]
+    assert [(f, s) for _, f, s in rows] == [(0, 1), (SERIES_ROW_POINTS, 1), (10**9, 5)]

@@ -38,7 +38,9 @@ if _why and REQUIRED:
 pytestmark = [pytest.mark.skipif(_why is not None, reason=_why or ""), pytest.mark.slow]
 
 NBTRACK = str(Path(sys.executable).with_name("nbtrack"))
-CURVE = 3000   # points per run: more than DuckLake inlines in the catalog, so each run writes Parquet to S3
+CURVE = 3000   # points of a run's loss curve (one row: points are stored a series to a row)
+WIDE = 1_100   # metrics logged once: more rows than DuckLake inlines in the catalog, so a run writes Parquet to S3
+POINTS = CURVE + WIDE
 
 
 @pytest.fixture(scope="module")
@@ -76,6 +78,7 @@ def _train(store, name: str, lr: float) -> str:
     with nbtrack.run(name, params={"lr": lr}, store=store) as run:
         for step in range(CURVE):
             run.log(step=step, loss=1 / (step + 1) + lr)
+        run.log(step=0, **{f"k{i}": float(i) for i in range(WIDE)})
     return run.run_id
 
 
@@ -88,13 +91,14 @@ def test_runs_land_on_s3_and_read_back_push_pull_and_maintain(lake, s3, cluster,
         lr = 0.1
         for step in range({CURVE}):
             nbtrack.log(loss=1 / (step + 1) + lr)
+        nbtrack.log(step=0, **{{f"k{{i}}": i for i in range({WIDE})}})
         acc = 1 - lr
         """))
     assert r.success
     frame = nbtrack.runs()
     assert list(frame["name"]) == ["fit"] and frame["metrics.acc"].iloc[0] == 0.9
     run = nbtrack.get(frame.run_id.iloc[0])
-    assert len(run.history()) == CURVE and run.history()["value"].iloc[-1] == 1 / CURVE + 0.1
+    assert len(run.history()) == POINTS and run.history()["value"].iloc[-1] == 1 / CURVE + 0.1
     keys = s3.keys(bucket)
     assert any(k.startswith("runs/") and k.endswith(".parquet") for k in keys), keys
 
@@ -106,12 +110,12 @@ def test_runs_land_on_s3_and_read_back_push_pull_and_maintain(lake, s3, cluster,
     pulled = tmp_path / "pulled.duckdb"
     out = _cli("pull", "--from", url, "--store", str(pulled), cwd=tmp_path)
     assert "3 new" in out.stdout, out.stdout + out.stderr
-    assert len(nbtrack.get(ids[1], store=pulled).history()) == CURVE
+    assert len(nbtrack.get(ids[1], store=pulled).history()) == POINTS
 
     out = _cli("maintain", "--store", url, cwd=tmp_path)
     assert out.returncode == 0 and "small files merged" in out.stdout, out.stdout + out.stderr
     assert sorted(nbtrack.runs(store=Store(url))["name"]) == ["fit", "local", "local"]
-    assert len(nbtrack.get(ids[0], store=Store(url)).history()) == CURVE
+    assert len(nbtrack.get(ids[0], store=Store(url)).history()) == POINTS
 
     # the credentials reach no object, no store, no spool and no output
     secret = s3.secret.encode()
@@ -136,13 +140,15 @@ def test_eight_writers_on_s3_lose_nothing(lake, tmp_path):
             with nbtrack.run("w", params={{"writer": w, "i": i}}) as r:
                 for step in range(200 if i % 5 else {CURVE}):
                     r.log(loss=1.0 / (i + 1), step=step)
+                if i % 5 == 0:
+                    r.log(step=0, **{{f"k{{k}}": k for k in range({WIDE})}})
         """)
     eight_writers(writer, tmp_path, {"NBTRACK_TEAM_FLUSH_COMMITS": "5"})   # flushes to S3 meanwhile
     frame = nbtrack.runs(store=Store(url))
     assert len(frame) == 200 and frame["run_id"].is_unique
     assert set(zip(frame["params.writer"], frame["params.i"])) == {(w, i) for w in range(8) for i in range(25)}
     long = frame[frame["params.i"] % 5 == 0].run_id.iloc[0]
-    assert len(nbtrack.get(long, store=Store(url)).history()) == CURVE
+    assert len(nbtrack.get(long, store=Store(url)).history()) == POINTS
 
 
 def test_a_run_while_the_endpoint_is_down_is_kept_locally_and_pushed_later(lake, s3, ip, tmp_path, capsys):
@@ -157,6 +163,7 @@ def test_a_run_while_the_endpoint_is_down_is_kept_locally_and_pushed_later(lake,
             import nbtrack
             for step in range({CURVE}):
                 nbtrack.log(loss=1 / (step + 1))
+            nbtrack.log(step=0, **{{f"k{{i}}": i for i in range({WIDE})}})
             acc = 0.75
             acc
             """))
@@ -179,7 +186,7 @@ def test_a_run_while_the_endpoint_is_down_is_kept_locally_and_pushed_later(lake,
     remote = nbtrack.runs(store=Store(url))
     assert set(remote["status"]) == {"finished"}
     assert sorted(remote["name"]) == ["before", "offline"]
-    assert len(nbtrack.get(remote[remote.name == "offline"].run_id.iloc[0], store=Store(url)).history()) == CURVE
+    assert len(nbtrack.get(remote[remote.name == "offline"].run_id.iloc[0], store=Store(url)).history()) == POINTS
 
 
 def test_wrong_credentials_are_one_line_without_the_secret(lake, s3, tmp_path):

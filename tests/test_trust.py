@@ -220,8 +220,10 @@ def _points(rows: list[tuple[str, int, float]]) -> list[tuple[Any, ...]]:
 @given(series=st.dictionaries(st.sampled_from(["loss", "acc", "lr"]), SERIES, min_size=1, max_size=3),
        evenly=st.booleans())
 def test_logged_points_round_trip_whatever_their_steps(tmp_path_factory, series, evenly):
-    """Any steps (repeated, out of order, the ends of int64) and any double come back as logged,
-    through get().history() and the metric_history table, in step order."""
+    """A series is stored as one row, its steps as first step and stride when evenly spaced and its
+    values as float32 when each is exactly one: any steps (repeated, out of order, the ends of int64)
+    and any double come back as logged, through get().history() and the metric_history view, in step
+    order."""
     if evenly:   # also the common case: steps 0, 1, 2, ...
         series = {k: [(i, v) for i, (_, v) in enumerate(points)] for k, points in series.items()}
     store = tmp_path_factory.mktemp("points") / "runs.duckdb"
@@ -235,5 +237,7 @@ def test_logged_points_round_trip_whatever_their_steps(tmp_path_factory, series,
     for _, steps in history.groupby("key", sort=False)["step"]:
         assert list(steps) == sorted(steps)
     with nbtrack.store.Store(store).connect(read_only=True) as con:
-        rows = con.execute("SELECT key, step, value FROM metric_history WHERE run_id = ?", [run.run_id]).fetchall()
-    assert _points(rows) == _points(logged)
+        view = con.execute("SELECT key, step, value FROM metric_history WHERE run_id = ?", [run.run_id]).fetchall()
+        rows = con.execute("SELECT count(*) FROM metric_series WHERE run_id = ?", [run.run_id]).fetchall()[0][0]
+    assert _points(view) == _points(logged)
+    assert rows == len(series)   # one points file: one row a key

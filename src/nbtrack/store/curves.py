@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
-from . import codec, locality
+from . import codec, locality, schema
 from .results import fetch_df
 
 if TYPE_CHECKING:
@@ -14,12 +14,17 @@ if TYPE_CHECKING:
 
 
 def history(con: duckdb.DuckDBPyConnection, run_id: str, key: str | None = None) -> pd.DataFrame:
-    query = f"SELECT step, key, value FROM metric_history t WHERE {locality.known('t')}"
+    where = locality.known("t")
     args = locality.bound(con, run_id)
     if key is not None:
-        query += " AND key = $key"
+        where += " AND t.key = $key"
         args["key"] = codec.text_safe(key)   # as the key was stored: the name logged, not its escape
-    return fetch_df(con.execute(query + " ORDER BY key, step, chunk", args))
+    try:
+        return fetch_df(con.execute(f"SELECT step, key, value FROM ({points_sql(where)}) "
+                                    "ORDER BY key, step, chunk", args))
+    except duckdb.CatalogException:   # asked first: the catalog query that would tell costs a millisecond
+        return fetch_df(con.execute(f"SELECT step, key, value FROM ({points_sql(where, legacy=True)}) "
+                                    "ORDER BY key, step, chunk", args))
 
 
 # Min/max bucketing: each series keeps its first and last point and, per bucket of steps, the points
@@ -30,8 +35,9 @@ def history(con: duckdb.DuckDBPyConnection, run_id: str, key: str | None = None)
 # point (10^9 points: 15.0 bytes a point, 8.0 without), and reading it whole costs a few ms.
 CURVE_POINTS = 1000
 STORED_CURVE_PAST = 5 * CURVE_POINTS
+# h is read twice: MATERIALIZED, or a source that unnests series (metric_series) is unnested twice
 DOWNSAMPLE = """
-WITH h AS ({source}),
+WITH h AS MATERIALIZED ({source}),
 s AS (
     SELECT run_id, key, count(*) AS n, min(step) AS lo, max(step) AS hi FROM h GROUP BY run_id, key
 ),
@@ -86,16 +92,17 @@ def curves(con: duckdb.DuckDBPyConnection, run_ids: list[str], keys: list[str] |
     args: dict[str, Any] = {"runs": list(run_ids)}
     if keys is not None:
         args["keys"] = list(keys)
-    history = f"SELECT run_id, key, step, value FROM metric_history t WHERE {chosen('t')}"
-    stored = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'metric_curves'").fetchall()
-    if max_points == CURVE_POINTS and stored[0][0]:  # a store opened read-only may predate the table
+    tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() "
+                                        "WHERE table_name IN ('metric_curves', 'metric_series')").fetchall()}
+    legacy = "metric_series" not in tables
+    if max_points == CURVE_POINTS and "metric_curves" in tables:  # a store opened read-only may predate it
         # long series from their stored curves, the others bucketed now (STORED_CURVE_PAST)
-        short = (f"{history} AND NOT EXISTS (SELECT 1 FROM metric_curves c WHERE {chosen('c')} "
-                 "AND c.run_id = t.run_id AND c.key = t.key)")
+        short = points_sql(f"{chosen('t')} AND NOT EXISTS (SELECT 1 FROM metric_curves c WHERE {chosen('c')} "
+                           "AND c.run_id = t.run_id AND c.key = t.key)", legacy)
         query = (f"SELECT run_id, key, step, value FROM metric_curves t WHERE {chosen('t')} "
                  f"UNION ALL SELECT * FROM ({downsample_sql(short, max_points)})")
     else:
-        query = downsample_sql(history, max_points)
+        query = downsample_sql(points_sql(chosen("t"), legacy), max_points)
     return fetch_df(con.execute(query + " ORDER BY run_id, key, step", args))
 
 
@@ -112,6 +119,14 @@ def downsample_points(points: Any, max_points: int = CURVE_POINTS) -> pd.DataFra
 
 def curve_series_count(con: duckdb.DuckDBPyConnection, run_ids: list[str]) -> int:
     """How many (run, metric) curves these runs have."""
-    where = locality.some("t")
-    return con.execute("SELECT count(*) FROM (SELECT DISTINCT run_id, key FROM metric_history t "
-                       f"WHERE {where})", {"runs": run_ids}).fetchone()[0]
+    return con.execute(f"SELECT count(*) FROM (SELECT DISTINCT run_id, key FROM metric_series t "
+                       f"WHERE {locality.some('t')})", {"runs": run_ids}).fetchall()[0][0]
+
+
+def points_sql(where: str, legacy: bool = False) -> str:
+    """``run_id, key, step, value, chunk`` of the points of the series ``t`` of metric_series that ``where``
+    picks. ``legacy``: of the rows ``t`` of the points table a store had before 0011 (a store opened
+    read-only before its migration: only a writer migrates)."""
+    if legacy:
+        return f"SELECT t.run_id, t.key, t.step, t.value, t.chunk FROM metric_history t WHERE {where}"
+    return f"SELECT t.run_id, t.key, {schema.SERIES_POINTS}, t.chunk FROM metric_series t WHERE {where}"

@@ -11,7 +11,7 @@ import duckdb
 
 from . import locality
 
-RUN_TABLES = ("params", "values", "metrics", "metric_history", "metric_curves", "inputs", "outputs", "displays",
+RUN_TABLES = ("params", "values", "metrics", "metric_series", "metric_curves", "inputs", "outputs", "displays",
               "run_edits", "runs")
 
 
@@ -43,7 +43,7 @@ _ORPHANS = """
 def measure(con: duckdb.DuckDBPyConnection, run_ids: list[str]) -> Garbage:
     """What removing these runs would take away."""
     where = locality.some("t")
-    points = con.execute(f"SELECT count(*) FROM metric_history t WHERE {where}", {"runs": run_ids}).fetchone()[0]
+    points = con.execute(f"SELECT coalesce(sum(n), 0) FROM metric_series t WHERE {where}", {"runs": run_ids}).fetchone()[0]
     n, size = con.execute(f"SELECT count(*), coalesce(sum(size), 0) FROM ({_ORPHANS})", {"ids": run_ids}).fetchone()
     return Garbage(list(run_ids), int(points), int(n), int(size))
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 # the tables whose rows belong to a run, besides runs itself
-RUN_ROW_TABLES = ("params", "values", "metrics", "inputs", "outputs", "displays", "metric_history", "metric_curves")
+RUN_ROW_TABLES = ("params", "values", "metrics", "inputs", "outputs", "displays", "metric_series", "metric_curves")
 STARTED_US = "epoch_us(started_at)"   # the same value from a runs row, however it was stored
 
 
@@ -58,10 +58,11 @@ def located(alias: str, us: list[int], table: str = "nbt_us") -> str:
 # 0009: the column, set from each row's run. Points whose run is not in the store yet keep NULL until
 # their run arrives; orphan_points lists those runs, so that an import asks a small table whether it
 # has points to adopt (importer._adopt) instead of reading every points file of a lake for NULLs.
+_TABLES_0009 = ("params", "values", "metrics", "inputs", "outputs", "displays", "metric_history", "metric_curves")
 MIGRATION = "\n".join(
     f'ALTER TABLE "{t}" ADD COLUMN started_us BIGINT;\n'
     f'UPDATE "{t}" SET started_us = (SELECT {STARTED_US} FROM runs r WHERE r.run_id = "{t}".run_id);'
-    for t in RUN_ROW_TABLES) + """
+    for t in _TABLES_0009) + """
 CREATE TABLE orphan_points (run_id VARCHAR NOT NULL);
 INSERT INTO orphan_points SELECT DISTINCT run_id FROM metric_history WHERE started_us IS NULL;
 """

@@ -91,6 +91,7 @@ MIGRATIONS: list[tuple[str, Any]] = [
     ("0008_run_edits", schema.EDITS),
     ("0009_run_locality", locality.MIGRATION),
     ("0010_short_curves", curves.SHORT_CURVES_MIGRATION),   # only long series keep a stored curve
+    ("0011_metric_series", schema.SERIES),   # points stored a series to a row
 ]
 KNOWN = {name for name, _ in MIGRATIONS}
 

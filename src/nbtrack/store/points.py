@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import duckdb
 
-from . import curves, locality
+from . import curves, locality, schema
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -36,23 +36,28 @@ def insert_points(con: duckdb.DuckDBPyConnection, points: pa.Table, chunks: list
         con.execute("INSERT INTO orphan_points SELECT unnest(?::VARCHAR[]) EXCEPT SELECT run_id FROM orphan_points",
                     [homeless])
     chunk_of = "(t.run_id, t.chunk) IN (SELECT (run_id, chunk) FROM nbt_chunks)"
-    con.execute(f"DELETE FROM metric_history t WHERE {locality.located('t', us)} AND {chunk_of}")
+    con.execute(f"DELETE FROM metric_series t WHERE {locality.located('t', us)} AND {chunk_of}")
     if homeless:
-        con.execute(f"DELETE FROM metric_history t WHERE t.started_us IS NULL AND {chunk_of}")
-    con.execute("INSERT INTO metric_history (run_id, key, step, value, chunk, started_us) "
-                "SELECT p.run_id, p.key, p.step, p.value, p.chunk, u.us FROM nbt_points p LEFT JOIN nbt_us u USING (run_id)")
+        con.execute(f"DELETE FROM metric_series t WHERE t.started_us IS NULL AND {chunk_of}")
+    con.execute("INSERT INTO metric_series BY NAME " + schema.series_sql(
+        "(SELECT p.run_id, p.key, p.step, p.value, p.chunk, u.us AS started_us FROM nbt_points p "
+        "LEFT JOIN nbt_us u USING (run_id))"))
     con.unregister("nbt_points")
     con.unregister("nbt_chunks")
     con.execute(f"DELETE FROM metric_curves t WHERE {locality.located('t', us)}")
-    source = f"SELECT run_id, key, step, value FROM metric_history h WHERE {locality.located('h', us)}"
+    source = curves.points_sql(locality.located("t", us))
     if homeless:
         con.execute("DELETE FROM metric_curves t WHERE t.started_us IS NULL AND t.run_id IN (SELECT unnest(?::VARCHAR[]))",
                     [homeless])
-        source += (" UNION ALL SELECT run_id, key, step, value FROM metric_history h WHERE h.started_us IS NULL "
-                   "AND h.run_id IN (SELECT unnest($homeless::VARCHAR[]))")
+        source += (" UNION ALL " + curves.points_sql("t.started_us IS NULL AND "
+                                                     "t.run_id IN (SELECT unnest($homeless::VARCHAR[]))"))
+    # the runs' points unnested once: the bucketing reads them three times, and with the unnest inlined
+    # in each read DuckDB took 7.7 s and 9 GB for 2 * 10^6 points (0.1 s from a table)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE nbt_run_points AS {source}", {"homeless": homeless} if homeless else {})
     con.execute("INSERT INTO metric_curves (run_id, key, step, value, started_us) SELECT d.*, u.us FROM ("
-                + curves.stored_curves_sql(source) + ") d LEFT JOIN nbt_us u USING (run_id)",
-                {"homeless": homeless} if homeless else {})
+                + curves.stored_curves_sql("SELECT run_id, key, step, value FROM nbt_run_points")
+                + ") d LEFT JOIN nbt_us u USING (run_id)")
+    con.execute("DROP TABLE nbt_run_points")
 
 
 def adopt(con: duckdb.DuckDBPyConnection) -> None:
@@ -62,7 +67,7 @@ def adopt(con: duckdb.DuckDBPyConnection) -> None:
              .fetchall()]
     if not found:
         return
-    for table in ("metric_history", "metric_curves"):
+    for table in ("metric_series", "metric_curves"):
         con.execute(f"UPDATE {table} SET started_us = u.us FROM nbt_us u WHERE {table}.started_us IS NULL "
                     f"AND {table}.run_id = u.run_id AND u.run_id IN (SELECT unnest(?::VARCHAR[]))", [found])
     con.execute("DELETE FROM orphan_points WHERE run_id IN (SELECT unnest(?::VARCHAR[]))", [found])

@@ -23,7 +23,7 @@ from . import edits, locality, queries
 from .base import Store
 from .results import arrow
 
-RUN_TABLES = ("runs", "params", "values", "metrics", "metric_history", "metric_curves", "inputs", "outputs",
+RUN_TABLES = ("runs", "params", "values", "metrics", "metric_series", "metric_curves", "inputs", "outputs",
               "displays")   # run_edits are copied by edit id, after the runs (copy_runs)
 BATCH = 100
 
