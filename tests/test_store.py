@@ -397,7 +397,7 @@ def test_object_store_errors_are_told_apart():
 
 
 def test_points_stored_a_row_each_come_back_the_same_as_series(tmp_path):
-    """Migration 0011 turns a store's rows of points into series: every point is still there, with its
+    """Migrations 0011 and 0012 turn a store's rows of points into series: every point is still there, with its
     chunk and its run's start; odd steps and values included; the history reads the same."""
     import math
 
@@ -405,7 +405,7 @@ def test_points_stored_a_row_each_come_back_the_same_as_series(tmp_path):
 
     path = tmp_path / "old.duckdb"
     con = duckdb.connect(str(path))
-    for name, step in migrations.MIGRATIONS[:-1]:
+    for name, step in migrations.MIGRATIONS[:-2]:
         assert name != "0011_metric_series"
         step(con) if callable(step) else con.execute(step)
         con.execute("INSERT INTO schema_migrations VALUES (?, now(), 'old')", [name])

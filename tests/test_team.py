@@ -648,3 +648,64 @@ def test_edits_travel_with_push_and_pull_and_the_latest_edit_of_a_field_wins(tea
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines()[0].startswith(f"removed 1 deleted run from {redact_passwords(url)}: 1 curve point, ")
     assert list(nbtrack.runs(store=shared, include_deleted=True)["run_id"]) == ids[1:]
+
+
+def test_logged_doubles_come_back_exact_from_a_lake_old_points_included(cluster, team, monkeypatch):
+    """A lake inlines a small run's series of points in its catalog (as text), a big run's go to Parquet:
+    points a lake held a row each (before 0011, migrated to series) and points logged since come back
+    bit for bit either way, NaN, the infinities and the smallest subnormal included, float32 series
+    and float64 ones."""
+    import math
+    import random
+    import struct
+
+    from nbtrack.store import migrations
+    from nbtrack.store.schema import SERIES_ROW_POINTS
+
+    def bits(v: float) -> bytes:
+        return struct.pack("d", v + 0.0)   # -0.0 may come back as 0.0: DuckDB's storage, for every double
+
+    url, data = team
+    rng = random.Random(15)
+    odd = [math.nan, math.inf, -math.inf, 5e-324, -0.0, 1.7976931348623157e308]
+    doubles = [rng.random() * 10 ** rng.randint(-300, 300) for _ in range(1494)] + odd   # few are float32s
+    floats = [struct.unpack("f", struct.pack("f", rng.random()))[0] for _ in range(1497)] + odd[:3]
+    old_rows = [("old64", s, v) for s, v in enumerate(doubles)] + [("old32", s, v) for s, v in enumerate(floats)]
+    monkeypatch.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS[:-2])   # a lake from before series
+    with Store(url, data_path=data).connect() as con:
+        assert "metric_series" not in {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+        con.execute("INSERT INTO runs (run_id, seq, experiment, name, status, kind, started_at) VALUES "
+                    "('old', 1, 'e', 'n', 'finished', 'script', TIMESTAMPTZ '2026-01-01 00:00:00+00')")
+        con.execute("BEGIN")
+        con.executemany("INSERT INTO metric_history (run_id, key, step, value, chunk, started_us) "
+                        "VALUES ('old', ?, ?, ?, 0, 1767225600000000)", old_rows)
+        con.execute("COMMIT")
+    monkeypatch.undo()
+    with nbtrack.run("new", store=Store(url, data_path=data)) as run:   # migrates, then imports
+        for step, (d, f) in enumerate(zip(doubles, floats)):
+            run.log(step=step, new64=d, new32=f)
+
+    def check() -> None:
+        for run_id, keys in (("old", ("old64", "old32")), (run.run_id, ("new64", "new32"))):
+            history = nbtrack.get(run_id, store=Store(url))
+            for key, logged in zip(keys, (doubles, floats)):
+                got = history.history(key)
+                assert list(got["step"]) == list(range(1500))
+                off = sum(bits(a) != bits(b) for a, b in zip(got["value"], logged))
+                assert off == 0, f"{off} of {len(logged)} values of {key} came back changed"
+        with Store(url).connect(read_only=True) as con:
+            nulls = con.execute("SELECT count(*) FROM metric_history WHERE value IS NULL").fetchall()[0][0]
+        assert nulls == 0   # (a NULL would read as NaN in the frame above)
+
+    assert not list(Path(data).rglob("metric_series/*.parquet"))   # the 8 rows of series (4 migrated, 4 logged) are inlined in the catalog
+    check()
+    rows = migrations.SERIES_INLINE_ROWS + 1   # past metric_series's own limit (the lake's is 1,000 rows)
+    with nbtrack.run("big", store=Store(url, data_path=data)) as big:
+        for step in range(rows * SERIES_ROW_POINTS):
+            big.log(step=step, loss=1 / (step + 1))
+    assert len(nbtrack.get(big.run_id, store=Store(url, data_path=data)).history()) == rows * SERIES_ROW_POINTS
+    assert len(list(Path(data).rglob("metric_series/*.parquet"))) == 1
+    with Store(url, data_path=data).connect() as con:
+        con.execute("CALL ducklake_flush_inlined_data('team')").fetchall()
+    assert len(list(Path(data).rglob("metric_series/*.parquet"))) == 2
+    check()   # and from Parquet

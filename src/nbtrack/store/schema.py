@@ -252,7 +252,9 @@ def series_sql(points: str) -> str:
     FROM r ORDER BY started_us, run_id, key, chunk, first_step"""   # in the order runs started: store/locality.py
 
 
-SERIES = f"""
+# Two migrations: a team store sets metric_series's own inlining limit before any point goes in
+# (migrations.TEAM_BEFORE), and DuckLake takes a table's options only once the table is committed.
+SERIES_TABLE = """
 CREATE TABLE metric_series (
     run_id VARCHAR NOT NULL,
     key VARCHAR NOT NULL,
@@ -265,6 +267,8 @@ CREATE TABLE metric_series (
     values32 FLOAT[],                  -- every value exactly a float32
     values64 DOUBLE[]                  -- else
 );
+"""
+SERIES_MOVE = f"""
 INSERT INTO metric_series BY NAME {series_sql("metric_history")};
 DROP TABLE metric_history;
 CREATE VIEW metric_history AS SELECT run_id, key, {SERIES_POINTS}, chunk, started_us FROM metric_series;
