@@ -12,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 from click.testing import CliRunner
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 import nbtrack
@@ -241,3 +241,66 @@ def test_logged_points_round_trip_whatever_their_steps(tmp_path_factory, series,
         rows = con.execute("SELECT count(*) FROM metric_series WHERE run_id = ?", [run.run_id]).fetchall()[0][0]
     assert _points(view) == _points(logged)
     assert rows == len(series)   # one points file: one row a key
+
+
+POINT = st.tuples(st.sampled_from(["r1", "r2"]), st.sampled_from(["loss", "acc"]), st.sampled_from([0, 7]),
+                  STEPS, FLOATS)
+
+
+@SETTINGS
+@given(points=st.lists(POINT, min_size=1, max_size=40), long=st.integers(0, 2_500), evenly=st.booleans(),
+       files=st.booleans())
+@example(points=[("r1", "loss", 0, s, 0.5) for s in (-2**63, -2**62, 0, 2**62)], long=0, evenly=True,
+         files=False)   # evenly spaced, but first_step + 3 * stride is past int64: steps stored one by one
+def test_series_made_at_import_are_those_the_migration_makes(points, long, evenly, files):
+    """An import makes a store's series in numpy (points.series), migration 0012 in SQL
+    (schema.series_sql): the same rows from the same points, whatever their steps and values, a
+    series past one row's SERIES_ROW_POINTS included. (Points of equal step may be in either order.)"""
+    import struct
+
+    import duckdb
+    import numpy as np
+    import pyarrow as pa
+
+    from nbtrack.store import points as store_points
+    from nbtrack.store import schema
+
+    steps = range(long) if evenly else np.random.default_rng(long).integers(-5, long + 5, long)
+    points = points + [("r1", "loss", 0, int(s), float(s) / 3) for s in steps]
+
+    def points_table(some: list[tuple[Any, ...]]) -> pa.Table:
+        run, key, chunk, step, value = (list(c) for c in zip(*some))
+        return pa.table({"run_id": pa.array(run).dictionary_encode(), "key": pa.array(key).dictionary_encode(),
+                         "step": pa.array(step, pa.int64()), "value": pa.array(value, pa.float64()),
+                         "chunk": pa.array(chunk, pa.int32()).dictionary_encode()})
+
+    if files:   # as an import reads them: a table of each points file's points, one after the other
+        table = pa.concat_tables([points_table([p for p in points if (p[0], p[2]) == f])
+                                  for f in sorted({(p[0], p[2]) for p in points})]).unify_dictionaries()
+    else:
+        table = points_table(points)
+    starts = {"r1": 1_767_225_600_000_000}   # r2: not in the store yet
+
+    def rows(insert: str) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+        """The series rows (points aside), and every point as (run, key, chunk, step, the value's bits)."""
+        con = duckdb.connect()
+        con.execute(schema.SERIES_TABLE)
+        con.register("p", table)
+        con.register("s", store_points.series(table, starts))
+        con.execute("CREATE TABLE u AS SELECT 'r1' AS run_id, ?::BIGINT AS us", [starts["r1"]])
+        con.execute(insert)
+        series = con.execute("SELECT run_id, key, chunk, started_us, n, first_step, stride, steps, values32 IS NULL "
+                             "FROM metric_series").fetchall()
+        found = con.execute(f"SELECT run_id, key, chunk, {schema.SERIES_POINTS} FROM metric_series").fetchall()
+        return sorted(series), sorted((*r[:4], struct.pack("d", r[4])) for r in found)
+
+    python, python_points = rows("INSERT INTO metric_series BY NAME SELECT * FROM s")
+    sql, sql_points = rows("INSERT INTO metric_series BY NAME " + schema.series_sql(
+        "(SELECT p.*, u.us AS started_us FROM p LEFT JOIN u USING (run_id))"))
+    assert python == sql
+    assert python_points == sql_points
+    assert sum(r[4] for r in python) == len(points)
+    assert max(r[4] for r in python) <= schema.SERIES_ROW_POINTS
+    made = store_points.series(table, starts)   # in the order runs started (store/locality.py)
+    order = list(zip(*(made.column(c).to_pylist() for c in ("started_us", "run_id", "key", "chunk", "first_step"))))
+    assert order == sorted(order, key=lambda k: (k[0] is None, k[0] or 0, k[1:]))
