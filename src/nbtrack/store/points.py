@@ -169,18 +169,7 @@ def _series(points: pa.Table, starts: dict[str, int]) -> pa.Table:
         np.arange(per_group.sum()) - np.repeat(np.cumsum(per_group) - per_group, per_group))
     ends = np.minimum(first + schema.SERIES_ROW_POINTS, np.repeat(group_starts + sizes, per_group))
     count = ends - first
-    # evenly spaced: every step from the first by one stride, and first + (n - 1) * stride a BIGINT
-    with np.errstate(over="ignore"):
-        gaps = np.empty(n, dtype=np.int64)
-        gaps[:-1] = step[1:] - step[:-1]   # wraps past int64: then negative, as no gap of sorted steps is
-    stride = np.where(count > 1, gaps[np.minimum(first, max(n - 1, 0))], 1)
-    same = np.ones(n, dtype=bool)
-    np.equal(gaps[1:], gaps[:-1], out=same[1:])
-    same[first] = True
-    same[ends - 1] = True   # the gap to the next row's first point is not the row's
-    even = np.logical_and.reduceat(same, first) if n else np.zeros(0, dtype=bool)
-    fits = (count == 1) | (stride <= np.iinfo(np.int64).max // np.maximum(count - 1, 1))
-    regular = (count == 1) | ((stride > 0) & even & fits)
+    stride, regular = _strides(step, first, count)
     # float32 where each value of the row is exactly one (NaN and the infinities too)
     with np.errstate(over="ignore", invalid="ignore"):
         narrow = value.astype(np.float32)
@@ -218,3 +207,22 @@ def _series(points: pa.Table, starts: dict[str, int]) -> pa.Table:
         "values64": lists(~exact, value),
     })
     return table
+
+
+def _strides(step: Any, first: Any, count: Any) -> tuple[Any, Any]:
+    """Each row's stride, and whether its steps are all of ``first_step + i * stride`` with the last
+    of them a BIGINT (``step``: sorted within each row; rows from ``first``, ``count`` points)."""
+    import numpy as np
+
+    n = len(step)
+    with np.errstate(over="ignore"):
+        gaps = np.empty(n, dtype=np.int64)
+        gaps[:-1] = step[1:] - step[:-1]   # wraps past int64: then negative, as no gap of sorted steps is
+    stride = np.where(count > 1, gaps[np.minimum(first, max(n - 1, 0))], 1)
+    same = np.ones(n, dtype=bool)
+    np.equal(gaps[1:], gaps[:-1], out=same[1:])
+    same[first] = True
+    same[first + count - 1] = True   # the gap to the next row's first point is not the row's
+    even = np.logical_and.reduceat(same, first) if n else np.zeros(0, dtype=bool)
+    fits = (count == 1) | (stride <= np.iinfo(np.int64).max // np.maximum(count - 1, 1))
+    return stride, (count == 1) | ((stride > 0) & even & fits)
