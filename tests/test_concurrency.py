@@ -42,3 +42,51 @@ def test_four_processes_two_hundred_runs_each_and_a_reader(tmp_path, store_path)
     from nbtrack.store import Store
     with Store(store_path).connect() as con:
         assert con.execute("SELECT count(*) FROM metric_history").fetchall() == [(800,)]
+
+
+def test_forked_children_record_and_read_runs_as_their_parent_does(tmp_path):
+    """A process keeps one DuckDB instance that its writable opens attach the store to (store/attached.py);
+    a forked child (a data loader's worker) must not inherit it: each child opens the store on its own,
+    once forked while the parent's instance is idle, once while another thread of the parent has the
+    store open (the fork waits for that thread to close it). The parent goes on using the store."""
+    script = textwrap.dedent("""
+        import multiprocessing, sys, threading, time, nbtrack
+        from nbtrack.store import Store, attached
+        path = sys.argv[1]
+
+        def child(name):
+            with nbtrack.run(name, store=path) as r:
+                r.log(loss=0.5)
+            assert nbtrack.get(r.run_id, store=path).history()["value"].tolist() == [0.5]
+
+        def fork(name):
+            p = multiprocessing.get_context("fork").Process(target=child, args=(name,))
+            p.start()
+            return p
+
+        with nbtrack.run("parent", store=path) as r:
+            r.log(loss=1.0)
+        nbtrack.get(r.run_id, store=path)
+        assert attached._db is not None   # the parent's instance, idle
+        idle = fork("idle")
+        idle.join(60)
+        opened = threading.Event()
+
+        def holder():
+            with Store(path).connect() as con:
+                opened.set()
+                time.sleep(1.0)
+        t = threading.Thread(target=holder)
+        t.start()
+        opened.wait(60)
+        started = time.monotonic()
+        busy = fork("busy")
+        waited = time.monotonic() - started
+        busy.join(60)
+        t.join(60)
+        print(idle.exitcode, busy.exitcode, waited > 0.5, sorted(nbtrack.runs(store=path)["name"]))
+    """)
+    proc = subprocess.run([sys.executable, "-c", script, str(tmp_path / "runs.duckdb")], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split("\n")[-2] == "0 0 True ['busy', 'idle', 'parent']", proc.stdout + proc.stderr

@@ -92,8 +92,8 @@ def curves(con: duckdb.DuckDBPyConnection, run_ids: list[str], keys: list[str] |
     args: dict[str, Any] = {"runs": list(run_ids)}
     if keys is not None:
         args["keys"] = list(keys)
-    tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() "
-                                        "WHERE table_name IN ('metric_curves', 'metric_series')").fetchall()}
+    tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() "
+                                        "AND table_name IN ('metric_curves', 'metric_series')").fetchall()}
     legacy = "metric_series" not in tables
     if max_points == CURVE_POINTS and "metric_curves" in tables:  # a store opened read-only may predate it
         # long series from their stored curves, the others bucketed now (STORED_CURVE_PAST)

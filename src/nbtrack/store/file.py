@@ -15,7 +15,7 @@ import duckdb
 
 from ..errors import CorruptStoreError, NotAStoreError, StoreBusyError, StoreError, StoreVersionError, warn
 from ..secrets import redact_passwords
-from . import gc, migrations
+from . import attached, gc, migrations
 from .base import Store, is_team_url
 from .importer import import_spool
 from .lock import held
@@ -176,10 +176,11 @@ class FileStore(Store):
         config = dict(FILE_CONFIG, **({"enable_external_access": allow_files} if read_only else {}))
 
         def connect() -> duckdb.DuckDBPyConnection:
-            con = duckdb.connect(str(self.path), read_only=read_only, config=config)
+            if not read_only:   # to the process's kept instance (attached.py): 2 ms instead of 8-10
+                return attached.attach(self.path, FILE_CONFIG["storage_compatibility_version"])
+            con = duckdb.connect(str(self.path), read_only=True, config=config)
             con.execute("SET enable_progress_bar = false")   # DuckDB draws one on the user's terminal
-            if read_only:
-                con.execute("SET lock_configuration = true")
+            con.execute("SET lock_configuration = true")
             return con
 
         def connect_once_more_without_a_stale_wal() -> duckdb.DuckDBPyConnection:
@@ -217,7 +218,10 @@ class FileStore(Store):
                 raise
             raise problem from None
         finally:
-            con.close()
+            if read_only:
+                con.close()
+            else:
+                attached.detach(con, self.path)
 
     @contextmanager
     def connect(self, read_only: bool = False, timeout: float = 30.0,
