@@ -67,11 +67,11 @@ def detach(con: duckdb.DuckDBPyConnection, path: Path) -> None:
 def _give_back(con: duckdb.DuckDBPyConnection, name: str | None) -> None:
     global _opens
     try:
+        con.close()   # first: what it left open (a failed transaction) is rolled back, not in DETACH's way
         if name is not None:
-            con.execute("USE memory")
-            con.execute(f"DETACH {name}")
+            with _db.cursor() as other:   # (not None: the instance is kept while any open is out)
+                other.execute(f"DETACH DATABASE IF EXISTS {name}")
     finally:
-        con.close()
         with _guard:
             _opens -= 1
             _mine.opens -= 1
