@@ -90,3 +90,25 @@ def test_forked_children_record_and_read_runs_as_their_parent_does(tmp_path):
                           capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split("\n")[-2] == "0 0 True ['busy', 'idle', 'parent']", proc.stdout + proc.stderr
+
+
+def test_a_failed_operation_leaves_the_store_free_for_other_processes(tmp_path):
+    """An open that fails inside a transaction still closes the file (store/attached.py detaches it), so
+    another process can open it at once, and this one can open it again."""
+    import duckdb
+    import pytest
+
+    from nbtrack.store import Store
+
+    path = tmp_path / "runs.duckdb"
+    with nbtrack.run("a", store=path):
+        pass
+    with pytest.raises(duckdb.CatalogException):
+        with Store(path).connect() as con:
+            con.execute("BEGIN")
+            con.execute("SELECT * FROM no_such_table")
+    other = subprocess.run([sys.executable, "-c", f"import duckdb; print(duckdb.connect({str(path)!r}, read_only=True)"
+                            ".execute('SELECT count(*) FROM runs').fetchall()[0][0])"],
+                           capture_output=True, text=True, timeout=60)
+    assert other.stdout.strip() == "1", other.stderr
+    assert len(nbtrack.runs(store=path)) == 1
