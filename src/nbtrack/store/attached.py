@@ -44,9 +44,9 @@ def attach(path: Path, storage_version: str) -> duckdb.DuckDBPyConnection:
         if _db is None:
             _db = duckdb.connect(":memory:")
             _db.execute("SET enable_progress_bar = false")   # DuckDB draws one on the user's terminal
+        con = _db.cursor()   # one per open: a connection is for one thread at a time
         _opens += 1
         _mine.opens = getattr(_mine, "opens", 0) + 1
-        con = _db.cursor()   # one per open: a connection is for one thread at a time
     name = alias(path)
     try:
         # for a file it makes: a file of a newer format (another application's) is refused the option
