@@ -70,21 +70,21 @@ def test_forked_children_record_and_read_runs_as_their_parent_does(tmp_path):
         assert attached._db is not None   # the parent's instance, idle
         idle = fork("idle")
         idle.join(60)
-        opened = threading.Event()
+        opened, leaving = threading.Event(), []
 
         def holder():
             with Store(path).connect() as con:
                 opened.set()
                 time.sleep(1.0)
+                leaving.append(time.monotonic())
         t = threading.Thread(target=holder)
         t.start()
         opened.wait(60)
-        started = time.monotonic()
         busy = fork("busy")
-        waited = time.monotonic() - started
+        forked = time.monotonic()   # after the holder let go of the store: the fork waited for it
         busy.join(60)
         t.join(60)
-        print(idle.exitcode, busy.exitcode, waited > 0.5, sorted(nbtrack.runs(store=path)["name"]))
+        print(idle.exitcode, busy.exitcode, forked > leaving[0], sorted(nbtrack.runs(store=path)["name"]))
     """)
     proc = subprocess.run([sys.executable, "-c", script, str(tmp_path / "runs.duckdb")], cwd=tmp_path,
                           capture_output=True, text=True, timeout=240)
