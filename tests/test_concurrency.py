@@ -67,7 +67,7 @@ def test_forked_children_record_and_read_runs_as_their_parent_does(tmp_path):
         with nbtrack.run("parent", store=path) as r:
             r.log(loss=1.0)
         nbtrack.get(r.run_id, store=path)
-        assert attached._db is not None   # the parent's instance, idle
+        assert attached._dbs   # the parent's instance, idle
         idle = fork("idle")
         idle.join(60)
         opened, leaving = threading.Event(), []
@@ -112,3 +112,20 @@ def test_a_failed_operation_leaves_the_store_free_for_other_processes(tmp_path):
                            capture_output=True, text=True, timeout=60)
     assert other.stdout.strip() == "1", other.stderr
     assert len(nbtrack.runs(store=path)) == 1
+
+
+def test_a_big_query_spills_beside_the_store_not_into_the_working_directory(tmp_path, monkeypatch):
+    """DuckDB spills what does not fit in memory into its instance's temporary folder: ``.tmp`` in the
+    working directory for an in-memory instance (a notebook's folder), so each store's kept instance
+    (store/attached.py) spills to ``<store>.tmp``, as DuckDB does for a file it opens itself."""
+    from nbtrack.store import Store
+
+    work = tmp_path / "notebooks"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    for name in ("a.duckdb", "b.duckdb"):   # two stores in one process: each its own folder
+        path = tmp_path / name
+        with Store(path).connect() as con:
+            folder = con.execute("SELECT current_setting('temp_directory')").fetchall()[0][0]
+        assert folder == f"{path}.tmp"
+    assert not (work / ".tmp").exists()

@@ -1,4 +1,4 @@
-"""One in-memory DuckDB per process, that a writable open of a store file attaches the file to.
+"""An in-memory DuckDB per store file and process, that a writable open attaches the file to.
 
 Making a DuckDB database instance costs 8 ms here (``duckdb.connect(':memory:')`` alone: 6.7 ms on
 DuckDB 1.5.5, 10.5 ms on 2.0.1), attaching a file to a kept one 2 ms: a store open is that much
@@ -11,6 +11,11 @@ be attached once per process) would refuse to open the store again: it is closed
 (``os.register_at_fork``), after the opens other threads have in flight (milliseconds to seconds),
 and made again on the next open. Read-only opens do not come here: they are locked down for users'
 SQL (no files, no ATTACH), which an instance that attaches cannot be.
+
+One instance per file, not one for all: DuckDB spills a big query (an import, a migration) into its
+instance's temporary folder, which it cannot switch once used. An in-memory instance's default is
+``.tmp`` in the working directory (a notebook's folder: gigabytes were left there by a killed
+migration); a file's own is ``<file>.tmp`` beside it, and so is each instance's here.
 """
 from __future__ import annotations
 
@@ -23,9 +28,9 @@ from pathlib import Path
 import duckdb
 
 FORK_WAIT_S = 30.0   # a fork waits this long at most for other threads' opens to end
-_guard = threading.Lock()   # the instance and its count of opens
+_guard = threading.Lock()   # the instances and their count of opens
 _idle = threading.Condition(_guard)
-_db: duckdb.DuckDBPyConnection | None = None
+_dbs: dict[Path, duckdb.DuckDBPyConnection] = {}
 _opens = 0
 _mine = threading.local()   # this thread's opens: a fork from inside one cannot wait for it
 _inherited: list[duckdb.DuckDBPyConnection] = []   # busy at a fork: never used or freed in the child
@@ -39,12 +44,12 @@ def alias(path: Path) -> str:
 def attach(path: Path, storage_version: str) -> duckdb.DuckDBPyConnection:
     """A connection of its own whose default database is ``path``, attached read-write (made in
     ``storage_version`` if it does not exist). Give it back with ``detach``."""
-    global _db, _opens
+    global _opens
     with _guard:
-        if _db is None:
-            _db = duckdb.connect(":memory:")
-            _db.execute("SET enable_progress_bar = false")   # DuckDB draws one on the user's terminal
-        con = _db.cursor()   # one per open: a connection is for one thread at a time
+        if path not in _dbs:
+            _dbs[path] = duckdb.connect(":memory:", config={"temp_directory": f"{path}.tmp"})
+            _dbs[path].execute("SET enable_progress_bar = false")   # DuckDB draws one on the user's terminal
+        con = _dbs[path].cursor()   # one per open: a connection is for one thread at a time
         _opens += 1
         _mine.opens = getattr(_mine, "opens", 0) + 1
     name = alias(path)
@@ -61,16 +66,16 @@ def attach(path: Path, storage_version: str) -> duckdb.DuckDBPyConnection:
 
 def detach(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     """Close what ``attach`` opened: the file is closed (checkpointed) and free for other processes."""
-    _give_back(con, alias(path))
+    _give_back(con, path)
 
 
-def _give_back(con: duckdb.DuckDBPyConnection, name: str | None) -> None:
+def _give_back(con: duckdb.DuckDBPyConnection, path: Path | None) -> None:
     global _opens
     try:
         con.close()   # first: what it left open (a failed transaction) is rolled back, not in DETACH's way
-        if name is not None:
-            with _db.cursor() as other:   # (not None: the instance is kept while any open is out)
-                other.execute(f"DETACH DATABASE IF EXISTS {name}")
+        if path is not None:
+            with _dbs[path].cursor() as other:   # (kept while any open is out: a fork waits for them)
+                other.execute(f"DETACH DATABASE IF EXISTS {alias(path)}")
     finally:
         with _guard:
             _opens -= 1
@@ -83,21 +88,20 @@ def _text(path: Path) -> str:
 
 
 def _before_fork() -> None:
-    global _db
     _guard.acquire()   # released after the fork, in the parent and in the child
     deadline = time.monotonic() + FORK_WAIT_S
     while _opens > getattr(_mine, "opens", 0) and time.monotonic() < deadline:
         _idle.wait(max(0.0, deadline - time.monotonic()))
-    if _db is not None and not _opens:
-        _db.close()
-        _db = None
+    if not _opens:
+        for db in _dbs.values():
+            db.close()
+        _dbs.clear()
 
 
 def _after_fork_in_child() -> None:
-    global _db, _opens
-    if _db is not None:   # another thread had a store open: the child keeps the object, untouched
-        _inherited.append(_db)
-        _db = None
+    global _opens
+    _inherited.extend(_dbs.values())   # another thread had a store open: the child keeps them, untouched
+    _dbs.clear()
     _opens = 0
     _guard.release()
 
