@@ -36,7 +36,7 @@ _mine = threading.local()   # this thread's opens: a fork from inside one cannot
 _inherited: list[duckdb.DuckDBPyConnection] = []   # busy at a fork: never used or freed in the child
 
 
-def alias(path: Path) -> str:
+def _alias(path: Path) -> str:
     """The name a store file is attached as (its own per path: two stores may be open at once)."""
     return "nbt_" + hashlib.sha256(str(path).encode()).hexdigest()[:16]
 
@@ -52,7 +52,7 @@ def attach(path: Path, storage_version: str) -> duckdb.DuckDBPyConnection:
         con = _dbs[path].cursor()   # one per open: a connection is for one thread at a time
         _opens += 1
         _mine.opens = getattr(_mine, "opens", 0) + 1
-    name = alias(path)
+    name = _alias(path)
     try:
         # for a file it makes: a file of a newer format (another application's) is refused the option
         made = "" if path.exists() else f" (STORAGE_VERSION '{storage_version}')"
@@ -75,7 +75,7 @@ def _give_back(con: duckdb.DuckDBPyConnection, path: Path | None) -> None:
         con.close()   # first: what it left open (a failed transaction) is rolled back, not in DETACH's way
         if path is not None:
             with _dbs[path].cursor() as other:   # (kept while any open is out: a fork waits for them)
-                other.execute(f"DETACH DATABASE IF EXISTS {alias(path)}")
+                other.execute(f"DETACH DATABASE IF EXISTS {_alias(path)}")
     finally:
         with _guard:
             _opens -= 1

@@ -298,7 +298,7 @@ def _import_runs(con: duckdb.DuckDBPyConnection, batch: "_Batch") -> None:
     con.register("nbt_runs", batch.tables["runs"])
     replaced = [item.run_id for item in batch.items if item.replaces]
     if replaced:   # a run's rows are written in one transaction: a run not in `runs` has no rows anywhere
-        us = locate(con, replaced)
+        us = list(locate(con, replaced).values())
         for table in CHILD_TABLES:   # before the runs rows, which say where their rows are
             con.execute(f'DELETE FROM "{table}" t WHERE {locality.located("t", us)}')
         con.execute("DELETE FROM runs WHERE run_id IN (SELECT unnest(?::VARCHAR[]))", [replaced])

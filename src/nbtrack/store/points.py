@@ -12,11 +12,11 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 
-def locate(con: duckdb.DuckDBPyConnection, run_ids: list[str]) -> list[int]:
-    """``nbt_us``: these runs' ``started_us`` (locality.py), for those in the store; returns those values."""
+def locate(con: duckdb.DuckDBPyConnection, run_ids: list[str]) -> dict[str, int]:
+    """``nbt_us``: these runs' ``started_us`` (locality.py), for those in the store; returns them by run."""
     con.execute(f"CREATE OR REPLACE TEMP TABLE nbt_us AS SELECT run_id, {locality.STARTED_US} AS us FROM runs "
                 "WHERE run_id IN (SELECT unnest(?::VARCHAR[]))", [run_ids])
-    return [r[0] for r in con.execute("SELECT us FROM nbt_us").fetchall()]
+    return dict(con.execute("SELECT run_id, us FROM nbt_us").fetchall())
 
 
 def insert_points(con: duckdb.DuckDBPyConnection, points: pa.Table, chunks: list[tuple[str, int]]) -> None:
@@ -26,12 +26,13 @@ def insert_points(con: duckdb.DuckDBPyConnection, points: pa.Table, chunks: list
     import pyarrow as pa
 
     touched = sorted({run_id for run_id, _ in chunks})
-    us = locate(con, touched)
+    starts = locate(con, touched)
+    us = list(starts.values())
     con.register("nbt_points", points)
     con.register("nbt_chunks", pa.table({"run_id": [r for r, _ in chunks], "chunk": [c for _, c in chunks]}))
     # points of a run not in the store yet (its record set aside, or still to come): no started_us until
     # it arrives, and listed in orphan_points so that its import finds them (adopt)
-    homeless = sorted(set(touched) - {r[0] for r in con.execute("SELECT run_id FROM nbt_us").fetchall()})
+    homeless = sorted(set(touched) - set(starts))
     if homeless:
         con.execute("INSERT INTO orphan_points SELECT unnest(?::VARCHAR[]) EXCEPT SELECT run_id FROM orphan_points",
                     [homeless])
@@ -39,7 +40,6 @@ def insert_points(con: duckdb.DuckDBPyConnection, points: pa.Table, chunks: list
     con.execute(f"DELETE FROM metric_series t WHERE {locality.located('t', us)} AND {chunk_of}")
     if homeless:
         con.execute(f"DELETE FROM metric_series t WHERE t.started_us IS NULL AND {chunk_of}")
-    starts = dict(con.execute("SELECT run_id, us FROM nbt_us").fetchall())
     con.register("nbt_series", series(points, starts))
     con.execute("INSERT INTO metric_series BY NAME SELECT * FROM nbt_series")
     con.unregister("nbt_series")
