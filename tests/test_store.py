@@ -20,7 +20,7 @@ from nbtrack.errors import NotAStoreError, StoreVersionError
 from nbtrack.recorder.session import session
 from nbtrack.store import Store
 
-from helpers import run_py
+from helpers import assert_kept_apart, run_py, same_start_runs
 
 
 def _warning_lines(text: str) -> list[str]:
@@ -405,9 +405,10 @@ def test_points_stored_a_row_each_come_back_the_same_as_series(tmp_path):
 
     path = tmp_path / "old.duckdb"
     con = duckdb.connect(str(path))
-    for name, step in migrations.MIGRATIONS[:-2]:
-        assert name != "0011_metric_series"
-        step(con) if callable(step) else con.execute(step)
+    for name, step in migrations.MIGRATIONS:
+        if name == "0011_metric_series":
+            break
+        step(con, False) if callable(step) else con.execute(step)
         con.execute("INSERT INTO schema_migrations VALUES (?, now(), 'old')", [name])
     con.execute("INSERT INTO runs (run_id, seq, experiment, name, status, kind, started_at) "
                 "VALUES ('r1', 1, 'e', 'n', 'finished', 'script', TIMESTAMPTZ '2026-01-01 00:00:00+00')")
@@ -456,3 +457,31 @@ def test_a_long_series_is_stored_in_rows_of_a_bounded_number_of_points(tmp_path)
         rows = con.execute("SELECT n, first_step, stride FROM metric_series WHERE key = 'loss' ORDER BY first_step").fetchall()
     assert [n for n, _, _ in rows] == [SERIES_ROW_POINTS, SERIES_ROW_POINTS, 100]
     assert [(f, s) for _, f, s in rows] == [(0, 1), (SERIES_ROW_POINTS, 1), (10**9, 5)]
+
+
+
+def test_runs_that_start_in_the_same_microsecond_keep_their_own_values(tmp_path, monkeypatch):
+    """Reads of many runs join a run's rows by its start (store/locality.py). Runs that share a start
+    keep their own params and metrics in every read: in one import, one after another, after a copy
+    to another store, and in a store opened read-only from before shared starts were listed."""
+    from nbtrack.store import transfer
+
+    path = tmp_path / "s.duckdb"
+    store = Store(path)
+    at = same_start_runs(store, monkeypatch)
+    assert_kept_apart(store)
+    us = int(round(at * 1e6))
+    with store.connect(read_only=True) as con:
+        assert con.execute("SELECT us FROM shared_starts").fetchall() == [(us,)]
+    copy = Store(tmp_path / "copy.duckdb")
+    transfer.copy_runs(store, copy)
+    with copy.connect(read_only=True) as con:
+        assert con.execute("SELECT us FROM shared_starts").fetchall() == [(us,)]
+    assert_kept_apart(copy)
+    old = tmp_path / "old.duckdb"   # as a store from before the list was kept, opened read-only
+    shutil.copy(path, old)
+    con = duckdb.connect(str(old))
+    con.execute("DROP TABLE shared_starts")
+    con.execute("DELETE FROM schema_migrations WHERE name = '0013_shared_starts'")
+    con.close()
+    assert_kept_apart(Store(old, read_only=True))

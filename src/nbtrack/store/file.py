@@ -208,6 +208,7 @@ class FileStore(Store):
                 pending = migrations.check(con, str(self.path))
                 if pending and len(pending) == len(migrations.MIGRATIONS):
                     raise NotAStoreError(f"{self.path} is empty: no run has been recorded yet")
+                migrations.stand_in(con, pending)
             else:
                 migrations.migrate(con, str(self.path))
                 import_spool(con, self.spool)

@@ -1,7 +1,7 @@
 """``where=`` filters: parsed into a tree, compiled to SQL with bound parameters.
 
 A filter such as ``metrics.acc > 0.9 and params.model = 'rf'`` is never pasted
-into SQL (each key comparison is an uncorrelated ``run_id IN (...)``: DuckDB runs a
+into SQL (each key comparison is an uncorrelated ``IN (...)``, locality.has_row: DuckDB runs a
 correlated EXISTS per term, seconds for a few hundred terms): names go through a whitelist (run columns) or become a bound key of
 ``params``/``metrics``/``values``, operators through a fixed table, literals
 become parameters.
@@ -15,6 +15,7 @@ from typing import Any
 from datetime import date, datetime
 
 from ..errors import FilterError, FilterSyntaxError
+from . import locality
 from .codec import text_safe
 
 RUN_COLUMNS = {
@@ -106,6 +107,12 @@ class _Parser:
     def bind(self, value: Any) -> str:
         self.params.append(value)
         return "?"
+
+    def holds(self, table: str, start: int, where: str) -> str:
+        """A run has a row of ``table`` passing ``where``, whose parameters are those bound from ``start``
+        on: has_row puts ``where`` in twice, so they are bound once more."""
+        self.params.extend(self.params[start:])
+        return locality.has_row(table, where)
 
     def parse(self) -> str:
         if self.peek().kind == "end":
@@ -276,7 +283,7 @@ class _Parser:
                                                   f"not {value!r}")
             col, table, value = "value", "metrics", self.number(value, pos)
         else:
-            table = "params" if group == "params" else '"values"'
+            table = group
             if isinstance(value, bool):
                 if op not in ("=", "<>"):
                     raise _type_error(self.text, pos, "true and false compare with = and != only")
@@ -285,7 +292,8 @@ class _Parser:
                 col, value = "value_num", self.number(value, pos)
             else:
                 col, value = "value_text", text_safe(value)
-        return f"r.run_id IN (SELECT f.run_id FROM {table} f WHERE f.key = {self.bind(key)} AND f.{col} {op} {self.bind(value)})"
+        start = len(self.params)
+        return self.holds(table, start, f"f.key = {self.bind(key)} AND f.{col} {op} {self.bind(value)}")
 
     def member(self, group: str, key: str | None, values: list[Any], pos: int) -> str:
         """``in (...)``: one set membership per type of value, however long the list (not one OR per value)."""
@@ -299,14 +307,13 @@ class _Parser:
             cast = ("TIMESTAMP" if group in TIME_COLUMNS else "DOUBLE" if group in NUMBER_COLUMNS
                     else "BOOLEAN" if group in BOOL_COLUMNS else "VARCHAR")
             return f"({RUN_COLUMNS[group]} IN (SELECT unnest({self.bind(checked)}::{cast}[])))"
+        start = len(self.params)
         key_sql = self.bind(key)   # bound in the order the placeholders appear
         if group == "metrics":
             if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
                 raise _type_error(self.text, pos, f"metrics.{key} is a number; in (...) takes numbers")
             cond = f"f.value IN (SELECT unnest({self.bind([self.number(v, pos) for v in values])}::DOUBLE[]))"
-            table = "metrics"
         else:
-            table = "params" if group == "params" else '"values"'
             nums = [self.number(v, pos) for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
             texts = [text_safe(v) for v in values if isinstance(v, str)]
             bools = ["true" if v else "false" for v in values if isinstance(v, bool)]
@@ -316,16 +323,16 @@ class _Parser:
                 if items:
                     conds.append(f"f.{col} IN (SELECT unnest({self.bind(items)}::{cast}[]))")
             cond = "(" + " OR ".join(conds) + ")"
-        return f"r.run_id IN (SELECT f.run_id FROM {table} f WHERE f.key = {key_sql} AND {cond})"
+        return self.holds(group, start, f"f.key = {key_sql} AND {cond}")
 
     def null_test(self, group: str, key: str | None, negate: bool) -> str:
         if key is None:
             column = RUN_COLUMNS[group]
             return f"({column} IS {'NOT ' if negate else ''}NULL)"
-        table = {"params": "params", "metrics": "metrics", "values": '"values"'}[group]
         value = "f.value" if group == "metrics" else "f.value_json"
         null = "IS NULL" if group == "metrics" else "= 'null'"
-        exists = f"r.run_id IN (SELECT f.run_id FROM {table} f WHERE f.key = {self.bind(key)} AND NOT ({value} {null}))"
+        start = len(self.params)
+        exists = self.holds(group, start, f"f.key = {self.bind(key)} AND NOT ({value} {null})")
         return exists if negate else f"(NOT {exists})"
 
 

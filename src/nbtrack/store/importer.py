@@ -310,7 +310,7 @@ def _import_runs(con: duckdb.DuckDBPyConnection, batch: "_Batch") -> None:
     # before their run: either way its state is recomputed from all its edits
     imported = [item.run_id for item in batch.items]
     edits.apply(con, sorted({*edits.insert(con, batch.edits), *edits.with_edits(con, imported)}))
-    locate(con, imported)
+    locality.note_shared(con, locate(con, imported))
     for table in CHILD_TABLES:
         if batch.tables[table].num_rows:
             con.register("nbt_child", batch.tables[table])

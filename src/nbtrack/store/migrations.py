@@ -13,7 +13,7 @@ from . import codec, curves, locality, records, schema
 from .records import BINARY_MIMES
 from .transaction import transaction
 
-def _typed_values(con: duckdb.DuckDBPyConnection) -> None:
+def _typed_values(con: duckdb.DuckDBPyConnection, team: bool) -> None:
     """0006: values written before codec.py in its encoding. They were patched text (NaN and Infinity
     replaced as strings, which broke any text holding those words), ints past 64 bits were typed ``int``,
     and a dict whose keys start with ``$`` would now read as a tag. Readers tolerate the old text too
@@ -56,7 +56,7 @@ def _typed_values(con: duckdb.DuckDBPyConnection) -> None:
                 con.unregister("nbt_fix")
 
 
-def _binary_displays(con: duckdb.DuckDBPyConnection) -> None:
+def _binary_displays(con: duckdb.DuckDBPyConnection, team: bool) -> None:
     """0007: images shown in a kernel were stored as the base64 text of the kernel's display message;
     store the image itself, as images shown in a plain shell always were. Strict base64 never matches
     a real image (PNG, JPEG and PDF start with bytes outside its alphabet), so stored bytes stay. The
@@ -87,15 +87,19 @@ MIGRATIONS: list[tuple[str, Any]] = [
     ("0003_repro", schema.REPRO),
     ("0004_sweeps", schema.SWEEPS),
     ("0005_saved_outputs", schema.SAVED),
-    ("0006_typed_values", _typed_values),   # Python, not DDL: a callable gets the connection
+    ("0006_typed_values", _typed_values),   # Python, not DDL: a callable gets the connection and `team`
     ("0007_binary_displays", _binary_displays),
     ("0008_run_edits", schema.EDITS),
     ("0009_run_locality", locality.MIGRATION),
     ("0010_short_curves", curves.SHORT_CURVES_MIGRATION),   # only long series keep a stored curve
     ("0011_metric_series", schema.SERIES_TABLE),   # points stored a series to a row: the table,
     ("0012_points_as_series", schema.SERIES_MOVE),  # then the points
+    ("0013_shared_starts", locality.shared_migration),   # the starts runs share: joins by start are exact
 ]
 KNOWN = {name for name, _ in MIGRATIONS}
+# what the readers need of a migration, stood in for a connection to a store opened read-only before
+# it ran (no migration can run there), as temp objects
+STAND_INS = {"0013_shared_starts": locality.SHARED_STAND_IN}
 # SQL run in a team store before the migration named, committed on its own after the migrations
 # before it (DuckLake refuses a table's options in the transaction that creates the table).
 # A series row holds up to 1,024 points: under the lake's limit of 1,000 rows, a run of 200,000
@@ -128,6 +132,13 @@ def check(con: duckdb.DuckDBPyConnection, path: str) -> list[str]:
     return [name for name, _ in MIGRATIONS if name not in names]
 
 
+def stand_in(con: duckdb.DuckDBPyConnection, pending: list[str]) -> None:
+    """Temp stand-ins, on a read-only connection, for what these pending migrations would make."""
+    for name in pending:
+        if name in STAND_INS:
+            con.execute(STAND_INS[name])
+
+
 def migrate(con: duckdb.DuckDBPyConnection, path: str, team: bool = False) -> None:
     """Apply pending migrations; a store that is already current costs one catalog query.
 
@@ -151,7 +162,7 @@ def migrate(con: duckdb.DuckDBPyConnection, path: str, team: bool = False) -> No
             for name in batch:
                 step = steps[name]
                 if callable(step):
-                    step(con)
+                    step(con, team)
                 else:
                     con.execute(_without_keys(step) if team else step)
                 con.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)", [name, now, __version__])

@@ -12,10 +12,12 @@ from typing import Any, Sequence
 import duckdb
 import pyarrow as pa
 
+from . import locality
 from .filters import RUN_COLUMNS, TIME_COLUMNS, compile_filter
 from .results import arrow
 
-IDS = "nbt_view_ids"   # the panel's own id list, registered on the connection for one query
+IDS = "nbt_view_ids"
+RUNS = f"(SELECT runs.*, {locality.run_key('runs')} FROM runs)"   # what a column's rows join (_column)   # the panel's own id list, registered on the connection for one query
 # chart_frame's names for two run columns: "label" is name · id there, and the user's label is run_label
 FRAME_NAMES = {"label": "r.name", "run_label": "r.label"}
 
@@ -43,15 +45,16 @@ def _column(name: str, n: int) -> tuple[str, str, list[Any]]:
     group, _, key = name.partition(".")
     alias = f"o{n}"
     # NaN and the infinities sort with the missing values, last: the page shows them as missing too
+    on = locality.joined(alias, "r")   # by start: locality.keyed; RUNS carries the keys
     if group == "metrics" and key:
-        return (f"LEFT JOIN (SELECT run_id, value FROM metrics WHERE key = ?) {alias} ON {alias}.run_id = r.run_id",
-                f"CASE WHEN isfinite({alias}.value) THEN {alias}.value END", [key])
+        return (f"LEFT JOIN {locality.keyed('metrics', 't.value', 't.key = ?')} {alias} ON {on}",
+                f"CASE WHEN isfinite({alias}.value) THEN {alias}.value END", [key, key])
     if group in ("params", "values") and key:
         # value_num is a DOUBLE: ints past 2^53 that it rounds together are told apart by their text
-        return (f'LEFT JOIN (SELECT run_id, value_num, value_text, CASE WHEN vtype = \'int\' THEN '
-                f'TRY_CAST(value_json AS HUGEINT) END AS exact FROM "{group}" WHERE key = ?) {alias} '
-                f"ON {alias}.run_id = r.run_id", f"CASE WHEN isfinite({alias}.value_num) THEN {alias}.value_num END",
-                [key])
+        columns = ("t.value_num, t.value_text, "
+                   "CASE WHEN t.vtype = 'int' THEN TRY_CAST(t.value_json AS HUGEINT) END AS exact")
+        return (f"LEFT JOIN {locality.keyed(group, columns, 't.key = ?')} {alias} ON {on}",
+                f"CASE WHEN isfinite({alias}.value_num) THEN {alias}.value_num END", [key, key])
     expr = FRAME_NAMES.get(name) or RUN_COLUMNS.get(name)
     if expr is None:
         raise KeyError(name)
@@ -75,7 +78,7 @@ def ordered_ids(con: duckdb.DuckDBPyConnection, cond: str, args: list[Any], sort
         order = f"{expr} {direction} NULLS LAST, "
         if sort.startswith(("params.", "values.")):   # numbers by value, then text ones by text
             order += f"o0.exact {direction} NULLS LAST, o0.value_text {direction} NULLS LAST, "
-    query = (f"SELECT r.run_id FROM runs r {join} WHERE {cond} "
+    query = (f"SELECT r.run_id FROM {RUNS if join else 'runs'} r {join} WHERE {cond} "
              f"ORDER BY {order}r.started_at, r.run_id")
     return arrow(con, query, extra + args).column(0)
 
@@ -95,7 +98,7 @@ def numbers(con: duckdb.DuckDBPyConnection, cond: str, args: list[Any], names: S
         joins.append(join)
         exprs.append(f'{expr} AS "c{n}"')
         extra += params
-    query = f"SELECT r.run_id, {', '.join(exprs)} FROM runs r {' '.join(joins)} WHERE {cond}"
+    query = f"SELECT r.run_id, {', '.join(exprs)} FROM {RUNS if any(joins) else 'runs'} r {' '.join(joins)} WHERE {cond}"
     table = arrow(con, query, extra + args)
     return table.rename_columns(["run_id", *names])
 

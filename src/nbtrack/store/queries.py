@@ -36,7 +36,7 @@ def _selection(experiment: str | None, where: str | None, limit: int | None,
         sql, params = compile_filter(where)
         conds.append(sql)
         args.extend(params)
-    query = "SELECT r.run_id, r.started_at FROM runs r"
+    query = f"SELECT r.run_id, r.started_at, {locality.run_key('r')} FROM runs r"
     if conds:
         query += " WHERE " + " AND ".join(conds)
     if limit is not None:
@@ -55,7 +55,7 @@ def runs_frame(con: duckdb.DuckDBPyConnection, experiment: str | None = None, wh
     query, args = _selection(experiment, where, limit, include_deleted, ids)
     try:
         con.execute("CREATE OR REPLACE TEMP TABLE nbt_sel AS SELECT row_number() OVER (ORDER BY started_at, run_id) - 1 "
-                    f"AS row, run_id FROM ({query})", args)
+                    f"AS row, run_id, nbt_us, nbt_rid FROM ({query})", args)
     except (duckdb.ConversionException, duckdb.BinderException, duckdb.OutOfRangeException,
             duckdb.InvalidInputException) as e:   # the filter's checks should make this unreachable
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
@@ -67,8 +67,7 @@ def runs_frame(con: duckdb.DuckDBPyConnection, experiment: str | None = None, wh
             'FROM runs r JOIN nbt_sel s USING (run_id) ORDER BY s.row'))
         span = None
         if ids is not None and len(frame):   # a few runs by id: read only the row groups of their time
-            span = con.execute(f"SELECT min({locality.STARTED_US}), max({locality.STARTED_US}) "
-                               "FROM runs JOIN nbt_sel USING (run_id)").fetchall()[0]   # all: DuckDB 2
+            span = con.execute("SELECT min(nbt_us), max(nbt_us) FROM nbt_sel").fetchall()[0]   # all: DuckDB 2
             # keeps a result fetched with fetchone() open, and the relations of wide.read then refuse to run
         blocks, order = wide.read(con, max_columns, len(frame), span)
     finally:

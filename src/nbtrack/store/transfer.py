@@ -100,7 +100,8 @@ def write_batch(con: duckdb.DuckDBPyConnection, batch: dict[str, pa.Table]) -> N
     Called inside one transaction; distinct() guards against duplicate hashes, which a catalog without
     primary keys (DuckLake) can hold when two writers add the same blob at once."""
     con.register("nbt_ids", batch["runs"].select(["run_id"]))
-    us = locality.starts(con, batch["runs"].column("run_id").to_pylist())
+    ids = batch["runs"].column("run_id").to_pylist()
+    us = list(locality.starts(con, ids).values())
     for table in reversed(RUN_TABLES):   # runs last: a child table's rows are found by their run's start (locality.py)
         where = locality.located("t", us, "nbt_ids") if table in locality.RUN_ROW_TABLES else "t.run_id IN (SELECT run_id FROM nbt_ids)"
         con.execute(f'DELETE FROM "{table}" t WHERE {where}')
@@ -110,8 +111,8 @@ def write_batch(con: duckdb.DuckDBPyConnection, batch: dict[str, pa.Table]) -> N
             con.execute(f'INSERT INTO "{table}" BY NAME SELECT * FROM nbt_rows')
             con.unregister("nbt_rows")
     con.unregister("nbt_ids")
+    locality.note_shared(con, locality.starts(con, ids))
     # the rows carry the source's state of each run: the target's own edits may say otherwise
-    ids = batch["runs"].column("run_id").to_pylist()
     edits.apply(con, edits.with_edits(con, ids))
     for table, key in (("artifacts", "hash"), ("sources", "hash"), ("environments", "env_id")):
         if batch[table].num_rows:

@@ -3,8 +3,8 @@
 One long read per table (each scan of a child table costs the same whatever it selects: at 10^6 runs
 about 50 ms, most of it comparing run ids), split into columns in Python with numpy matrices. (One
 filtered aggregate per key inside DuckDB grew with the square of the keys: 1,000 keys took 11 s, and a
-run with 50,000 params crashed the process.) Reads the ``nbt_sel`` temp table of selected runs that
-``queries.runs_frame`` makes.
+run with 50,000 params crashed the process.) Reads the ``nbt_sel`` temp table of selected runs (``row``,
+``run_id`` and locality.run_key's columns) that ``queries.runs_frame`` makes.
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import Any
 import duckdb
 
 from ..errors import warn
-from . import codec
+from . import codec, locality
 from .results import arrow
 
 
@@ -23,15 +23,14 @@ PREFIX = {"params": "params.", "metrics": "metrics.", "values": "values."}
 # Each value in typed columns, so that no value is parsed in Python unless it is a container: an int
 # is read from its exact text (a DOUBLE holds only 53 bits); DuckDB's storage may keep -0.0 as 0.0 in
 # a DOUBLE column (constant compression), so a float zero's sign is read from the text too.
-_LONG = """
-    SELECT s.row, t.key, t.vtype,
-           CASE WHEN t.vtype = 'int' THEN TRY_CAST(t.value_json AS BIGINT) END AS i,
-           CASE WHEN t.vtype = 'float' AND t.value_num = 0 THEN CAST(t.value_json AS DOUBLE)
-                WHEN t.vtype IN ('float', 'int', 'bool') THEN t.value_num END AS f,
-           CASE WHEN t.vtype = 'str' THEN t.value_text END AS s,
-           CASE WHEN t.vtype NOT IN ('int', 'float', 'bool', 'str', 'none') THEN t.value_json END AS j
-    FROM "{table}" t JOIN nbt_sel s USING (run_id)"""
-_METRICS = 'SELECT s.row, t.key, t.value AS f FROM metrics t JOIN nbt_sel s USING (run_id)'
+_LONG = """k.key, k.vtype,
+           CASE WHEN k.vtype = 'int' THEN TRY_CAST(k.value_json AS BIGINT) END AS i,
+           CASE WHEN k.vtype = 'float' AND k.value_num = 0 THEN CAST(k.value_json AS DOUBLE)
+                WHEN k.vtype IN ('float', 'int', 'bool') THEN k.value_num END AS f,
+           CASE WHEN k.vtype = 'str' THEN k.value_text END AS s,
+           CASE WHEN k.vtype NOT IN ('int', 'float', 'bool', 'str', 'none') THEN k.value_json END AS j"""
+_LONG_COLUMNS = "t.key, t.vtype, t.value_json, t.value_num, t.value_text"
+_METRICS = "k.key, k.value AS f"
 
 
 def _class(vtypes: set[str]) -> str:
@@ -48,11 +47,14 @@ def read(con: duckdb.DuckDBPyConnection, max_columns: int | None, n_rows: int,
     constants DuckDB skips row groups by (a page of the panel's table: 200 runs started together)."""
     import pyarrow.compute as pc
 
-    near = f" WHERE t.started_us BETWEEN {int(span[0])} AND {int(span[1])}" if span else ""
+    near = f"t.started_us BETWEEN {int(span[0])} AND {int(span[1])}" if span else "TRUE"
     longs = {}
-    for table in TABLES:
-        query = _METRICS if table == "metrics" else _LONG.format(table=table)
-        longs[table] = arrow(con, query + near)
+    for table in TABLES:   # joined by the runs' starts (locality.keyed): at 10^6 runs, 1.6x faster than by id
+        metrics = table == "metrics"
+        # the typed values are made after the join: before it, they were made for every row (0.6 s)
+        rows = locality.keyed(table, "t.key, t.value" if metrics else _LONG_COLUMNS, near)
+        longs[table] = arrow(con, f"SELECT s.row, {_METRICS if metrics else _LONG} FROM {rows} k "
+                                  f"JOIN nbt_sel s ON {locality.joined('k', 's')}")
     keys = []   # (table, key, class, runs)
     for table, long in longs.items():
         if not long.num_rows:
