@@ -58,6 +58,7 @@ _METRIC = "((i * 13 + k * 17) % 10000) / 10000"
 _LOSS = ("CAST(1.0::DOUBLE / (1.0::DOUBLE + step * 0.001::DOUBLE) + ((i * 31 + step * 17) % 101) * 1e-4::DOUBLE "
          "AS FLOAT)")
 _T0 = 1_767_225_600   # 2026-01-01, when run 0 started; run i started i seconds later
+# (so no two runs share a start, and shared_starts stays empty, as the importer would leave it)
 
 
 def run_id(i: int) -> str:
