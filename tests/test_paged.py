@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib
 import json
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -61,6 +62,8 @@ def _specs(p) -> dict:
 
 def _ask(p, **message) -> None:
     p._handle_custom_msg(message, [])   # what the page's model.send() arrives as
+    if message.get("type") == "view":   # answered on the panel's own thread
+        p._viewing.result(timeout=60)
 
 
 def test_the_table_pages_sorts_and_filters_in_the_kernel(panel, store):
@@ -323,3 +326,32 @@ def test_a_bar_selects_exactly_the_runs_of_its_value_whatever_the_text(tmp_path_
         assert sorted(p.selected) == sorted(every["run_id"][[0, 2]])
     finally:
         p.close()
+
+
+def test_a_view_message_interrupts_the_one_being_answered_and_is_merged_with_it(panel, store, monkeypatch):
+    """The page's scrolls, sorts and filters are answered on the panel's own thread. One that comes while
+    another is answered interrupts that one's query and is merged with it (its keys win): the page gets
+    one window, for what it asked last, marked with its last message's seq; no window of the sort it
+    no longer wants."""
+    every = nbtrack.runs(store=store)
+    real, started, calls = paged_module.paging.ordered_ids, threading.Event(), []
+
+    def endless_first(con, *args, **kwargs):
+        calls.append(args)
+        if len(calls) == 1:   # the first sort runs until something interrupts it
+            started.set()
+            con.execute("SELECT count(*) FROM range(10000000000000)").fetchall()
+        return real(con, *args, **kwargs)
+
+    monkeypatch.setattr(paged_module.paging, "ordered_ids", endless_first)
+    windows = []
+    panel.observe(lambda change: windows.append(change["new"]), names=["table"])
+    panel._handle_custom_msg({"type": "view", "sort": "metrics.m1", "desc": False, "offset": 0, "seq": 7}, [])
+    assert started.wait(30)
+    time.sleep(0.5)   # the query is running (an interrupt between two queries stops neither)
+    panel._handle_custom_msg({"type": "view", "desc": True, "seq": 8}, [])   # the second click on the header
+    panel._viewing.result(timeout=60)
+    assert [w["seq"] for w in windows] == [8] and len(calls) == 2
+    expected = every.sort_values(["metrics.m1", "started_at"], ascending=[False, True], kind="stable")
+    assert list(_rows(panel)["run_id"]) == list(expected["run_id"][:WINDOW])
+    assert panel.table["sort"] == "metrics.m1" and panel.table["desc"] is True

@@ -79,6 +79,11 @@ class ComparePanel(PagedPanel, anywidget.AnyWidget):
         self._refreshed_at, self._refresh_cost = 0.0, 0.0
         self._charts_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nbtrack-charts")
         self._charts: Future[None] | None = None
+        self._views_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nbtrack-views")
+        self._viewing: Future[None] | None = None   # the page's last scroll, sort or filter (paged.py)
+        self._view_asked: dict[str, Any] | None = None
+        self._view_con: Any = None
+        self._view_asked_lock = threading.Lock()
         self._anchor: str | None = None
         self._lock = threading.RLock()
         self._raw = pd.DataFrame(columns=queries.BASE_COLUMNS)
@@ -138,6 +143,7 @@ class ComparePanel(PagedPanel, anywidget.AnyWidget):
         hub.remove(self)
         if hasattr(self, "_charts_thread"):   # not when __init__ failed early
             self._charts_thread.shutdown(wait=False, cancel_futures=True)
+            self._views_thread.shutdown(wait=False, cancel_futures=True)
         super().close()
 
     def save(self, path: str | os.PathLike[str], title: str | None = None) -> Path:
@@ -327,7 +333,9 @@ class ComparePanel(PagedPanel, anywidget.AnyWidget):
             self.refresh()
         elif kind == "edit":
             self._edit(content)
-        elif self._view is not None and kind in ("view", "click", "brush", "clear", "group"):
+        elif self._view is not None and kind == "view":
+            self._ask_view(content)   # on a thread of its own: a newer one interrupts it (paged.py)
+        elif self._view is not None and kind in ("click", "brush", "clear", "group"):
             with self._lock:
                 getattr(self, f"_page_{kind}")(content)
 

@@ -13,6 +13,7 @@ import re
 import time
 from typing import Any, Sequence
 
+import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -60,31 +61,37 @@ class PagedView:
 
     def set_view(self, con: Any, box: str | None = None, sort: str | None = "", desc: bool | None = None) -> None:
         """A new filter or sort from the page; a filter that does not parse keeps the rows shown and
-        says why in ``error``."""
-        if box is not None and box != self.box:
-            self.box = box
+        says why in ``error``. Nothing changes unless the new order was read (a query interrupted by a
+        newer message leaves the view as it was)."""
+        box = self.box if box is None else box
+        sort = self.sort if sort == "" else (sort or None)
+        desc = self.desc if desc is None else bool(desc)
+        order, sort, error = self._ordered(con, box, sort, desc)
+        if box != self.box:
             self.numbers = None   # the scatter's counts follow the filter
-        if sort != "":
-            self.sort = sort or None
-        if desc is not None:
-            self.desc = bool(desc)
+        self.box, self.sort, self.desc, self.error, self.order = box, sort, desc, error, order
         self.offset = 0   # a new order starts at its top
-        self._reorder(con)
 
     def _reorder(self, con: Any) -> None:
+        self.order, self.sort, self.error = self._ordered(con, self.box, self.sort, self.desc)
+        self.offset = max(0, min(self.offset, len(self.order) - 1))
+
+    def _ordered(self, con: Any, box: str, sort: str | None, desc: bool) -> tuple[pa.ChunkedArray, str | None, str]:
+        """The view's ids in the order of ``sort``, the sort column kept (None when the view no longer
+        has it) and why the filter ``box`` was left out (it does not parse), else ""."""
+        error = ""
         try:
-            cond, args = self._cond(con, self.box)
-            order = paging.ordered_ids(con, cond, args, self.sort, self.desc)
-            self.error = ""
+            cond, args = self._cond(con, box)
         except FilterError as e:   # FilterSyntaxError too
-            self.error = str(e)
+            error = str(e)
             cond, args = self._cond(con, None)
-            order = paging.ordered_ids(con, cond, args, self.sort, self.desc)
+        try:
+            return paging.ordered_ids(con, cond, args, sort, desc), sort, error
+        except FilterError as e:   # one that parses but cannot apply: the rows stay unfiltered
+            cond, args = self._cond(con, None)
+            return paging.ordered_ids(con, cond, args, sort, desc), sort, str(e)
         except KeyError:   # a sort column the view no longer has
-            self.sort = None
-            return self._reorder(con)
-        self.order = order
-        self.offset = max(0, min(self.offset, len(order) - 1))
+            return self._ordered(con, box, None, desc)[0], None, error
 
     def window_ids(self) -> list[str]:
         return self.order.slice(self.offset, self.limit).to_pylist()
@@ -162,6 +169,10 @@ class PagedView:
 
 
 
+class _Superseded(Exception):
+    """A newer message from the page came while one was answered: its answer is left to that one's."""
+
+
 class PagedPanel:
     """The paged half of ComparePanel (compare.py), which it inherits: refreshing from the store, the
     page's window, the charts of a big view on their own thread, and the page's messages (view, click,
@@ -199,11 +210,11 @@ class PagedPanel:
             self._publish_window(con)
         return True
 
-    def _publish_window(self, con: Any) -> None:
+    def _publish_window(self, con: Any, seq: Any = None) -> None:
         view = self._view
         payload = table_payload(view.window(con), self.store, kinds=view.kinds())
         payload.update(paged=True, total=len(view.order), offset=view.offset, all=view.total_all,
-                       filter=view.box, sort=view.sort, desc=view.desc, error=view.error)
+                       filter=view.box, sort=view.sort, desc=view.desc, error=view.error, seq=seq)
         self.table = payload
         self.status = self._status()
         self.send_state("selected")   # the ids the page shows changed with the window
@@ -272,18 +283,52 @@ class PagedPanel:
         return out
 
     # -- what a paged panel's page asks of the kernel ------------------------------------------------
-    def _page_view(self, content: dict[str, Any]) -> None:
-        """A scroll, sort or filter: the rows for the page's window, ordered and filtered here."""
-        view = self._view
-        box = view.box
-        with self.store.connect() as con:
-            if any(k in content for k in ("filter", "sort", "desc")):
-                view.set_view(con, box=content.get("filter"), sort=content.get("sort", ""),
-                              desc=content.get("desc"))
-            view.move(content.get("offset", view.offset), content.get("limit", view.limit))
-            self._publish_window(con)
-        if view.box != box:   # the scatter counts the runs that pass the filter (after the rows went)
+    def _ask_view(self, content: dict[str, Any]) -> None:
+        """A scroll, sort or filter from the page, answered on a thread of its own (``_answer_view``). A
+        message that comes while another is answered is merged into what is asked (its keys win) and
+        interrupts the query running: a double click on a header, or a scroll across the table, costs
+        one answer instead of one per message (a sort of 10^6 runs takes most of a second)."""
+        with self._view_asked_lock:
+            self._view_asked = {**(self._view_asked or {}), **content}
+            if self._view_con is not None:
+                self._view_con.interrupt()
+        self._viewing = self._views_thread.submit(self._answer_view)
+
+    def _answer_view(self) -> None:
+        with self._view_asked_lock:
+            content, self._view_asked = self._view_asked, None
+        if content is None:   # merged into one answered already
+            return
+        try:
+            with self.store.connect() as con:   # the spool is imported first, never interrupted
+                with self._view_asked_lock:
+                    self._view_con = con
+                try:
+                    with self._lock:
+                        self._page_view(content, con)
+                finally:
+                    with self._view_asked_lock:
+                        self._view_con = None
+        except (duckdb.InterruptException, _Superseded):   # a newer message came: its task answers both
+            with self._view_asked_lock:
+                self._view_asked = {**content, **(self._view_asked or {})}
+            return
+        except Exception as e:   # the page keeps its rows; the user is told in one line
+            warn(f"the panel could not show those rows: {e}")
+            return
+        if "filter" in content:   # the scatter counts the runs that pass the filter (after the rows went)
             self._update_specs()
+
+    def _page_view(self, content: dict[str, Any], con: Any) -> None:
+        """The rows for the page's window, ordered and filtered here; ``seq`` goes back with them, so
+        that the page knows which of its messages they answer."""
+        view = self._view
+        if any(k in content for k in ("filter", "sort", "desc")):
+            view.set_view(con, box=content.get("filter"), sort=content.get("sort", ""), desc=content.get("desc"))
+        view.move(content.get("offset", view.offset), content.get("limit", view.limit))
+        if self._view_asked is not None:   # one came between two queries, which no interrupt stops
+            raise _Superseded
+        self._publish_window(con, content.get("seq"))
 
     def _page_click(self, content: dict[str, Any]) -> None:
         """A click on a row or a mark, with the keys the table's clickSelect reads (js/table.js)."""
