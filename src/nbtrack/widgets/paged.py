@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import threading
 import time
 from typing import Any, Sequence
 
@@ -290,9 +291,21 @@ class PagedPanel:
         one answer instead of one per message (a sort of 10^6 runs takes most of a second)."""
         with self._view_asked_lock:
             self._view_asked = {**(self._view_asked or {}), **content}
-            if self._view_con is not None:
-                self._view_con.interrupt()
+            running = self._view_con
+        if running is not None:
+            threading.Thread(target=self._interrupt, args=(running,), name="nbtrack-interrupt", daemon=True).start()
         self._viewing = self._views_thread.submit(self._answer_view)
+
+    def _interrupt(self, con: Any) -> None:
+        """Interrupt ``con`` until its answer stops. DuckDB forgets an interrupt that comes between two
+        queries, so once is not enough: the stale sort would run to its end (most of a second)."""
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with self._view_asked_lock:
+                if self._view_con is not con:
+                    return
+                con.interrupt()
+            time.sleep(0.02)
 
     def _answer_view(self) -> None:
         with self._view_asked_lock:
