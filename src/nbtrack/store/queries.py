@@ -23,10 +23,18 @@ _BASE_SQL = ('r.run_id, r.experiment, r.name, r.status, r.started_at, r.ended_at
              'r.sweep_id, r."user", r.host, r.label, coalesce(r.starred, false), r.note')
 
 
+# up to this many ids (a window of the panel's table: 200) are bound one parameter each, which DuckDB
+# looks up in the primary key's index: 5 ms at 10^6 runs, against 19 ms joining a list of them
+_BOUND_IDS = 1_000
+
+
 def _selection(experiment: str | None, where: str | None, limit: int | None,
                include_deleted: bool = False, ids: list[str] | None = None) -> tuple[str, list[Any]]:
     conds, args = ([] if include_deleted else ["r.deleted_at IS NULL"]), []
-    if ids is not None:
+    if ids is not None and len(ids) <= _BOUND_IDS:   # constants: looked up in the key's index
+        conds.append(f"r.run_id IN ({', '.join('?' * len(ids))})" if ids else "FALSE")
+        args.extend(str(i) for i in ids)
+    elif ids is not None:
         conds.append("r.run_id IN (SELECT unnest(?::VARCHAR[]))")
         args.append(list(ids))
     if experiment is not None:
@@ -62,14 +70,19 @@ def runs_frame(con: duckdb.DuckDBPyConnection, experiment: str | None = None, wh
         shown = where if len(where) <= 200 else where[:200] + "..."
         raise FilterError(f"cannot apply filter {shown!r}: {first}") from None
     try:
-        frame = fetch_df(con.execute(
-            f'SELECT {_BASE_SQL}{", r.deleted_at" if include_deleted else ""} '
-            'FROM runs r JOIN nbt_sel s USING (run_id) ORDER BY s.row'))
-        span = None
-        if ids is not None and len(frame):   # a few runs by id: read only the row groups of their time
+        span, near = None, ""
+        if ids is not None:   # a few runs by id: read only the row groups of their time
             span = con.execute("SELECT min(nbt_us), max(nbt_us) FROM nbt_sel").fetchall()[0]   # all: DuckDB 2
             # keeps a result fetched with fetchone() open, and the relations of wide.read then refuse to run
-        blocks, order = wide.read(con, max_columns, len(frame), span)
+            if span[0] is None:
+                span = None
+            else:   # constants, which DuckDB skips row groups by: 6 ms instead of 39 for a window at 10^6 runs
+                near = (f" WHERE r.started_at BETWEEN make_timestamptz({int(span[0])}::BIGINT) "
+                        f"AND make_timestamptz({int(span[1])}::BIGINT)")
+        frame = fetch_df(con.execute(
+            f'SELECT {_BASE_SQL}{", r.deleted_at" if include_deleted else ""} '
+            f'FROM runs r JOIN nbt_sel s USING (run_id){near} ORDER BY s.row'))
+        blocks, order = wide.read(con, max_columns, len(frame), span if len(frame) else None)
     finally:
         con.execute("DROP TABLE IF EXISTS nbt_sel")
     frame.columns = BASE_COLUMNS + (["deleted_at"] if include_deleted else [])
