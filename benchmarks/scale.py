@@ -230,7 +230,7 @@ def fig_panel(store: str) -> dict[str, Any]:
     def ask(**message: Any) -> None:
         panel._handle_custom_msg(message, [])
         if message["type"] == "view":   # answered on the panel's own thread
-            panel._viewing.result()
+            panel._views.last.result()
 
     def answered(messages: list[dict[str, Any]]) -> float:
         """Median ms until the page's rows are sent; the charts a filter redraws (on their own thread)

@@ -63,7 +63,7 @@ def _specs(p) -> dict:
 def _ask(p, **message) -> None:
     p._handle_custom_msg(message, [])   # what the page's model.send() arrives as
     if message.get("type") == "view":   # answered on the panel's own thread
-        p._viewing.result(timeout=60)
+        p._views.last.result(timeout=60)
 
 
 def test_the_table_pages_sorts_and_filters_in_the_kernel(panel, store):
@@ -349,7 +349,7 @@ def test_a_view_message_interrupts_the_one_being_answered_and_is_merged_with_it(
     panel._handle_custom_msg({"type": "view", "sort": "metrics.m1", "desc": False, "offset": 0, "seq": 7}, [])
     assert started.wait(30)   # (the query may not be running yet: an interrupt must wait for it)
     panel._handle_custom_msg({"type": "view", "desc": True, "seq": 8}, [])   # the second click on the header
-    panel._viewing.result(timeout=60)
+    panel._views.last.result(timeout=60)
     assert [w["seq"] for w in windows] == [8] and len(calls) == 2
     expected = every.sort_values(["metrics.m1", "started_at"], ascending=[False, True], kind="stable")
     assert list(_rows(panel)["run_id"]) == list(expected["run_id"][:WINDOW])

@@ -24,6 +24,7 @@ from ..recorder.run import ActiveRun
 from ..recorder.session import session
 from ..store import Store, curves, queries
 from .live import hub
+from .latest import LatestAnswer
 from .paged import PagedPanel, PagedView
 from .payload import DEFAULT_CURVE_RUNS, MAX_CURVE_RUNS, records, table_payload
 from ..store.records import RUNNING
@@ -79,11 +80,7 @@ class ComparePanel(PagedPanel, anywidget.AnyWidget):
         self._refreshed_at, self._refresh_cost = 0.0, 0.0
         self._charts_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nbtrack-charts")
         self._charts: Future[None] | None = None
-        self._views_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nbtrack-views")
-        self._viewing: Future[None] | None = None   # the page's last scroll, sort or filter (paged.py)
-        self._view_asked: dict[str, Any] | None = None
-        self._view_con: Any = None
-        self._view_asked_lock = threading.Lock()
+        self._views = LatestAnswer(self.store.connect, self._page_view, self._page_view_done)   # paged.py
         self._anchor: str | None = None
         self._lock = threading.RLock()
         self._raw = pd.DataFrame(columns=queries.BASE_COLUMNS)
@@ -143,7 +140,7 @@ class ComparePanel(PagedPanel, anywidget.AnyWidget):
         hub.remove(self)
         if hasattr(self, "_charts_thread"):   # not when __init__ failed early
             self._charts_thread.shutdown(wait=False, cancel_futures=True)
-            self._views_thread.shutdown(wait=False, cancel_futures=True)
+            self._views.close()
         super().close()
 
     def save(self, path: str | os.PathLike[str], title: str | None = None) -> Path:
@@ -334,7 +331,7 @@ class ComparePanel(PagedPanel, anywidget.AnyWidget):
         elif kind == "edit":
             self._edit(content)
         elif self._view is not None and kind == "view":
-            self._ask_view(content)   # on a thread of its own: a newer one interrupts it (paged.py)
+            self._views.ask(content)   # on a thread of its own: a newer one interrupts it (latest.py)
         elif self._view is not None and kind in ("click", "brush", "clear", "group"):
             with self._lock:
                 getattr(self, f"_page_{kind}")(content)

@@ -10,11 +10,9 @@ from __future__ import annotations
 import json
 import math
 import re
-import threading
 import time
 from typing import Any, Sequence
 
-import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -170,10 +168,6 @@ class PagedView:
 
 
 
-class _Superseded(Exception):
-    """A newer message from the page came while one was answered: its answer is left to that one's."""
-
-
 class PagedPanel:
     """The paged half of ComparePanel (compare.py), which it inherits: refreshing from the store, the
     page's window, the charts of a big view on their own thread, and the page's messages (view, click,
@@ -284,63 +278,23 @@ class PagedPanel:
         return out
 
     # -- what a paged panel's page asks of the kernel ------------------------------------------------
-    def _ask_view(self, content: dict[str, Any]) -> None:
-        """A scroll, sort or filter from the page, answered on a thread of its own (``_answer_view``). A
-        message that comes while another is answered is merged into what is asked (its keys win) and
-        interrupts the query running: a double click on a header, or a scroll across the table, costs
-        one answer instead of one per message (a sort of 10^6 runs takes most of a second)."""
-        with self._view_asked_lock:
-            self._view_asked = {**(self._view_asked or {}), **content}
-            running = self._view_con
-        if running is not None:
-            threading.Thread(target=self._interrupt, args=(running,), name="nbtrack-interrupt", daemon=True).start()
-        self._viewing = self._views_thread.submit(self._answer_view)
-
-    def _interrupt(self, con: Any) -> None:
-        """Interrupt ``con`` until its answer stops. DuckDB forgets an interrupt that comes between two
-        queries, so once is not enough: the stale sort would run to its end (most of a second)."""
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            with self._view_asked_lock:
-                if self._view_con is not con:
-                    return
-                con.interrupt()
-            time.sleep(0.02)
-
-    def _answer_view(self) -> None:
-        with self._view_asked_lock:
-            content, self._view_asked = self._view_asked, None
-        if content is None:   # merged into one answered already
-            return
-        try:
-            with self.store.connect() as con:   # the spool is imported first, never interrupted
-                with self._view_asked_lock:
-                    self._view_con = con
-                try:
-                    with self._lock:
-                        self._page_view(content, con)
-                finally:
-                    with self._view_asked_lock:
-                        self._view_con = None
-        except (duckdb.InterruptException, _Superseded):   # a newer message came: its task answers both
-            with self._view_asked_lock:
-                self._view_asked = {**content, **(self._view_asked or {})}
-            return
-        except Exception as e:   # the page keeps its rows; the user is told in one line
-            warn(f"the panel could not show those rows: {e}")
-            return
+    def _page_view_done(self, content: dict[str, Any]) -> None:
         if "filter" in content:   # the scatter counts the runs that pass the filter (after the rows went)
             self._update_specs()
 
     def _page_view(self, content: dict[str, Any], con: Any) -> None:
-        """The rows for the page's window, ordered and filtered here; ``seq`` goes back with them, so
-        that the page knows which of its messages they answer."""
+        """A scroll, sort or filter: the rows for the page's window, ordered and filtered here, answered
+        on a thread of their own (``_views``, latest.py); ``seq`` goes back with them, so that the page
+        knows which of its messages they answer."""
+        with self._lock:
+            self._page_window(content, con)
+
+    def _page_window(self, content: dict[str, Any], con: Any) -> None:
         view = self._view
         if any(k in content for k in ("filter", "sort", "desc")):
             view.set_view(con, box=content.get("filter"), sort=content.get("sort", ""), desc=content.get("desc"))
         view.move(content.get("offset", view.offset), content.get("limit", view.limit))
-        if self._view_asked is not None:   # one came between two queries, which no interrupt stops
-            raise _Superseded
+        self._views.superseded()
         self._publish_window(con, content.get("seq"))
 
     def _page_click(self, content: dict[str, Any]) -> None:

@@ -1,0 +1,87 @@
+"""Messages from a page answered one at a time on a thread of their own, the newest winning.
+
+A message that comes while another is answered is merged into the one waiting (its keys win: a scroll
+after a sort keeps the sort) and interrupts the DuckDB query running, so a double click on a header or
+a scroll across a big table costs one answer, not one per message (a sort of 10^6 runs takes most of a
+second). DuckDB forgets an interrupt that comes between two queries, so the query running is
+interrupted until its answer stops; the answer checks ``superseded()`` before it sends anything.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import AbstractContextManager
+from typing import Any, Callable
+
+import duckdb
+
+from ..errors import warn
+
+
+class Superseded(Exception):
+    """A newer message came while one was answered: its answer is left to that one's."""
+
+
+class LatestAnswer:
+    """``answer(content, con)`` for the messages given to ``ask``, each on a connection from ``connect``
+    (opened before it is interruptible: a writable open imports the spool first); ``then(content)``
+    after an answer that went through."""
+
+    def __init__(self, connect: Callable[[], AbstractContextManager[Any]],
+                 answer: Callable[[dict[str, Any], Any], None], then: Callable[[dict[str, Any]], None]) -> None:
+        self._connect, self._answer, self._then = connect, answer, then
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nbtrack-answers")
+        self._lock = threading.Lock()
+        self._asked: dict[str, Any] | None = None   # merged, not yet taken by an answer
+        self._con: Any = None                        # the connection of the answer running
+        self.last: Future[None] | None = None        # the answer of the last message (tests wait on it)
+
+    def ask(self, content: dict[str, Any]) -> Future[None]:
+        with self._lock:
+            self._asked = {**(self._asked or {}), **content}
+            running = self._con
+        if running is not None:
+            threading.Thread(target=self._interrupt, args=(running,), name="nbtrack-interrupt", daemon=True).start()
+        self.last = self._thread.submit(self._run)
+        return self.last
+
+    def superseded(self) -> None:
+        """Raise Superseded when a newer message waits (one that came between two queries)."""
+        if self._asked is not None:
+            raise Superseded
+
+    def close(self) -> None:
+        self._thread.shutdown(wait=False, cancel_futures=True)
+
+    def _interrupt(self, con: Any) -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with self._lock:
+                if self._con is not con:
+                    return
+                con.interrupt()
+            time.sleep(0.02)
+
+    def _run(self) -> None:
+        with self._lock:
+            content, self._asked = self._asked, None
+        if content is None:   # merged into one answered already
+            return
+        try:
+            with self._connect() as con:
+                with self._lock:
+                    self._con = con
+                try:
+                    self._answer(content, con)
+                finally:
+                    with self._lock:
+                        self._con = None
+        except (duckdb.InterruptException, Superseded):   # a newer message came: its answer answers both
+            with self._lock:
+                self._asked = {**content, **(self._asked or {})}
+            return
+        except Exception as e:   # the page keeps what it shows; the user is told in one line
+            warn(f"the panel could not show those rows: {e}")
+            return
+        self._then(content)
