@@ -149,12 +149,15 @@ def test_runs_written_later_appear_in_a_paged_panel(tmp_path):
     make_runs(path, 50, n_params=2, n_metrics=2)
     p = nbtrack.compare(store=path, paged=True)
     try:
+        _ask(p, type="view", sort="metrics.m0", desc=True)   # the view's runs are kept while only the sort
+        _ask(p, type="view", desc=False)                       # changes: a refresh reads them again
         with nbtrack.run("late", params={"p0": 99.0}, store=path) as r:
-            r.log(m0=0.5)
+            r.log(m0=-1.0)
         deadline = time.monotonic() + 20
         while p.table["all"] < 51 and time.monotonic() < deadline:
             time.sleep(0.1)
         assert p.table["all"] == 51 and p.status.startswith("51 runs")
+        assert _rows(p)["name"].iloc[0] == "late" and p.table["sort"] == "metrics.m0"
         _ask(p, type="view", filter="params.p0 = 99")
         assert list(_rows(p)["name"]) == ["late"]
     finally:
@@ -334,7 +337,7 @@ def test_a_view_message_interrupts_the_one_being_answered_and_is_merged_with_it(
     one window, for what it asked last, marked with its last message's seq; no window of the sort it
     no longer wants."""
     every = nbtrack.runs(store=store)
-    real, started, calls = paged_module.paging.ordered_ids, threading.Event(), []
+    real, started, calls = paged_module.paging.sort_keys, threading.Event(), []
 
     def endless_first(con, *args, **kwargs):
         calls.append(args)
@@ -343,7 +346,7 @@ def test_a_view_message_interrupts_the_one_being_answered_and_is_merged_with_it(
             con.execute("SELECT count(*) FROM range(10000000000000)").fetchall()
         return real(con, *args, **kwargs)
 
-    monkeypatch.setattr(paged_module.paging, "ordered_ids", endless_first)
+    monkeypatch.setattr(paged_module.paging, "sort_keys", endless_first)
     windows = []
     panel.observe(lambda change: windows.append(change["new"]), names=["table"])
     panel._handle_custom_msg({"type": "view", "sort": "metrics.m1", "desc": False, "offset": 0, "seq": 7}, [])

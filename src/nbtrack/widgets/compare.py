@@ -113,7 +113,7 @@ class ComparePanel(PagedPanel, anywidget.AnyWidget):
         from the store now: all of them, so mind the size)."""
         if self._view is not None:
             with self.store.connect() as con:
-                return queries.runs_frame(con, ids=self._view.order.to_pylist())
+                return queries.runs_frame(con, ids=self._view.order.all().to_pylist())
         return self._raw.copy()
 
     @property
