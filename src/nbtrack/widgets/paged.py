@@ -44,6 +44,7 @@ class PagedView:
         self.numbers: pa.Table | None = None
         self.sampled: list[str] = []
         self._rows: tuple[str | None, pa.Table] | None = None   # (filter, its runs): paging.view_rows
+        self._keys: tuple[tuple[str, bool], pa.Table] | None = None   # ((sort, desc), its keys): paging.sort_keys
 
     def _cond(self, con: Any, box: str | None) -> tuple[str, list[Any]]:
         return paging.view_sql(con, self.experiment, self.where, self.ids, box)
@@ -73,7 +74,7 @@ class PagedView:
         self.offset = 0   # a new order starts at its top
 
     def _reorder(self, con: Any) -> None:
-        self._rows = None   # runs came or went
+        self._rows = self._keys = None   # runs came or went
         self.order, self.sort, self.error = self._ordered(con, self.box, self.sort, self.desc)
         self.offset = max(0, min(self.offset, len(self.order) - 1))
 
@@ -87,10 +88,16 @@ class PagedView:
             error = str(e)
             rows = self._view_rows(con, None)
         try:
-            at = paging.positions(rows, paging.sort_keys(con, sort, desc)) if sort else None
+            at = paging.positions(rows, self._sort_keys(con, sort, desc)) if sort else None
         except KeyError:   # a sort column the view no longer has
             at, sort = None, None
         return paging.Ordered(rows.column("run_id"), at), sort, error
+
+    def _sort_keys(self, con: Any, sort: str, desc: bool) -> pa.Table:
+        """The sort column's keys over the store; kept while only the filter changes (140 ms at 10^6 runs)."""
+        if self._keys is None or self._keys[0] != (sort, desc):
+            self._keys = ((sort, desc), paging.sort_keys(con, sort, desc))
+        return self._keys[1]
 
     def _view_rows(self, con: Any, box: str | None) -> pa.Table:
         """The runs that pass ``box``, oldest first; kept while only the sort changes (at 10^6 runs, 100-120 ms
