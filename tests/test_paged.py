@@ -300,12 +300,18 @@ def test_odd_keys_and_values_sort_filter_and_select_exactly(tmp_path):
                 assert sorted(p.selected) == sorted(every.loc[every[column] == value, "run_id"]), (key, value)
         _ask(p, type="view", sort="params.big", desc=True, offset=0, limit=WINDOW)
         assert list(_rows(p)["run_id"]) == list(every.sort_values("params.big", ascending=False, kind="stable")["run_id"])
-        # NaN and the infinities are no number the page can draw: missing there, last in a sort
-        _ask(p, type="view", sort="metrics.score", desc=True, offset=0, limit=WINDOW)
-        shown = _rows(p)
-        finite = every[np.isfinite(every["metrics.score"])].sort_values("metrics.score", ascending=False, kind="stable")
-        assert list(shown["run_id"][:len(finite)]) == list(finite["run_id"])
-        assert shown["metrics.score"][len(finite):].isna().all()
+        # NaN and the infinities are no number the page can draw: missing there, last in a sort, either
+        # way; the second click sorts by the first's keys turned round (paging.reversed_keys)
+        for desc in (False, True):
+            _ask(p, type="view", sort="metrics.score", desc=desc, offset=0, limit=WINDOW)
+            shown = _rows(p)
+            finite = every[np.isfinite(every["metrics.score"])].sort_values(
+                "metrics.score", ascending=not desc, kind="stable")
+            assert list(shown["run_id"][:len(finite)]) == list(finite["run_id"])
+            assert shown["metrics.score"][len(finite):].isna().all()
+        for desc in (False, True):   # a run column, whose ties stay oldest first both ways
+            _ask(p, type="view", sort="name", desc=desc, offset=0, limit=WINDOW)
+            assert list(_rows(p)["run_id"]) == list(every.sort_values("name", ascending=not desc, kind="stable")["run_id"])
         _ask(p, type="group", column="name", value="odd1")   # in the table's order: by score, here
         assert sorted(p.selected) == sorted(every.loc[every["name"] == "odd1", "run_id"])
     finally:

@@ -136,6 +136,15 @@ def sort_keys(con: duckdb.DuckDBPyConnection, name: str, desc: bool = False) -> 
                       f"AS k FROM {RUNS} r WHERE {expr} IS NOT NULL")
 
 
+def reversed_keys(name: str, keys: pa.Table) -> pa.Table | None:
+    """The keys of column ``name`` sorted the other way, from ``keys`` (sort_keys), where the order
+    simply reverses: a metric's or a run column's (a param's does not: missing parts sort last both
+    ways); else None. A second click on a header sorts without reading the store again."""
+    if name.partition(".")[0] in ("params", "values"):
+        return None
+    return keys.set_column(keys.schema.get_field_index("k"), "k", pc.negate(keys.column("k")))
+
+
 def positions(rows: pa.Table, keys: pa.Table) -> np.ndarray:
     """The order of ``rows`` (view_rows) by ``keys`` (sort_keys) as positions in ``rows``, those without a
     key last; a tie keeps the rows' order (oldest first). Matched by start, which ``rows`` holds in
