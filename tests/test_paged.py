@@ -285,6 +285,8 @@ def test_odd_keys_and_values_sort_filter_and_select_exactly(tmp_path):
     for i in range(21):
         params = {key: ODD_TEXT[(i + k) % len(ODD_TEXT)] for k, key in enumerate(ODD_KEYS)}
         params["big"] = 2 ** 62 + i if i % 3 else -(2 ** 63) + i
+        params["small"], params["ratio"] = i % 5, [0.5, -0.0, 0.0, 1e308, 5e-324][i % 5]   # ties, both zeros
+        params["mixed"] = [1, 1.0, "b", 2, "a", 0.5][i % 6]   # an int and a float tie; numbers before text
         with nbtrack.run(f"odd{i % 4}", params=params, store=path) as r:
             r.log(score=odd_floats[i % len(odd_floats)])
     every = nbtrack.runs(store=path)
@@ -300,6 +302,9 @@ def test_odd_keys_and_values_sort_filter_and_select_exactly(tmp_path):
                 assert sorted(p.selected) == sorted(every.loc[every[column] == value, "run_id"]), (key, value)
         _ask(p, type="view", sort="params.big", desc=True, offset=0, limit=WINDOW)
         assert list(_rows(p)["run_id"]) == list(every.sort_values("params.big", ascending=False, kind="stable")["run_id"])
+        for desc in (True, False, True):   # numbers, then text, either way; at one number, the int first
+            _ask(p, type="view", sort="params.mixed", desc=desc, offset=0, limit=WINDOW)
+            assert list(_rows(p)["run_id"]) == _mixed_order(every, "params.mixed", desc), desc
         # NaN and the infinities are no number the page can draw: missing there, last in a sort, either
         # way; the second click sorts by the first's keys turned round (paging.reversed_keys)
         for desc in (False, True):
@@ -309,13 +314,24 @@ def test_odd_keys_and_values_sort_filter_and_select_exactly(tmp_path):
                 "metrics.score", ascending=not desc, kind="stable")
             assert list(shown["run_id"][:len(finite)]) == list(finite["run_id"])
             assert shown["metrics.score"][len(finite):].isna().all()
-        for desc in (False, True):   # a run column, whose ties stay oldest first both ways
-            _ask(p, type="view", sort="name", desc=desc, offset=0, limit=WINDOW)
-            assert list(_rows(p)["run_id"]) == list(every.sort_values("name", ascending=not desc, kind="stable")["run_id"])
+        for column in ("name", "params.small", "params.ratio"):   # ties stay oldest first both ways; the
+            for desc in (True, False, True):                       # first read, then turned round
+                _ask(p, type="view", sort=column, desc=desc, offset=0, limit=WINDOW)
+                assert list(_rows(p)["run_id"]) == list(
+                    every.sort_values(column, ascending=not desc, kind="stable")["run_id"]), (column, desc)
         _ask(p, type="group", column="name", value="odd1")   # in the table's order: by score, here
         assert sorted(p.selected) == sorted(every.loc[every["name"] == "odd1", "run_id"])
     finally:
         p.close()
+
+
+def _mixed_order(every, column, desc):
+    """The order the panel documents for a column of numbers and text (ties: oldest first)."""
+    runs = list(zip(every["run_id"], every[column]))
+    numbers = [(i, v) for i, v in runs if not isinstance(v, str)]
+    texts = sorted([(i, v) for i, v in runs if isinstance(v, str)], key=lambda t: t[1], reverse=desc)
+    numbers.sort(key=lambda t: (-t[1] if desc else t[1], isinstance(t[1], float)))
+    return [i for i, _ in numbers + texts]
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

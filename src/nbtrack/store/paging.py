@@ -121,14 +121,24 @@ def sort_keys(con: duckdb.DuckDBPyConnection, name: str, desc: bool = False) -> 
         return arrow(con, f"SELECT k.us, k.rid, CASE WHEN isfinite(k.value) THEN {'-' if desc else ''}k.value END AS k "
                           f"FROM {locality.keyed('metrics', 't.value', 't.key = ?', shared)} k", [key, key])
     if group in ("params", "values") and key:
+        # a key of one number type, ints within 2^53: sorted by its number alone (no window in SQL)
+        fast = arrow(con, f"SELECT k.us, k.rid, CASE WHEN isfinite(k.value_num) THEN {'-' if desc else ''}k.value_num "
+                          "END AS k, k.vtype, k.value_text IS NOT NULL OR abs(k.value_num) > 9007199254740992 AS odd "
+                          f"FROM {locality.keyed(group, 't.value_num, t.value_text, t.vtype', 't.key = ?', shared)} k",
+                     [key, key])
+        kinds = set(pc.unique(fast.column("vtype")).to_pylist()) - {"none", "json"}
+        if len(kinds) <= 1 and kinds <= {"int", "float", "bool"} and not pc.any(fast.column("odd")).as_py():
+            return fast.select(["us", "rid", "k"])
+        # else by its number, then its exact int, then its text: NULLS LAST at each step, either way
         number = "CASE WHEN isfinite(k.value_num) THEN k.value_num END"
         rows = locality.keyed(group, "t.value_num, t.value_text, "
                                      "CASE WHEN t.vtype = 'int' THEN TRY_CAST(t.value_json AS HUGEINT) END AS exact",
                               "t.key = ?", shared)
-        return arrow(con, f"SELECT k.us, k.rid, dense_rank() OVER (ORDER BY {number} {direction} NULLS LAST, "
-                          f"k.exact {direction} NULLS LAST, k.value_text {direction} NULLS LAST)::DOUBLE AS k "
-                          f"FROM {rows} k WHERE {number} IS NOT NULL OR k.exact IS NOT NULL OR k.value_text IS NOT NULL",
-                     [key, key])
+        ranked = arrow(con, f"SELECT k.us, k.rid, dense_rank() OVER (ORDER BY {number} {direction} NULLS LAST, "
+                            f"k.exact {direction} NULLS LAST, k.value_text {direction} NULLS LAST)::DOUBLE AS k "
+                            f"FROM {rows} k WHERE {number} IS NOT NULL OR k.exact IS NOT NULL OR k.value_text IS NOT NULL",
+                       [key, key])
+        return ranked.replace_schema_metadata({b"nbtrack": b"one way"})
     expr = FRAME_NAMES.get(name) or RUN_COLUMNS.get(name)
     if expr is None:
         raise KeyError(name)
@@ -136,11 +146,11 @@ def sort_keys(con: duckdb.DuckDBPyConnection, name: str, desc: bool = False) -> 
                       f"AS k FROM {RUNS} r WHERE {expr} IS NOT NULL")
 
 
-def reversed_keys(name: str, keys: pa.Table) -> pa.Table | None:
-    """The keys of column ``name`` sorted the other way, from ``keys`` (sort_keys), where the order
-    simply reverses: a metric's or a run column's (a param's does not: missing parts sort last both
-    ways); else None. A second click on a header sorts without reading the store again."""
-    if name.partition(".")[0] in ("params", "values"):
+def reversed_keys(keys: pa.Table) -> pa.Table | None:
+    """The keys sorted the other way, from ``keys`` (sort_keys), where the order simply reverses; else
+    None (a param of text, or of ints and floats: each part's missing values sort last either way). A
+    second click on a header sorts without reading the store again."""
+    if (keys.schema.metadata or {}).get(b"nbtrack") == b"one way":
         return None
     return keys.set_column(keys.schema.get_field_index("k"), "k", pc.negate(keys.column("k")))
 
