@@ -4,6 +4,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+import time
 
 import nbtrack
 
@@ -129,3 +130,24 @@ def test_a_big_query_spills_beside_the_store_not_into_the_working_directory(tmp_
             folder = con.execute("SELECT current_setting('temp_directory')").fetchall()[0][0]
         assert folder == f"{path}.tmp"
     assert not (work / ".tmp").exists()
+
+
+def test_a_process_that_opens_store_after_store_keeps_a_few_duckdb_instances(tmp_path):
+    """Writable opens attach a store to a DuckDB instance kept for the process (store/attached.py), about
+    3 MB and a thread each: a script that opens store after store keeps only the few it used last among
+    those no open holds, and a store whose instance was closed opens again. One held open stays open."""
+    from nbtrack.store import Store, attached
+
+    paths = [tmp_path / f"s{i}.duckdb" for i in range(attached.KEEP + 4)]
+    for i, path in enumerate(paths):
+        with nbtrack.run(f"r{i}", store=path):
+            pass
+        assert list(nbtrack.runs(store=path)["name"]) == [f"r{i}"]
+    with Store(paths[0]).connect() as held:   # in use: not closed, whatever the other stores do
+        for i, path in enumerate(paths[1:], 1):   # the first ones' instances were closed, and are made again
+            assert list(nbtrack.runs(store=path)["name"]) == [f"r{i}"]
+        assert held.execute("SELECT count(*) FROM runs").fetchall() == [(1,)]
+    deadline = time.monotonic() + 20   # (a background import may still hold one)
+    while len(attached._dbs) > attached.KEEP and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert len(attached._dbs) <= attached.KEEP

@@ -15,7 +15,9 @@ SQL (no files, no ATTACH), which an instance that attaches cannot be.
 One instance per file, not one for all: DuckDB spills a big query (an import, a migration) into its
 instance's temporary folder, which it cannot switch once used. An in-memory instance's default is
 ``.tmp`` in the working directory (a notebook's folder: gigabytes were left there by a killed
-migration); a file's own is ``<file>.tmp`` beside it, and so is each instance's here.
+migration); a file's own is ``<file>.tmp`` beside it, and so is each instance's here. An instance
+costs about 3 MB and a thread: a process that opens many stores in turn (a script over a folder of
+them) keeps only the ``KEEP`` it used last among those no open holds.
 """
 from __future__ import annotations
 
@@ -28,9 +30,11 @@ from pathlib import Path
 import duckdb
 
 FORK_WAIT_S = 30.0   # a fork waits this long at most for other threads' opens to end
+KEEP = 4   # idle instances kept; the least recently used others are closed
 _guard = threading.Lock()   # the instances and their count of opens
 _idle = threading.Condition(_guard)
-_dbs: dict[Path, duckdb.DuckDBPyConnection] = {}
+_dbs: dict[Path, duckdb.DuckDBPyConnection] = {}   # least recently used first
+_busy: dict[Path, int] = {}   # opens out, per file
 _opens = 0
 _mine = threading.local()   # this thread's opens: a fork from inside one cannot wait for it
 _inherited: list[duckdb.DuckDBPyConnection] = []   # busy at a fork: never used or freed in the child
@@ -49,8 +53,11 @@ def attach(path: Path, storage_version: str) -> duckdb.DuckDBPyConnection:
         if path not in _dbs:
             _dbs[path] = duckdb.connect(":memory:", config={"temp_directory": f"{path}.tmp"})
             _dbs[path].execute("SET enable_progress_bar = false")   # DuckDB draws one on the user's terminal
+        else:
+            _dbs[path] = _dbs.pop(path)   # the most recently used, last
         con = _dbs[path].cursor()   # one per open: a connection is for one thread at a time
         _opens += 1
+        _busy[path] = _busy.get(path, 0) + 1
         _mine.opens = getattr(_mine, "opens", 0) + 1
     name = _alias(path)
     try:
@@ -59,7 +66,7 @@ def attach(path: Path, storage_version: str) -> duckdb.DuckDBPyConnection:
         con.execute(f"ATTACH '{_text(path)}' AS {name}{made}")
         con.execute(f"USE {name}")
     except BaseException:
-        _give_back(con, None)
+        _give_back(con, path, detach=False)
         raise
     return con
 
@@ -69,18 +76,28 @@ def detach(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     _give_back(con, path)
 
 
-def _give_back(con: duckdb.DuckDBPyConnection, path: Path | None) -> None:
+def _give_back(con: duckdb.DuckDBPyConnection, path: Path, detach: bool = True) -> None:
     global _opens
     try:
         con.close()   # first: what it left open (a failed transaction) is rolled back, not in DETACH's way
-        if path is not None:
+        if detach:
             with _dbs[path].cursor() as other:   # (kept while any open is out: a fork waits for them)
                 other.execute(f"DETACH DATABASE IF EXISTS {_alias(path)}")
     finally:
         with _guard:
             _opens -= 1
             _mine.opens -= 1
+            _busy[path] -= 1
+            _close_idle()
             _idle.notify_all()
+
+
+def _close_idle() -> None:
+    """Close the least recently used instances that no open holds, past ``KEEP`` (under ``_guard``)."""
+    idle = [p for p in _dbs if not _busy.get(p)]
+    for path in idle[:max(0, len(idle) - KEEP)]:
+        _dbs.pop(path).close()
+        _busy.pop(path, None)
 
 
 def _text(path: Path) -> str:
@@ -96,12 +113,14 @@ def _before_fork() -> None:
         for db in _dbs.values():
             db.close()
         _dbs.clear()
+        _busy.clear()
 
 
 def _after_fork_in_child() -> None:
     global _opens
     _inherited.extend(_dbs.values())   # another thread had a store open: the child keeps them, untouched
     _dbs.clear()
+    _busy.clear()
     _opens = 0
     _guard.release()
 
