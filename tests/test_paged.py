@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import math
 import sys
 import threading
 import time
@@ -14,7 +15,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 from ipywidgets.widgets.widget import _remove_buffers
 
 import nbtrack
@@ -379,3 +381,37 @@ def test_a_view_message_interrupts_the_one_being_answered_and_is_merged_with_it(
     expected = every.sort_values(["metrics.m1", "started_at"], ascending=[False, True], kind="stable")
     assert list(_rows(panel)["run_id"]) == list(expected["run_id"][:WINDOW])
     assert panel.table["sort"] == "metrics.m1" and panel.table["desc"] is True
+
+
+NUMBERS = st.one_of(st.floats(), st.integers(-(2 ** 70), 2 ** 70), st.sampled_from([2 ** 53 + 1, 2 ** 53, -0.0]))
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(values=st.lists(NUMBERS, min_size=1, max_size=8))
+@example(values=[2 ** 53, 2 ** 53 + 1])   # 2^53 + 1 rounds to 2^53 in a DOUBLE
+@example(values=[1.0, 1, float("nan"), -0.0, 0])   # an int and a float tie: the int first
+def test_a_sort_of_generated_numbers_is_exact_both_ways(tmp_path_factory, values):
+    """Generated numbers as one param (NaN, the infinities, both zeros, ints past 2^53 that a DOUBLE
+    rounds together, ints and floats that tie) recorded run by run, then sorted by the paged view each
+    way: by number (at one number, the int first, and ints past 2^53 exactly), the rest last, ties
+    oldest first; the second direction from the first's keys where they turn round (paging.py)."""
+    path = tmp_path_factory.mktemp("sorted") / "runs.duckdb"
+    ids = []
+    for i, value in enumerate(values):
+        with nbtrack.run(f"r{i}", params={"x": value}, store=path) as r:
+            pass
+        ids.append(r.run_id)
+
+    def expected(desc: bool) -> list[str]:
+        finite = [(i, v) for i, v in zip(ids, values) if math.isfinite(v)]
+        sign = -1 if desc else 1   # number, then the exact int (floats after ints), then age
+        finite.sort(key=lambda t: (sign * float(t[1]), isinstance(t[1], float), sign * t[1] if isinstance(t[1], int) else 0))
+        return [i for i, _ in finite] + [i for i, v in zip(ids, values) if not math.isfinite(v)]
+
+    store = nbtrack.connect(path)
+    view = paged_module.PagedView(store, None, None, None)
+    with store.connect() as con:
+        view.refresh(con)
+        for desc in (False, True, False):
+            view.set_view(con, sort="params.x", desc=desc)
+            assert view.window_ids() == expected(desc), (desc, values)

@@ -105,9 +105,10 @@ def view_rows(con: duckdb.DuckDBPyConnection, cond: str, args: list[Any]) -> pa.
                       "ORDER BY r.started_at, r.run_id", args)
 
 
-# a param's or value's row: 1 int, 2 float, 4 bool, 8 text (0: none, a container), + 16 past 2^53
+# a param's or value's row: 1 int, 2 float, 4 bool, 8 text (0: none, a container), + 16 from 2^53 on (a
+# DOUBLE of 2^53 may be an int it rounded)
 _KIND = ("(CASE k.vtype WHEN 'int' THEN 1 WHEN 'float' THEN 2 WHEN 'bool' THEN 4 WHEN 'str' THEN 8 ELSE 0 END "
-         "+ CASE WHEN abs(k.value_num) > 9007199254740992 THEN 16 ELSE 0 END)::UTINYINT")
+         "+ CASE WHEN abs(k.value_num) >= 9007199254740992 THEN 16 ELSE 0 END)::UTINYINT")   # 2^53+1 rounds to 2^53
 
 
 def sort_keys(con: duckdb.DuckDBPyConnection, name: str, desc: bool = False) -> pa.Table:
