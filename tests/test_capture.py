@@ -199,3 +199,28 @@ def test_script_runs_record_status_source_and_params(tmp_path, store_path):
     assert train.params == {"lr": 0.1} and train.metrics == {"loss": 0.2} and train.experiment == "train"
     assert train.source == script.read_text() and train.info["source_path"] == str(script)
     assert len(train.history("loss")) == 5
+
+
+def test_the_environment_is_recorded_while_another_thread_imports(monkeypatch):
+    """A run's environment record asks sys.modules which module came last; another thread importing at
+    that moment makes the dict's iterator raise (seen: `with nbtrack.run(...)` failed with "dictionary
+    changed size during iteration"). The record is made all the same."""
+    import json
+    import sys
+    import types
+
+    from nbtrack.recorder import environment
+
+    class Importing(dict):   # sys.modules as another thread changes it under the first iterator
+        asked = 0
+
+        def __reversed__(self):
+            Importing.asked += 1
+            if Importing.asked == 1:
+                raise RuntimeError("dictionary changed size during iteration")
+            return super().__reversed__()
+
+    monkeypatch.setattr(environment, "sys", types.SimpleNamespace(modules=Importing(sys.modules)))
+    monkeypatch.setattr(environment, "_env_cache", None)
+    env = environment.environment()
+    assert Importing.asked == 2 and env["env_id"] and isinstance(json.loads(env["packages"]), dict)

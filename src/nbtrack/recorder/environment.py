@@ -110,12 +110,23 @@ def _user() -> str | None:
 USER = _user()
 
 
+def _newest(modules: dict[str, Any]) -> str | None:
+    """The module imported last; None when other threads kept importing while it was asked (an iterator
+    of a dict that changes size raises: seen in a run started while another thread imported)."""
+    for _ in range(5):
+        try:
+            return next(reversed(modules), None)
+        except RuntimeError:
+            continue
+    return None
+
+
 def environment() -> dict[str, Any]:
     """The current environment record with its content id; cheap when no new package was imported."""
     global _env_cache
     # sys.modules only grows in practice, in insertion order: its size and newest key tell a new import
     modules = sys.modules
-    signature = (len(modules), next(reversed(modules), None))
+    signature = (len(modules), _newest(modules))
     cached = _env_cache
     if cached is not None and cached[0] == signature:
         return cached[1]
