@@ -16,7 +16,7 @@ import nbtrack
 from nbtrack.errors import StoreError
 from nbtrack.store import Store
 from nbtrack.secrets import redact_passwords
-from nbtrack.store import ducklake
+from nbtrack.store import ducklake, migrations
 
 from helpers import assert_kept_apart, eight_writers, same_start_runs
 from pgcluster import PASSWORD, Cluster, server_bin
@@ -724,3 +724,32 @@ def test_runs_that_start_in_the_same_microsecond_keep_their_own_values_in_a_lake
         assert views == [("shared_starts",)]
         assert con.execute("SELECT count(*) FROM shared_starts").fetchall() == [(1,)]
     assert_kept_apart(store)
+
+
+def test_a_writer_that_checked_before_another_machine_migrated_the_lake_goes_on(team, tmp_path, monkeypatch):
+    """Two machines' first writers on a fresh lake: one asks which migrations are pending, the other
+    applies them all, then the first goes on with its answer. In CI one of eight writers on S3 warned
+    'Existing object metric_history is of type View, trying to drop type Table' and kept its runs in
+    its spool; each migration now asks again in its own transaction."""
+    url, data = team
+    first = Store(url, data_path=data)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "machine2"))   # its own spool and lock
+    second = Store(url, data_path=data)
+    real = migrations.check
+
+    def check_then_the_other_migrates(con, path):
+        pending = real(con, path)
+        monkeypatch.setattr(migrations, "check", real)
+        with second.connect():
+            pass
+        return pending
+
+    monkeypatch.setattr(migrations, "check", check_then_the_other_migrates)
+    with nbtrack.run("after", store=first, params={"lr": 0.1}) as r:
+        r.log(loss=0.5, step=0)
+    with first.connect() as con:
+        names = [row[0] for row in con.execute("SELECT name FROM schema_migrations ORDER BY name").fetchall()]
+    assert names == [name for name, _ in migrations.MIGRATIONS]   # each once, by one writer
+    frame = nbtrack.runs(store=first)
+    assert list(frame["params.lr"]) == [0.1] and list(frame["metrics.loss"]) == [0.5]
+    assert first.fallback is None

@@ -159,13 +159,25 @@ def migrate(con: duckdb.DuckDBPyConnection, path: str, team: bool = False) -> No
             catalog = con.execute("SELECT current_database()").fetchall()[0][0]
             con.execute(TEAM_BEFORE[batch[0]].format(catalog=_identifier(catalog)))
         with transaction(con):
-            for name in batch:
+            # asked again in the transaction: a team writer on another machine may have committed some
+            # of these since `check` (our DROP TABLE metric_history then met its view); two writers that
+            # both see a step pending conflict at commit, and the team store retries
+            done = _applied(con)
+            for name in (n for n in batch if n not in done):
                 step = steps[name]
                 if callable(step):
                     step(con, team)
                 else:
                     con.execute(_without_keys(step) if team else step)
                 con.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)", [name, now, __version__])
+
+
+def _applied(con: duckdb.DuckDBPyConnection) -> set[str]:
+    """The migrations recorded, asked without an error (one would abort the open transaction)."""
+    if not con.execute("SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
+                       "AND schema_name = 'main' AND table_name = 'schema_migrations'").fetchone()[0]:
+        return set()
+    return {r[0] for r in con.execute("SELECT name FROM schema_migrations").fetchall()}
 
 
 def _without_keys(ddl: str) -> str:
