@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
@@ -21,7 +22,8 @@ from ipywidgets.widgets.widget import _remove_buffers
 
 import nbtrack
 from nbtrack.errors import NbtrackError
-from nbtrack.widgets.paged import WINDOW
+from nbtrack.store import paging
+from nbtrack.widgets.paged import FIRST_ROWS, WINDOW
 
 from helpers import make_runs, run_py
 from strategies import ODD_TEXT as ODD_STRINGS
@@ -194,6 +196,18 @@ def test_a_big_panel_is_refreshed_no_more_often_than_it_can_afford(tmp_path):
         p.close()
 
 
+def test_a_panel_closed_while_the_store_thread_refreshes_it_says_nothing(tmp_path, capsys):
+    """The thread that follows the store may hold a panel the user closes (seen once in this file's
+    runs: 'the panel ... stopped updating: cannot schedule new futures after shutdown')."""
+    path = tmp_path / "runs.duckdb"
+    make_runs(path, 20, n_params=1, n_metrics=1)
+    p = nbtrack.compare(store=path, paged=True)
+    p._charts.result(timeout=60)
+    p.close()
+    p.refresh()   # what that thread does with a panel it took before the close
+    assert capsys.readouterr().err == ""
+
+
 def test_a_run_written_while_a_panel_refreshes_is_shown_next(tmp_path):
     """The store's signature is taken before a refresh reads it: a run another process writes while the
     panel refreshes changes the signature again, and the next poll shows it."""
@@ -247,6 +261,14 @@ def test_a_big_store_pages_by_itself_and_its_saved_state_stays_small(tmp_path, m
             _ask(p, type="brush", ranges={p.x.replace(".", "\\."): [-1e300, 1e300],
                                           p.y.replace(".", "\\."): [-1e300, 1e300]})
             assert len(p.selected) == n and p._selected_json(p.selected)["count"] == n
+            # a sort by an int with ~100 runs a value: the top sorted alone (paging.head), then the
+            # whole order for a window far down; either is the stable sort of the whole table
+            every = nbtrack.runs(store=path).sort_values(["params.i0", "started_at"], ascending=[False, True],
+                                                         kind="stable")["run_id"].tolist()
+            _ask(p, type="view", sort="params.i0", desc=True, offset=0, limit=WINDOW)
+            assert p._view.order._order is None and _rows(p)["run_id"].tolist() == every[:WINDOW]
+            _ask(p, type="view", offset=n - 300, limit=WINDOW)
+            assert p._view.order._order is not None and _rows(p)["run_id"].tolist() == every[n - 300:n - 100]
             # the front-end bundle (_esm, _css) is the same ~0.9 MB in every panel: the data is what grows
             state, _, buffers = _remove_buffers(p.get_state())
             data = {k: v for k, v in state.items() if k not in ("_esm", "_css")}
@@ -377,10 +399,43 @@ def test_a_view_message_interrupts_the_one_being_answered_and_is_merged_with_it(
     assert started.wait(30)   # (the query may not be running yet: an interrupt must wait for it)
     panel._handle_custom_msg({"type": "view", "desc": True, "seq": 8}, [])   # the second click on the header
     panel._views.last.result(timeout=60)
-    assert [w["seq"] for w in windows] == [8] and len(calls) == 2
+    # the rows on screen, then the rest of the window
+    assert [(w["seq"], w["n"]) for w in windows] == [(8, FIRST_ROWS), (8, WINDOW)] and len(calls) == 2
     expected = every.sort_values(["metrics.m1", "started_at"], ascending=[False, True], kind="stable")
     assert list(_rows(panel)["run_id"]) == list(expected["run_id"][:WINDOW])
     assert panel.table["sort"] == "metrics.m1" and panel.table["desc"] is True
+
+
+@settings(max_examples=200, deadline=None)
+@given(rank=st.lists(st.sampled_from([0.0, -0.0, 1.0, -1.0, 2.5, 1e300, -1e300, math.inf]) | st.floats(allow_nan=False),
+                     min_size=1, max_size=60), data=st.data())
+def test_the_top_of_an_order_is_the_top_of_the_whole_stable_sort(rank, data):
+    """paging.head sorts only the first rows of a big view's order: ties (many, at the edge too), both
+    zeros and the missing values' inf must come out as the whole stable sort has them."""
+    rank = np.array(rank, dtype="float64")
+    n = data.draw(st.integers(1, len(rank)))
+    assert paging.head(rank, n).tolist() == np.argsort(rank, kind="stable")[:n].tolist()
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data())
+def test_each_run_of_a_view_gets_its_own_key(data):
+    """paging.ranks matches a view's runs (filtered or not) to the keys of a column over the store, by
+    start, and by id where runs share a start: keys in any order (DuckDB's threads), runs without a
+    key, keys of runs outside the view, NaN (ranked with the missing, last)."""
+    starts = data.draw(st.lists(st.integers(0, 12), min_size=1, max_size=30))
+    runs = sorted((us, f"r{i:03}") for i, us in enumerate(starts))   # the store, by start then id
+    shared = {us for us in starts if starts.count(us) > 1}
+    view = [run for run in runs if data.draw(st.booleans())] or runs[:1]
+    values = {run: data.draw(st.floats() | st.sampled_from([0.0, -0.0, 1.0])) for run in runs
+              if data.draw(st.booleans())}
+    order = data.draw(st.permutations(list(values)))
+    keys = pa.table({"us": [us for us, _ in order], "rid": [i if us in shared else None for us, i in order],
+                     "k": [values[run] for run in order]})
+    rows = pa.table({"run_id": [i for _, i in view], "us": [us for us, _ in view]})
+    expected = [values.get(run, math.inf) for run in view]
+    got = paging.ranks(rows, keys).tolist()
+    assert got == [math.inf if math.isnan(v) else v for v in expected]
 
 
 NUMBERS = st.one_of(st.floats(), st.integers(-(2 ** 70), 2 ** 70), st.sampled_from([2 ** 53 + 1, 2 ** 53, -0.0]))
@@ -415,3 +470,31 @@ def test_a_sort_of_generated_numbers_is_exact_both_ways(tmp_path_factory, values
         for desc in (False, True, False):
             view.set_view(con, sort="params.x", desc=desc)
             assert view.window_ids() == expected(desc), (desc, values)
+
+
+def test_a_sort_shows_its_first_rows_then_the_window_unless_the_page_moved_on(panel, store, monkeypatch):
+    """After a sort or filter the rows on screen go first (a new order's runs lie all over the store,
+    and their window reads a row group per run); the rest of the window follows, unless a newer message
+    came: a scroll meanwhile interrupts that read and gets its own window."""
+    every = nbtrack.runs(store=store)
+    expected = every.sort_values(["metrics.m2", "started_at"], ascending=[True, True], kind="stable")["run_id"]
+    real, reading, calls = paged_module.queries.runs_frame, threading.Event(), []
+
+    def endless_fill(con, *args, **kwargs):
+        calls.append(len(kwargs["ids"]))
+        if len(calls) == 2:   # the rest of the sort's window: read until something interrupts it
+            reading.set()
+            con.execute("SELECT count(*) FROM range(10000000000000)").fetchall()
+        return real(con, *args, **kwargs)
+
+    monkeypatch.setattr(paged_module.queries, "runs_frame", endless_fill)
+    windows = []
+    panel.observe(lambda change: windows.append(change["new"]), names=["table"])
+    panel._handle_custom_msg({"type": "view", "sort": "metrics.m2", "offset": 0, "limit": WINDOW, "seq": 3}, [])
+    assert reading.wait(30)
+    assert [(w["seq"], w["n"]) for w in windows] == [(3, FIRST_ROWS)]   # on screen while the rest is read
+    assert list(_rows(panel)["run_id"]) == list(expected[:FIRST_ROWS])
+    panel._handle_custom_msg({"type": "view", "offset": 100, "limit": WINDOW, "seq": 4}, [])   # a scroll
+    panel._views.last.result(timeout=60)
+    assert [(w["seq"], w["n"]) for w in windows] == [(3, FIRST_ROWS), (4, WINDOW)]
+    assert list(_rows(panel)["run_id"]) == list(expected[100:300]) and calls == [FIRST_ROWS, WINDOW, WINDOW]

@@ -73,34 +73,61 @@ def ordered_ids(con: duckdb.DuckDBPyConnection, cond: str, args: list[Any], sort
     """The view's run ids in the table's order: by ``sort`` (missing values last either way), then
     oldest first, as ``runs()`` returns them."""
     rows = view_rows(con, cond, args)
-    return Ordered(rows.column("run_id"), positions(rows, sort_keys(con, sort, desc)) if sort else None).all()
+    return Ordered(rows.column("run_id"), ranks(rows, sort_keys(con, sort, desc)) if sort else None).all()
 
 
 class Ordered:
-    """Run ids in a table's order, kept as the ids and the positions of that order in them: a sort moves
-    8-byte ints, and only a window's ids are taken (taking 10^6 ids in a new order took 30-220 ms).
-    Ids: a million of them are ~40 MB of Arrow, left in DuckDB's chunks."""
+    """Run ids in a table's order, kept as the ids (oldest first) and each one's rank in the order
+    (``ranks``; None: the ids' own order). Only as much of the order is sorted as a window needs: the
+    top rows of 10^6 runs take 5 ms (np.argpartition), the whole order 65-100 ms (a stable argsort),
+    made once a window far down or a selection (``all``) needs it. Taking 10^6 ids in a new order took
+    30-220 ms, so only a window's ids are taken. Ids: a million are ~40 MB of Arrow, in DuckDB's chunks."""
 
-    def __init__(self, ids: pa.ChunkedArray, at: np.ndarray | None = None) -> None:
-        self._ids, self._at, self._all = ids, at, ids if at is None else None
+    def __init__(self, ids: pa.ChunkedArray, rank: np.ndarray | None = None) -> None:
+        self._ids, self._rank = ids, rank
+        self._order: np.ndarray | None = None   # positions of the whole order, once sorted
+        self._head = np.empty(0, dtype="int64")   # positions of its first rows, until then
+        self._all = ids if rank is None else None
 
     def __len__(self) -> int:
         return len(self._ids)
 
     def window(self, offset: int, limit: int) -> list[str]:
-        if self._at is None:
+        if self._rank is None:
             return self._ids.slice(offset, limit).to_pylist()
-        return self._ids.take(self._at[offset:offset + limit]).to_pylist()
+        end = min(offset + limit, len(self._ids))
+        if self._order is None and end > len(self._head):
+            n = max(2 * end, 1_000)   # a scroll near the top needs no second partition
+            if n * 8 < len(self._rank):
+                self._head = head(self._rank, n)
+            else:
+                self._order = np.argsort(self._rank, kind="stable")
+        order = self._order if self._order is not None else self._head
+        return self._ids.take(order[offset:end]).to_pylist()
 
     def all(self) -> pa.ChunkedArray:
         if self._all is None:
-            self._all = self._ids.take(self._at)
+            if self._order is None:
+                self._order = np.argsort(self._rank, kind="stable")
+            self._all = self._ids.take(self._order)
         return self._all
+
+
+def head(rank: np.ndarray, n: int) -> np.ndarray:
+    """The positions of the ``n`` least ranks in order, a tie kept in position order: the first ``n`` of
+    ``np.argsort(rank, kind="stable")``, without sorting the rest. ``rank`` holds no NaN."""
+    if n >= len(rank):
+        return np.argsort(rank, kind="stable")
+    edge = rank[np.argpartition(rank, n - 1)[n - 1]]   # the n-th least rank
+    below = np.flatnonzero(rank < edge)
+    tied = np.flatnonzero(rank == edge)[:n - len(below)]   # the oldest of those the edge ties
+    chosen = np.concatenate([below, tied])   # each part in position order: a stable sort keeps it
+    return chosen[np.argsort(rank[chosen], kind="stable")]
 
 
 def view_rows(con: duckdb.DuckDBPyConnection, cond: str, args: list[Any]) -> pa.Table:
     """The view's runs oldest first, as ``runs()`` returns them: ``run_id`` and ``us``, its start. What a
-    sort orders (``positions``): a panel keeps it while only the sort changes."""
+    sort orders (``ranks``): a panel keeps it while only the sort changes."""
     return arrow(con, f"SELECT r.run_id, {locality.STARTED_US} AS us FROM runs r WHERE {cond} "
                       "ORDER BY r.started_at, r.run_id", args)
 
@@ -118,7 +145,7 @@ def sort_keys(con: duckdb.DuckDBPyConnection, name: str, desc: bool = False) -> 
     values, as the page shows them); a param or value by its number, then its exact int (a DOUBLE rounds
     ints past 2^53 together), then its text; a run column by itself.
 
-    Sorted by numpy (``positions``), not by DuckDB: ordering 10^6 runs' ids by a metric took 400-450 ms,
+    Sorted by numpy (``ranks``, ``Ordered``), not by DuckDB: ordering 10^6 runs' ids by a metric took 400-450 ms,
     most of it carrying the 32-character ids through the sort; this reads ints and floats (a metric: 140
     ms, cold)."""
     group, _, key = name.partition(".")
@@ -161,28 +188,43 @@ def reversed_keys(keys: pa.Table) -> pa.Table | None:
     return keys.set_column(keys.schema.get_field_index("k"), "k", pc.negate(keys.column("k")))
 
 
-def positions(rows: pa.Table, keys: pa.Table) -> np.ndarray:
-    """The order of ``rows`` (view_rows) by ``keys`` (sort_keys) as positions in ``rows``, those without a
-    key last; a tie keeps the rows' order (oldest first). Matched by start, which ``rows`` holds in
-    ascending order, and by id where a start is shared (locality.py)."""
+def ranks(rows: pa.Table, keys: pa.Table) -> np.ndarray:
+    """The rank of each of ``rows`` (view_rows) by ``keys`` (sort_keys): ``Ordered`` sorts by it, stably
+    (a tie keeps the rows' order, oldest first); a row without a key ranks last (inf). Matched by start,
+    which ``rows`` holds in ascending order, and by id where a start is shared (locality.py)."""
     starts = rows.column("us").to_numpy()
-    rank = np.full(len(starts), np.inf)   # no key: last
     k = keys.column("k").to_numpy(zero_copy_only=False).astype("float64")
     k[np.isnan(k)] = np.inf
     key_starts = keys.column("us").to_numpy(zero_copy_only=False)
     by_id = keys.column("rid").is_valid().to_numpy(zero_copy_only=False)
-    us, plain = key_starts[~by_id], k[~by_id]
-    at = np.searchsorted(starts, us)
-    hit = at < len(starts)
-    hit[hit] = starts[at[hit]] == us[hit]
-    rank[at[hit]] = plain[hit]
-    if by_id.any():   # starts that runs share (rare): the view's runs at those starts, by id
+    rid, shared = keys.column("rid"), bool(by_id.any())
+    if (key_starts[1:] < key_starts[:-1]).any():   # DuckDB's threads hand a scan's chunks back in any
+        order = np.argsort(key_starts, kind="stable")   # order: a few sorted stretches (10 ms at 10^6)
+        key_starts, k, by_id = key_starts[order], k[order], by_id[order]
+        rid = rid.take(pa.array(order)) if shared else rid
+    if not shared and np.array_equal(starts, key_starts):   # a whole store's column that every run has
+        return k
+    rank = np.full(len(starts), np.inf)   # no key: last
+    us, plain = (key_starts[~by_id], k[~by_id]) if shared else (key_starts, k)
+    # both ascending: the fewer looked up among the more (a filtered view's runs among the keys, or a
+    # rare key's runs among the view's; searching 10^6 starts among 10^6 took 30-50 ms)
+    if len(starts) <= len(us):
+        at = np.searchsorted(us, starts)
+        hit = at < len(us)
+        hit[hit] = us[at[hit]] == starts[hit]
+        rank[hit] = plain[at[hit]]
+    else:
+        at = np.searchsorted(starts, us)
+        hit = at < len(starts)
+        hit[hit] = starts[at[hit]] == us[hit]
+        rank[at[hit]] = plain[hit]
+    if shared:   # starts that runs share (rare): the view's runs at those starts, by id
         near = np.flatnonzero(np.isin(starts, key_starts[by_id]))
-        found = pc.index_in(rows.column("run_id").take(near), value_set=keys.column("rid").filter(pa.array(by_id)))
+        found = pc.index_in(rows.column("run_id").take(near), value_set=rid.filter(pa.array(by_id)))
         found = found.to_numpy(zero_copy_only=False).astype("float64")
         known = ~np.isnan(found)
         rank[near[known]] = k[by_id][found[known].astype("int64")]
-    return np.argsort(rank, kind="stable")
+    return rank
 
 
 def numbers(con: duckdb.DuckDBPyConnection, cond: str, args: list[Any], names: Sequence[str]) -> pa.Table:

@@ -137,6 +137,7 @@ class ComparePanel(PagedPanel, anywidget.AnyWidget):
         return f"ComparePanel({n} runs, {len(self.selected)} selected)"
 
     def close(self) -> None:
+        self._closed = True   # before the threads stop: the thread that follows the store may hold it
         hub.remove(self)
         if hasattr(self, "_charts_thread"):   # not when __init__ failed early
             self._charts_thread.shutdown(wait=False, cancel_futures=True)
@@ -216,7 +217,11 @@ class ComparePanel(PagedPanel, anywidget.AnyWidget):
 
     def _update_specs(self) -> None:
         if self._view is not None and len(self._frame):   # on the charts' thread: the table is drawn meanwhile
-            self._charts = self._charts_thread.submit(self._update_paged_specs)
+            try:
+                self._charts = self._charts_thread.submit(self._update_paged_specs)
+            except RuntimeError:   # shut down: closed while the thread that follows the store refreshed it
+                if not getattr(self, "_closed", False):
+                    raise
             return
         with self._lock:
             frame = self._frame
