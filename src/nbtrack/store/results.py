@@ -35,3 +35,20 @@ def arrow(con: duckdb.DuckDBPyConnection, query: str, params: Sequence[Any] | di
     if params and _RELATION_PARAMS_SLOW:
         return con.execute(query, params).to_arrow_table()
     return con.sql(query, params=params or None).to_arrow_table()
+
+
+def text(i: int) -> str:
+    """The SQL that reads text ``i`` of ``arrow_texts`` (where another query would have a ``?``)."""
+    return f"getvariable('nbt_text_{int(i)}')"
+
+
+def arrow_texts(con: duckdb.DuckDBPyConnection, query: str, texts: Sequence[str],
+                params: Sequence[Any] | None = None) -> pa.Table:
+    """The rows of a big result as one Arrow table, for a query that reads texts (keys) as ``text(i)`` and
+    may have ``params`` too. The texts are bound as the connection's variables, which DuckDB folds as
+    constants as it does literals, so that a query without other parameters runs as a relation: with
+    DuckDB 1.x, execute() holds the whole result before Arrow gets it, and a relation with parameters
+    runs twice (a metric's values over 10^6 runs: 110 ms, 1.3 s; this way 70)."""
+    for i, value in enumerate(texts):
+        con.execute(f"SET VARIABLE nbt_text_{i} = ?::VARCHAR", [value])
+    return arrow(con, query, params)
