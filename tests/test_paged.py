@@ -498,3 +498,30 @@ def test_a_sort_shows_its_first_rows_then_the_window_unless_the_page_moved_on(pa
     panel._views.last.result(timeout=60)
     assert [(w["seq"], w["n"]) for w in windows] == [(3, FIRST_ROWS), (4, WINDOW)]
     assert list(_rows(panel)["run_id"]) == list(expected[100:300]) and calls == [FIRST_ROWS, WINDOW, WINDOW]
+
+
+def test_the_table_does_not_wait_for_the_charts_to_read_the_store(panel, store, monkeypatch):
+    """After a filter the charts count the view's runs again on their own thread, holding the store for
+    their read (300 ms to a second at 10^6 runs). A message for the table interrupts that read, is
+    answered, and the charts start over once it is."""
+    every = nbtrack.runs(store=store)
+    real, reading, calls = paged_module.paging.numbers, threading.Event(), []
+
+    def endless_first(con, *args, **kwargs):
+        calls.append(args)
+        if len(calls) == 1:   # the charts' first read runs until something interrupts it (40 s at most:
+            reading.set()      # without the interrupt, the sort below gives up on the store after 30)
+            deadline = time.monotonic() + 40
+            while time.monotonic() < deadline:
+                con.execute("SELECT count(*) FROM range(20000000)").fetchall()
+        return real(con, *args, **kwargs)
+
+    monkeypatch.setattr(paged_module.paging, "numbers", endless_first)
+    _ask(panel, type="view", filter="params.p1 > 5")
+    assert reading.wait(30)
+    _ask(panel, type="view", sort="metrics.m1", desc=True)   # (the store would be held for good)
+    shown = every[every["params.p1"] > 5].sort_values(["metrics.m1", "started_at"], ascending=[False, True],
+                                                       kind="stable")
+    assert list(_rows(panel)["run_id"]) == list(shown["run_id"][:WINDOW])
+    assert _until(lambda: len(calls) == 2 and panel._specs_key == panel._charts_key()), "charts never drawn"
+    assert panel.specs["scatter"]["usermeta"]["nbtrack"]["aggregated"]

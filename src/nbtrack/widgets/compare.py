@@ -79,6 +79,8 @@ class ComparePanel(PagedPanel, anywidget.AnyWidget):
         self._specs_key: tuple[Any, ...] | None = None
         self._refreshed_at, self._refresh_cost = 0.0, 0.0
         self._charts_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nbtrack-charts")
+        self._charts_con: Any = None   # the charts' connection while they read the store (paged.py)
+        self._reading_lock = threading.Lock()
         self._charts: Future[None] | None = None
         self._views = LatestAnswer(self.store.connect, self._page_view, self._page_view_done)   # paged.py
         self._anchor: str | None = None
@@ -336,6 +338,7 @@ class ComparePanel(PagedPanel, anywidget.AnyWidget):
         elif kind == "edit":
             self._edit(content)
         elif self._view is not None and kind == "view":
+            self._yield_to_table()   # the charts' read of the store, if one runs (paged.py)
             self._views.ask(content)   # on a thread of its own: a newer one interrupts it (latest.py)
         elif self._view is not None and kind in ("click", "brush", "clear", "group"):
             with self._lock:

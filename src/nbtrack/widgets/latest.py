@@ -33,7 +33,9 @@ class LatestAnswer:
         self._connect, self._answer, self._then = connect, answer, then
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nbtrack-answers")
         self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
         self._asked: dict[str, Any] | None = None   # merged, not yet taken by an answer
+        self._running = False                        # an answer is on its way (connecting too)
         self._con: Any = None                        # the connection of the answer running
         self.last: Future[None] | None = None        # the answer of the last message (tests wait on it)
 
@@ -42,9 +44,14 @@ class LatestAnswer:
             self._asked = {**(self._asked or {}), **content}
             running = self._con
         if running is not None:
-            threading.Thread(target=self._interrupt, args=(running,), name="nbtrack-interrupt", daemon=True).start()
+            interrupt(running, lambda: self._con, self._lock)
         self.last = self._thread.submit(self._run)
         return self.last
+
+    def wait_idle(self, timeout: float) -> None:
+        """Return once no message waits or is answered (or after ``timeout`` seconds)."""
+        with self._idle:
+            self._idle.wait_for(lambda: self._asked is None and not self._running, timeout)
 
     def superseded(self) -> None:
         """Raise Superseded when a newer message waits (one that came between two queries)."""
@@ -54,20 +61,20 @@ class LatestAnswer:
     def close(self) -> None:
         self._thread.shutdown(wait=False, cancel_futures=True)
 
-    def _interrupt(self, con: Any) -> None:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            with self._lock:
-                if self._con is not con:
-                    return
-                con.interrupt()
-            time.sleep(0.02)
-
     def _run(self) -> None:
         with self._lock:
             content, self._asked = self._asked, None
+            self._running = content is not None
         if content is None:   # merged into one answered already
             return
+        try:
+            self._answer_one(content)
+        finally:
+            with self._idle:
+                self._running = False
+                self._idle.notify_all()
+
+    def _answer_one(self, content: dict[str, Any]) -> None:
         try:
             with self._connect() as con:
                 with self._lock:
@@ -85,3 +92,19 @@ class LatestAnswer:
             warn(f"the panel could not show those rows: {e}")
             return
         self._then(content)
+
+
+def interrupt(con: Any, current: Callable[[], Any], lock: threading.Lock) -> None:
+    """Interrupt ``con``'s query, on a thread of its own, again every 20 ms while ``current()`` is still
+    ``con`` (for 30 s at most): DuckDB forgets an interrupt that comes between two queries. ``lock`` is
+    held by whoever changes ``current()``, so that a connection closed meanwhile is left alone."""
+    def keep_at_it() -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with lock:
+                if current() is not con:
+                    return
+                con.interrupt()
+            time.sleep(0.02)
+
+    threading.Thread(target=keep_at_it, name="nbtrack-interrupt", daemon=True).start()

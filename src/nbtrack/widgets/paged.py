@@ -13,6 +13,7 @@ import re
 import time
 from typing import Any, Sequence
 
+import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -22,6 +23,7 @@ from .. import plots
 from ..errors import FilterError, warn
 from ..store import Store, paging, queries, wide
 from ..store.records import RUNNING
+from .latest import interrupt
 from .payload import DEFAULT_CURVE_RUNS, MAX_CURVE_RUNS, table_payload
 
 PAGE_PAST = 5_000   # runs; below, the whole table goes to the page, which sorts and filters it itself
@@ -250,8 +252,11 @@ class PagedPanel:
 
     def _update_paged_specs(self) -> None:
         """A paged panel's charts, built on a thread of their own: at 10^6 runs counting the scatter's
-        cells takes about a second, which the table need not wait for."""
+        cells takes about a second, which the table need not wait for. The table goes first: the build
+        waits for its answers, and a message for it interrupts the build's read of the store (which it
+        held meanwhile: a filter typed right after another waited 450 ms for it), which then starts over."""
         try:
+            self._views.wait_idle(timeout=30)
             key = self._charts_key()
             if key == self._specs_key:   # asked again for the same charts: they are drawn already
                 return
@@ -259,8 +264,17 @@ class PagedPanel:
             with self._lock:
                 if key == self._charts_key():   # else a newer state has its own build queued
                     self.specs, self._specs_key = specs, key
+        except duckdb.InterruptException:   # a message for the table wanted the store
+            self._update_specs()
         except Exception as e:   # the table still works; the user is told in one line
             warn(f"the panel's charts could not be drawn: {e}")
+
+    def _yield_to_table(self) -> None:
+        """Interrupt the charts' read of the store, if one runs (a message for the table came)."""
+        with self._reading_lock:
+            con = self._charts_con
+        if con is not None:
+            interrupt(con, lambda: self._charts_con, self._reading_lock)
 
     def _charts_key(self) -> tuple[Any, ...]:
         view = self._view
@@ -279,7 +293,13 @@ class PagedPanel:
             "curves": plots.curves(data=self._stored_points, keys=self._shown_keys(), named_data=True),
         }
         with self.store.connect() as con:
-            values = view.axis_values(con, self.x, self.y)
+            with self._reading_lock:
+                self._charts_con = con
+            try:
+                values = view.axis_values(con, self.x, self.y)
+            finally:
+                with self._reading_lock:
+                    self._charts_con = None
         shown = len(view.order)
         cells = None
         if values is not None and self.x != self.y:
