@@ -338,8 +338,8 @@ class ComparePanel(PagedPanel, anywidget.AnyWidget):
         elif kind == "edit":
             self._edit(content)
         elif self._view is not None and kind == "view":
-            self._yield_to_table()   # the charts' read of the store, if one runs (paged.py)
             self._views.ask(content)   # on a thread of its own: a newer one interrupts it (latest.py)
+            self._yield_to_table()   # then the charts' read of the store, if one runs (paged.py)
         elif self._view is not None and kind in ("click", "brush", "clear", "group"):
             with self._lock:
                 getattr(self, f"_page_{kind}")(content)

@@ -48,6 +48,11 @@ class LatestAnswer:
         self.last = self._thread.submit(self._run)
         return self.last
 
+    def busy(self) -> bool:
+        """Whether a message waits or is answered."""
+        with self._lock:
+            return self._asked is not None or self._running
+
     def wait_idle(self, timeout: float) -> None:
         """Return once no message waits or is answered (or after ``timeout`` seconds)."""
         with self._idle:

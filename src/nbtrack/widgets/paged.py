@@ -23,7 +23,7 @@ from .. import plots
 from ..errors import FilterError, warn
 from ..store import Store, paging, queries, wide
 from ..store.records import RUNNING
-from .latest import interrupt
+from .latest import Superseded, interrupt
 from .payload import DEFAULT_CURVE_RUNS, MAX_CURVE_RUNS, table_payload
 
 PAGE_PAST = 5_000   # runs; below, the whole table goes to the page, which sorts and filters it itself
@@ -264,13 +264,14 @@ class PagedPanel:
             with self._lock:
                 if key == self._charts_key():   # else a newer state has its own build queued
                     self.specs, self._specs_key = specs, key
-        except duckdb.InterruptException:   # a message for the table wanted the store
+        except (duckdb.InterruptException, Superseded):   # a message for the table wanted the store
             self._update_specs()
         except Exception as e:   # the table still works; the user is told in one line
             warn(f"the panel's charts could not be drawn: {e}")
 
     def _yield_to_table(self) -> None:
-        """Interrupt the charts' read of the store, if one runs (a message for the table came)."""
+        """Interrupt the charts' read of the store, if one runs (a message for the table came: it was
+        given to ``_views`` first, and a read that starts after this sees it waiting)."""
         with self._reading_lock:
             con = self._charts_con
         if con is not None:
@@ -296,6 +297,8 @@ class PagedPanel:
             with self._reading_lock:
                 self._charts_con = con
             try:
+                if self._views.busy():   # a message came before the connection could be interrupted
+                    raise Superseded
                 values = view.axis_values(con, self.x, self.y)
             finally:
                 with self._reading_lock:
