@@ -377,22 +377,33 @@ def test_a_bar_selects_exactly_the_runs_of_its_value_whatever_the_text(tmp_path_
         p.close()
 
 
+def _stand_in_read(monkeypatch, module, name: str, nth: int = 1):
+    """Replace ``module.name`` (which takes the connection first): its ``nth`` call reads the store's
+    connection on until something interrupts it (40 s at most, so that a test without the interrupt
+    fails instead of hanging), the others are the real one. Returns an event set when that read
+    starts, and the calls' (args, kwargs)."""
+    real, reading, calls = getattr(module, name), threading.Event(), []
+
+    def stand_in(con, *args, **kwargs):
+        calls.append((args, kwargs))
+        if len(calls) == nth:
+            reading.set()
+            deadline = time.monotonic() + 40
+            while time.monotonic() < deadline:   # not one endless query: DuckDB 2 counts a range at once
+                con.execute("SELECT max(hash(i)) FROM range(200000000) t(i)").fetchall()
+        return real(con, *args, **kwargs)
+
+    monkeypatch.setattr(module, name, stand_in)
+    return reading, calls
+
+
 def test_a_view_message_interrupts_the_one_being_answered_and_is_merged_with_it(panel, store, monkeypatch):
     """The page's scrolls, sorts and filters are answered on the panel's own thread. One that comes while
     another is answered interrupts that one's query and is merged with it (its keys win): the page gets
     one window, for what it asked last, marked with its last message's seq; no window of the sort it
     no longer wants."""
     every = nbtrack.runs(store=store)
-    real, started, calls = paged_module.paging.sort_keys, threading.Event(), []
-
-    def endless_first(con, *args, **kwargs):
-        calls.append(args)
-        if len(calls) == 1:   # the first sort runs until something interrupts it
-            started.set()
-            con.execute("SELECT count(*) FROM range(10000000000000)").fetchall()
-        return real(con, *args, **kwargs)
-
-    monkeypatch.setattr(paged_module.paging, "sort_keys", endless_first)
+    started, calls = _stand_in_read(monkeypatch, paged_module.paging, "sort_keys")   # the first sort's read
     windows = []
     panel.observe(lambda change: windows.append(change["new"]), names=["table"])
     panel._handle_custom_msg({"type": "view", "sort": "metrics.m1", "desc": False, "offset": 0, "seq": 7}, [])
@@ -478,16 +489,7 @@ def test_a_sort_shows_its_first_rows_then_the_window_unless_the_page_moved_on(pa
     came: a scroll meanwhile interrupts that read and gets its own window."""
     every = nbtrack.runs(store=store)
     expected = every.sort_values(["metrics.m2", "started_at"], ascending=[True, True], kind="stable")["run_id"]
-    real, reading, calls = paged_module.queries.runs_frame, threading.Event(), []
-
-    def endless_fill(con, *args, **kwargs):
-        calls.append(len(kwargs["ids"]))
-        if len(calls) == 2:   # the rest of the sort's window: read until something interrupts it
-            reading.set()
-            con.execute("SELECT count(*) FROM range(10000000000000)").fetchall()
-        return real(con, *args, **kwargs)
-
-    monkeypatch.setattr(paged_module.queries, "runs_frame", endless_fill)
+    reading, calls = _stand_in_read(monkeypatch, paged_module.queries, "runs_frame", nth=2)   # the rest's read
     windows = []
     panel.observe(lambda change: windows.append(change["new"]), names=["table"])
     panel._handle_custom_msg({"type": "view", "sort": "metrics.m2", "offset": 0, "limit": WINDOW, "seq": 3}, [])
@@ -497,7 +499,8 @@ def test_a_sort_shows_its_first_rows_then_the_window_unless_the_page_moved_on(pa
     panel._handle_custom_msg({"type": "view", "offset": 100, "limit": WINDOW, "seq": 4}, [])   # a scroll
     panel._views.last.result(timeout=60)
     assert [(w["seq"], w["n"]) for w in windows] == [(3, FIRST_ROWS), (4, WINDOW)]
-    assert list(_rows(panel)["run_id"]) == list(expected[100:300]) and calls == [FIRST_ROWS, WINDOW, WINDOW]
+    assert list(_rows(panel)["run_id"]) == list(expected[100:300])
+    assert [len(kwargs["ids"]) for _, kwargs in calls] == [FIRST_ROWS, WINDOW, WINDOW]
 
 
 def test_the_table_does_not_wait_for_the_charts_to_read_the_store(panel, store, monkeypatch):
@@ -506,18 +509,8 @@ def test_the_table_does_not_wait_for_the_charts_to_read_the_store(panel, store, 
     answered, and the charts start over once it is."""
     every = nbtrack.runs(store=store)
     _specs(panel)   # the charts of the panel as made: drawn before the read below stands in
-    real, reading, calls = paged_module.paging.numbers, threading.Event(), []
-
-    def endless_first(con, *args, **kwargs):
-        calls.append(args)
-        if len(calls) == 1:   # the charts' first read runs until something interrupts it (40 s at most:
-            reading.set()      # without the interrupt, the sort below gives up on the store after 30)
-            deadline = time.monotonic() + 40
-            while time.monotonic() < deadline:
-                con.execute("SELECT max(hash(i)) FROM range(200000000) t(i)").fetchall()
-        return real(con, *args, **kwargs)
-
-    monkeypatch.setattr(paged_module.paging, "numbers", endless_first)
+    # (without the interrupt, the sort below gives up on the store after 30 s)
+    reading, calls = _stand_in_read(monkeypatch, paged_module.paging, "numbers")   # the charts' first read
     _ask(panel, type="view", filter="params.p1 > 5")
     assert reading.wait(30)
     _ask(panel, type="view", sort="metrics.m1", desc=True)   # (the store would be held for good)
