@@ -368,3 +368,20 @@ def compile_filter(text: str) -> tuple[str, list[Any]]:
     parser = _Parser(text)
     sql = parser.parse()
     return sql, parser.params
+
+
+def filter_name(column: str) -> str:
+    """A panel column as the filter language names it (keys quoted: they may hold any character)."""
+    group, _, key = column.partition(".")
+    if group in ("params", "metrics", "values") and key:
+        return f"{group}.`{key.replace('`', '``')}`"
+    return {"label": "name", "run_label": "label"}.get(column, column)
+
+
+def filter_literal(value: Any) -> str:
+    """A value as the filter language writes it (text quoted as the tokenizer reads it back)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    return "'" + str(value).replace("'", "''") + "'"

@@ -58,7 +58,7 @@ def _column(name: str, n: int) -> tuple[str, str, list[str]]:
     expr = FRAME_NAMES.get(name) or RUN_COLUMNS.get(name)
     if expr is None:
         raise KeyError(name)
-    return "", expr, [""]
+    return "", expr, [""]   # no key, but text n stays the n-th column's
 
 
 def count(con: duckdb.DuckDBPyConnection, cond: str, args: list[Any]) -> int:
@@ -208,15 +208,10 @@ def ranks(rows: pa.Table, keys: pa.Table) -> np.ndarray:
     # both ascending: the fewer looked up among the more (a filtered view's runs among the keys, or a
     # rare key's runs among the view's; searching 10^6 starts among 10^6 took 30-50 ms)
     if len(starts) <= len(us):
-        at = np.searchsorted(us, starts)
-        hit = at < len(us)
-        hit[hit] = us[at[hit]] == starts[hit]
-        rank[hit] = plain[at[hit]]
+        row, key = _found(starts, us)
     else:
-        at = np.searchsorted(starts, us)
-        hit = at < len(starts)
-        hit[hit] = starts[at[hit]] == us[hit]
-        rank[at[hit]] = plain[hit]
+        key, row = _found(us, starts)
+    rank[row] = plain[key]
     if shared:   # starts that runs share (rare): the view's runs at those starts, by id
         near = np.flatnonzero(np.isin(starts, key_starts[by_id]))
         found = pc.index_in(rows.column("run_id").take(near), value_set=rid.filter(pa.array(by_id)))
@@ -224,6 +219,15 @@ def ranks(rows: pa.Table, keys: pa.Table) -> np.ndarray:
         known = ~np.isnan(found)
         rank[near[known]] = k[by_id][found[known].astype("int64")]
     return rank
+
+
+def _found(few: np.ndarray, many: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where the values of ``few`` are in ``many`` (ascending; a value looked for is in it once): the positions of
+    those found in ``few`` and theirs in ``many``."""
+    at = np.searchsorted(many, few)
+    hit = at < len(many)
+    hit[hit] = many[at[hit]] == few[hit]
+    return np.flatnonzero(hit), at[hit]
 
 
 def numbers(con: duckdb.DuckDBPyConnection, cond: str, args: list[Any], names: Sequence[str]) -> pa.Table:

@@ -51,12 +51,15 @@ class LatestAnswer:
     def busy(self) -> bool:
         """Whether a message waits or is answered."""
         with self._lock:
-            return self._asked is not None or self._running
+            return self._busy()
 
     def wait_idle(self, timeout: float) -> None:
         """Return once no message waits or is answered (or after ``timeout`` seconds)."""
         with self._idle:
-            self._idle.wait_for(lambda: self._asked is None and not self._running, timeout)
+            self._idle.wait_for(lambda: not self._busy(), timeout)
+
+    def _busy(self) -> bool:   # under the lock
+        return self._asked is not None or self._running
 
     def superseded(self) -> None:
         """Raise Superseded when a newer message waits (one that came between two queries)."""

@@ -21,7 +21,7 @@ import pyarrow.compute as pc
 
 from .. import plots
 from ..errors import FilterError, warn
-from ..store import Store, paging, queries, wide
+from ..store import Store, filters, paging, queries, wide
 from ..store.records import RUNNING
 from .latest import Superseded, interrupt
 from .payload import DEFAULT_CURVE_RUNS, MAX_CURVE_RUNS, table_payload
@@ -180,7 +180,7 @@ class PagedView:
         same filter a user could type, so that it means the same."""
         if isinstance(value, float) and not math.isfinite(value):   # no filter can say it; the page shows none
             return []
-        term = f"{filter_name(column)} = {filter_literal(value)}"
+        term = f"{filters.filter_name(column)} = {filters.filter_literal(value)}"
         box = f"({self.box}) and {term}" if self.box and not self.error else term
         cond, args = self._cond(con, box)
         return paging.ordered_ids(con, cond, args, self.sort, self.desc).to_pylist()
@@ -401,18 +401,3 @@ def bins(values: pa.Table, x: str, y: str, n: int = BINS) -> tuple[pd.DataFrame,
                           "runs": counts[i, j].astype("int64")})
     return frame, logs
 
-
-def filter_name(column: str) -> str:
-    """A panel column as the filter language names it (keys quoted: they may hold any character)."""
-    group, _, key = column.partition(".")
-    if group in ("params", "metrics", "values") and key:
-        return f"{group}.`{key.replace('`', '``')}`"
-    return {"label": "name", "run_label": "label"}.get(column, column)
-
-
-def filter_literal(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    return "'" + str(value).replace("'", "''") + "'"
