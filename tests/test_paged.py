@@ -445,7 +445,7 @@ def test_each_run_of_a_view_gets_its_own_key(data):
                      "k": [values[run] for run in order]})
     rows = pa.table({"run_id": [i for _, i in view], "us": [us for us, _ in view]})
     expected = [values.get(run, math.inf) for run in view]
-    got = paging.ranks(rows, keys).tolist()
+    got = paging.ranks(rows, paging.SortKeys(keys)).tolist()
     assert got == [math.inf if math.isnan(v) else v for v in expected]
 
 

@@ -7,6 +7,7 @@ the same language as ``runs(where=...)``: both are compiled by ``filters.compile
 """
 from __future__ import annotations
 
+import copy
 from typing import Any, Sequence
 
 import duckdb
@@ -136,9 +137,28 @@ _KIND = ("(CASE k.vtype WHEN 'int' THEN 1 WHEN 'float' THEN 2 WHEN 'bool' THEN 4
          "+ CASE WHEN abs(k.value_num) >= 9007199254740992 THEN 16 ELSE 0 END)::UTINYINT")   # 2^53+1 rounds to 2^53
 
 
-def sort_keys(con: duckdb.DuckDBPyConnection, name: str, desc: bool = False) -> pa.Table:
-    """For every run (of the store, not only of a view) with a value in column ``name``: its start ``us``,
-    its id ``rid`` where that start is shared (else null) and ``k``, a number whose ascending order is the
+class SortKeys:
+    """A column's keys over the store (``sort_keys``), ordered by start once, so that each filter's
+    ``ranks`` only looks its runs up (sorting 10^6 keys by start again took 30-40 ms of every filter):
+    ``us`` ascending, ``k`` (NaN: no value), ``rid`` the run id where a start is shared (else null).
+    ``one_way``: ``k`` does not simply turn round for the other direction (``reversed_keys``)."""
+
+    def __init__(self, table: pa.Table, one_way: bool = False) -> None:
+        us = table.column("us").to_numpy(zero_copy_only=False)
+        k = table.column("k").to_numpy(zero_copy_only=False).astype("float64")
+        rid = table.column("rid").combine_chunks()
+        shared = rid.is_valid().to_numpy(zero_copy_only=False)
+        if (us[1:] < us[:-1]).any():   # DuckDB's threads hand a scan's chunks back in any order
+            order = np.argsort(us, kind="stable")   # a few sorted stretches: 10 ms at 10^6
+            us, k, shared = us[order], k[order], shared[order]
+            rid = rid.take(pa.array(order)) if shared.any() else rid
+        self.us, self.k, self.rid, self.one_way = us, k, rid, one_way
+        self.shared = shared if shared.any() else None   # which keys are matched by id too
+
+
+def sort_keys(con: duckdb.DuckDBPyConnection, name: str, desc: bool = False) -> SortKeys:
+    """For every run (of the store, not only of a view) with a value in column ``name`` (as SortKeys): its
+    start ``us``, its id ``rid`` where that start is shared (else null) and ``k``, a number whose ascending order is the
     column's order, ``desc`` or not. A number sorts by value (NaN and the infinities with the missing
     values, as the page shows them); a param or value by its number, then its exact int (a DOUBLE rounds
     ints past 2^53 together), then its text; a run column by itself.
@@ -151,8 +171,8 @@ def sort_keys(con: duckdb.DuckDBPyConnection, name: str, desc: bool = False) -> 
     shared = locality.shared_starts(con) if group in GROUPS else None
     where = f"t.key = {text(0)}"   # (arrow_texts: a parameter made this read 110 ms instead of 70)
     if group == "metrics" and key:
-        return arrow_texts(con, f"SELECT k.us, k.rid, CASE WHEN isfinite(k.value) THEN {'-' if desc else ''}k.value "
-                                f"END AS k FROM {locality.keyed('metrics', 't.value', where, shared)} k", [key])
+        return SortKeys(arrow_texts(con, f"SELECT k.us, k.rid, CASE WHEN isfinite(k.value) THEN {'-' if desc else ''}k.value "
+                                         f"END AS k FROM {locality.keyed('metrics', 't.value', where, shared)} k", [key]))
     if group in ("params", "values") and key:
         # a key of one number type, ints within 2^53: sorted by its number alone (no window in SQL); a
         # flag per row says which (its type as a string made the read 226 ms instead of 161)
@@ -160,7 +180,7 @@ def sort_keys(con: duckdb.DuckDBPyConnection, name: str, desc: bool = False) -> 
                                 f"{'-' if desc else ''}k.value_num END AS k, {_KIND} AS kind "
                                 f"FROM {locality.keyed(group, 't.value_num, t.vtype', where, shared)} k", [key])
         if int(np.bitwise_or.reduce(fast.column("kind").to_numpy(), initial=0)) in (0, 1, 2, 4):
-            return fast.select(["us", "rid", "k"])
+            return SortKeys(fast)
         # else by its number, then its exact int, then its text: NULLS LAST at each step, either way
         number = "CASE WHEN isfinite(k.value_num) THEN k.value_num END"
         rows = locality.keyed(group, "t.value_num, t.value_text, "
@@ -170,41 +190,35 @@ def sort_keys(con: duckdb.DuckDBPyConnection, name: str, desc: bool = False) -> 
                                   f"k.exact {direction} NULLS LAST, k.value_text {direction} NULLS LAST)::DOUBLE AS k "
                                   f"FROM {rows} k WHERE {number} IS NOT NULL OR k.exact IS NOT NULL "
                                   "OR k.value_text IS NOT NULL", [key])
-        return ranked.replace_schema_metadata({b"nbtrack": b"one way"})
+        return SortKeys(ranked, one_way=True)
     expr = FRAME_NAMES.get(name) or RUN_COLUMNS.get(name)
     if expr is None:
         raise KeyError(name)
-    return arrow(con, f"SELECT r.nbt_us AS us, r.nbt_rid AS rid, dense_rank() OVER (ORDER BY {expr} {direction})::DOUBLE "
-                      f"AS k FROM {RUNS} r WHERE {expr} IS NOT NULL")
+    return SortKeys(arrow(con, f"SELECT r.nbt_us AS us, r.nbt_rid AS rid, dense_rank() OVER (ORDER BY {expr} {direction})::DOUBLE "
+                               f"AS k FROM {RUNS} r WHERE {expr} IS NOT NULL"))
 
 
-def reversed_keys(keys: pa.Table) -> pa.Table | None:
+def reversed_keys(keys: SortKeys) -> SortKeys | None:
     """The keys sorted the other way, from ``keys`` (sort_keys), where the order simply reverses; else
     None (a param of text, or of ints and floats: each part's missing values sort last either way). A
     second click on a header sorts without reading the store again."""
-    if (keys.schema.metadata or {}).get(b"nbtrack") == b"one way":
+    if keys.one_way:
         return None
-    return keys.set_column(keys.schema.get_field_index("k"), "k", pc.negate(keys.column("k")))
+    turned = copy.copy(keys)
+    turned.k = -keys.k
+    return turned
 
 
-def ranks(rows: pa.Table, keys: pa.Table) -> np.ndarray:
+def ranks(rows: pa.Table, keys: SortKeys) -> np.ndarray:
     """The rank of each of ``rows`` (view_rows) by ``keys`` (sort_keys): ``Ordered`` sorts by it, stably
     (a tie keeps the rows' order, oldest first); a row without a key ranks last (inf). Matched by start,
-    which ``rows`` holds in ascending order, and by id where a start is shared (locality.py)."""
+    which both hold in ascending order, and by id where a start is shared (locality.py)."""
     starts = rows.column("us").to_numpy()
-    k = keys.column("k").to_numpy(zero_copy_only=False).astype("float64")
-    k[np.isnan(k)] = np.inf
-    key_starts = keys.column("us").to_numpy(zero_copy_only=False)
-    by_id = keys.column("rid").is_valid().to_numpy(zero_copy_only=False)
-    rid, shared = keys.column("rid"), bool(by_id.any())
-    if (key_starts[1:] < key_starts[:-1]).any():   # DuckDB's threads hand a scan's chunks back in any
-        order = np.argsort(key_starts, kind="stable")   # order: a few sorted stretches (10 ms at 10^6)
-        key_starts, k, by_id = key_starts[order], k[order], by_id[order]
-        rid = rid.take(pa.array(order)) if shared else rid
-    if not shared and np.array_equal(starts, key_starts):   # a whole store's column that every run has
-        return k
+    if keys.shared is None and np.array_equal(starts, keys.us):   # a whole store's column that every run has
+        return np.where(np.isnan(keys.k), np.inf, keys.k)
     rank = np.full(len(starts), np.inf)   # no key: last
-    us, plain = (key_starts[~by_id], k[~by_id]) if shared else (key_starts, k)
+    by_id = keys.shared
+    us, plain = (keys.us[~by_id], keys.k[~by_id]) if by_id is not None else (keys.us, keys.k)
     # both ascending: the fewer looked up among the more (a filtered view's runs among the keys, or a
     # rare key's runs among the view's; searching 10^6 starts among 10^6 took 30-50 ms)
     if len(starts) <= len(us):
@@ -212,12 +226,13 @@ def ranks(rows: pa.Table, keys: pa.Table) -> np.ndarray:
     else:
         key, row = _found(us, starts)
     rank[row] = plain[key]
-    if shared:   # starts that runs share (rare): the view's runs at those starts, by id
-        near = np.flatnonzero(np.isin(starts, key_starts[by_id]))
-        found = pc.index_in(rows.column("run_id").take(near), value_set=rid.filter(pa.array(by_id)))
+    if by_id is not None:   # starts that runs share (rare): the view's runs at those starts, by id
+        near = np.flatnonzero(np.isin(starts, keys.us[by_id]))
+        found = pc.index_in(rows.column("run_id").take(near), value_set=keys.rid.filter(pa.array(by_id)))
         found = found.to_numpy(zero_copy_only=False).astype("float64")
         known = ~np.isnan(found)
-        rank[near[known]] = k[by_id][found[known].astype("int64")]
+        rank[near[known]] = keys.k[by_id][found[known].astype("int64")]
+    rank[np.isnan(rank)] = np.inf   # a key without a value: last too
     return rank
 
 
