@@ -215,7 +215,7 @@ CELLS_DATA = "cells"
 def density(cells: pd.DataFrame, x: str, y: str, logs: dict[str, bool], total: int, *,
             named_data: bool = False) -> alt.Chart:
     """The scatter of a panel too big to draw run by run: runs counted in the cells of a grid (``cells``
-    from ``widgets.paged.bins``: edges and exact counts); a brush selects every run in it. ``named_data``:
+    from ``widgets.binning.bins``: edges and exact counts); a brush selects every run in it. ``named_data``:
     the data is left out, named ``"cells"``, for the caller to add as ``datasets`` (Altair would walk
     every cell's record one by one: a third of a second for 1,600 cells)."""
     def axis(channel: type, name: str) -> Any:

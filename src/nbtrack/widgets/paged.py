@@ -23,6 +23,7 @@ from .. import plots
 from ..errors import FilterError, warn
 from ..store import Store, filters, paging, queries, wide
 from ..store.records import RUNNING
+from . import binning
 from .latest import Superseded, interrupt
 from .payload import DEFAULT_CURVE_RUNS, MAX_CURVE_RUNS, table_payload
 
@@ -31,7 +32,6 @@ SAMPLE = 1_000      # runs drawn mark by mark in the parallel and bar charts of 
 WINDOW = 200        # rows sent at a time (the table shows ~11)
 FIRST_ROWS = 12     # rows sent first after a sort or filter, the rest of the window after them: the table
 #                    shows 11 (TABLE_H / ROW_H in js/compare.js) and part of a 12th; each row more costs a row group read
-BINS = 40           # per axis of the binned scatter
 
 
 class PagedView:
@@ -307,7 +307,7 @@ class PagedPanel:
         shown = len(view.order)
         cells = None
         if values is not None and self.x != self.y:
-            cells, logs = bins(values, self.x, self.y)
+            cells, logs = binning.bins(values, self.x, self.y)
             if len(cells):
                 specs["scatter"] = plots.density(cells, self.x, self.y, logs, int(cells["runs"].sum()),
                                                  named_data=True)
@@ -380,25 +380,3 @@ class PagedPanel:
         with self.store.connect() as con:
             ids = self._view.where_equals(con, str(content.get("column")), content.get("value"))
         self.selected = list(dict.fromkeys([*self.selected, *ids])) if content.get("add") else ids
-
-def bins(values: pa.Table, x: str, y: str, n: int = BINS) -> tuple[pd.DataFrame, dict[str, bool]]:
-    """Counts of runs per cell of an n × n grid over the two axes (log-spaced where the scatter would
-    use a log axis), as rows of cell edges and counts; and which axes are log."""
-    xs = values.column(x).to_numpy(zero_copy_only=False).astype("float64")
-    ys = values.column(y).to_numpy(zero_copy_only=False).astype("float64")
-    ok = np.isfinite(xs) & np.isfinite(ys)
-    xs, ys = xs[ok], ys[ok]
-    logs, edges = {}, []
-    for name, v in ((x, xs), (y, ys)):
-        log = bool(len(v) > 1 and (v > 0).all() and v.max() / v.min() >= 100)
-        logs[name] = log
-        lo, hi = (v.min(), v.max()) if len(v) else (0.0, 1.0)
-        if hi == lo:
-            lo, hi = lo - 0.5, hi + 0.5
-        edges.append(np.geomspace(lo, hi, n + 1) if log else np.linspace(lo, hi, n + 1))
-    counts, ex, ey = np.histogram2d(xs, ys, bins=edges)
-    i, j = np.nonzero(counts)
-    frame = pd.DataFrame({x: ex[i], f"{x} (end)": ex[i + 1], y: ey[j], f"{y} (end)": ey[j + 1],
-                          "runs": counts[i, j].astype("int64")})
-    return frame, logs
-
