@@ -108,6 +108,12 @@ def assert_kept_apart(store) -> None:
     assert sorted(nbtrack.runs(where="params.only_a = 1", store=store)["name"]) == ["a"]
     assert sorted(nbtrack.runs(where="metrics.acc < 0.6", store=store)["name"]) == ["b", "d"]
     assert sorted(nbtrack.runs(where="params.lr in (0.2, 0.3)", store=store)["name"]) == ["b", "c"]
+    # terms joined by and are one intersection of starts, with the shared starts by id (locality.has_all)
+    assert sorted(nbtrack.runs(where="metrics.acc < 0.6 and params.lr > 0.15", store=store)["name"]) == ["b", "d"]
+    assert sorted(nbtrack.runs(where="params.lr >= 0.1 and metrics.acc > 0.6 and params.lr < 0.35",
+                               store=store)["name"]) == ["a", "c"]
+    assert sorted(nbtrack.runs(where="params.only_a is null and metrics.acc > 0.2 and params.lr > 0",
+                               store=store)["name"]) == ["b", "c"]
     names = dict(zip(frame["run_id"], frame.index))
     with store.connect(read_only=True) as con:
         cond, args = paging.view_sql(con, None, None, None)

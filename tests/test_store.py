@@ -13,6 +13,8 @@ from pathlib import Path
 import duckdb
 import pytest
 from click.testing import CliRunner
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 import nbtrack
 from nbtrack.cli import main
@@ -458,6 +460,49 @@ def test_a_long_series_is_stored_in_rows_of_a_bounded_number_of_points(tmp_path)
     assert [n for n, _, _ in rows] == [SERIES_ROW_POINTS, SERIES_ROW_POINTS, 100]
     assert [(f, s) for _, f, s in rows] == [(0, 1), (SERIES_ROW_POINTS, 1), (10**9, 5)]
 
+
+
+# a filter over the runs of same_start_runs (a, b and d share a start), as text and as what it means
+_HELD = {"a": {"params.lr": 0.1, "params.only_a": 1, "metrics.acc": 0.9}, "b": {"params.lr": 0.2, "metrics.acc": 0.5},
+         "c": {"params.lr": 0.3, "metrics.acc": 0.7}, "d": {"params.lr": 0.4, "metrics.acc": 0.1}}
+for _name, _held in _HELD.items():
+    _held["name"] = _name
+_OPS = {"<": lambda a, b: a < b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b, ">=": lambda a, b: a >= b,
+        "=": lambda a, b: a == b, "!=": lambda a, b: a != b}
+_TERMS = st.one_of(
+    st.tuples(st.sampled_from(["params.lr", "metrics.acc", "params.only_a", "metrics.none"]),
+              st.sampled_from(sorted(_OPS)), st.sampled_from([0, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9, 1])).map(
+        lambda t: (f"{t[0]} {t[1]} {t[2]}", lambda held, t=t: t[0] in held and _OPS[t[1]](held[t[0]], t[2]))),
+    st.sampled_from(["params.only_a", "metrics.acc", "params.none"]).flatmap(lambda k: st.sampled_from([
+        (f"{k} is null", lambda held: k not in held), (f"{k} is not null", lambda held: k in held)])),
+    st.tuples(st.sampled_from(["=", "!="]), st.sampled_from(sorted(_HELD))).map(   # a run column between keys
+        lambda t: (f"name {t[0]} '{t[1]}'", lambda held, t=t: _OPS[t[0]](held["name"], t[1]))))
+_FILTERS = st.recursive(_TERMS, lambda inner: st.one_of(
+    st.lists(inner, min_size=2, max_size=5).map(lambda parts: (
+        " and ".join(f"({t})" if " or " in t else t for t, _ in parts),
+        lambda held, parts=parts: all(f(held) for _, f in parts))),
+    st.tuples(inner, inner).map(lambda p: (f"({p[0][0]}) or ({p[1][0]})",
+                                           lambda held, p=p: p[0][1](held) or p[1][1](held))),
+    inner.map(lambda p: (f"not ({p[0]})", lambda held, p=p: not p[1](held)))), max_leaves=8)
+
+
+def test_filters_of_any_shape_pick_the_same_runs_when_runs_share_a_start(tmp_path, monkeypatch):
+    """Terms joined by and are compiled to one intersection of starts (locality.has_all), not one join per
+    term, run columns after them: any mix of and, or, not, is null and run columns, over runs that share
+    a start and one that does not, picks the runs that the filter means."""
+    store = Store(tmp_path / "s.duckdb")
+    same_start_runs(store, monkeypatch)
+
+    @settings(max_examples=150, deadline=None)
+    @given(_FILTERS)
+    @example(("params.lr > 0 and name != 'a' and metrics.acc > 0.2 and name = 'c'",   # two of each, apart
+              lambda held: held["name"] == "c"))
+    def picks(made):
+        text, means = made
+        got = sorted(nbtrack.runs(where=text, store=store).get("name", []))
+        assert got == sorted(n for n, held in _HELD.items() if means(held)), text
+
+    picks()
 
 
 def test_runs_that_start_in_the_same_microsecond_keep_their_own_values(tmp_path, monkeypatch):

@@ -2,7 +2,8 @@
 
 A filter such as ``metrics.acc > 0.9 and params.model = 'rf'`` is never pasted
 into SQL (each key comparison is an uncorrelated ``IN (...)``, locality.has_row: DuckDB runs a
-correlated EXISTS per term, seconds for a few hundred terms): names go through a whitelist (run columns) or become a bound key of
+correlated EXISTS per term, seconds for a few hundred terms; key terms joined by ``and`` are one
+intersection of their starts, locality.has_all): names go through a whitelist (run columns) or become a bound key of
 ``params``/``metrics``/``values``, operators through a fixed table, literals
 become parameters.
 """
@@ -111,8 +112,9 @@ class _Parser:
     def holds(self, table: str, start: int, where: str) -> str:
         """A run has a row of ``table`` passing ``where``, whose parameters are those bound from ``start``
         on: has_row puts ``where`` in twice, so they are bound once more."""
-        self.params.extend(self.params[start:])
-        return locality.has_row(table, where)
+        args = self.params[start:]
+        self.params.extend(args)
+        return _Holds(locality.has_row(table, where), table, where, args)
 
     def parse(self) -> str:
         if self.peek().kind == "end":
@@ -134,11 +136,22 @@ class _Parser:
         return _join(parts, "OR")
 
     def and_(self) -> str:
-        parts = [self.not_()]
+        start = len(self.params)
+        parts, spans = [self.not_()], [(start, len(self.params))]
         while self.peek().text == "and" and self.peek().kind == "kw":
             self.i += 1
+            begun = len(self.params)
             parts.append(self.not_())
-        return _join(parts, "AND")
+            spans.append((begun, len(self.params)))
+        terms = [p for p in parts if isinstance(p, _Holds)]
+        if len(terms) < 2:
+            return _join(parts, "AND")
+        # the key terms as one intersection (has_all), then the rest, their parameters in that order
+        others = [(p, span) for p, span in zip(parts, spans) if not isinstance(p, _Holds)]
+        bound, keyed = self.params[:], [a for t in terms for a in t.args]
+        self.params[start:] = keyed + keyed + [a for _, (b, e) in others for a in bound[b:e]]
+        merged = locality.has_all([(t.table, t.where) for t in terms])
+        return _join([merged, *(p for p, _ in others)], "AND")
 
     def not_(self) -> str:
         tok = self.peek()
@@ -334,6 +347,15 @@ class _Parser:
         start = len(self.params)
         exists = self.holds(group, start, f"f.key = {self.bind(key)} AND NOT ({value} {null})")
         return exists if negate else f"(NOT {exists})"
+
+
+class _Holds(str):
+    """has_row's SQL for one key term, with what ``and_`` needs to put it in has_all beside the others."""
+
+    def __new__(cls, sql: str, table: str, where: str, args: list[Any]) -> "_Holds":
+        made = super().__new__(cls, sql)
+        made.table, made.where, made.args = table, where, list(args)
+        return made
 
 
 def _join(parts: list[str], op: str) -> str:

