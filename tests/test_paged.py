@@ -168,6 +168,28 @@ def test_runs_written_later_appear_in_a_paged_panel(tmp_path):
         p.close()
 
 
+def test_the_columns_of_a_paged_panel_are_those_of_its_live_runs(tmp_path):
+    """The panel over the whole store lists the keys its runs hold: a key only a deleted run holds is no
+    column (paging.keys tests each row's run only when some run is deleted), and one a live run holds is."""
+    path = tmp_path / "runs.duckdb"
+    make_runs(path, 20, n_params=2, n_metrics=1)
+    with nbtrack.run("odd", params={"only_here": 1.5}, store=path) as r:
+        r.log(only_logged_here=2.0)
+    columns = lambda p: {c["name"] for c in p.table["columns"]}   # noqa: E731
+    p = nbtrack.compare(store=path, paged=True)
+    try:
+        assert {"params.only_here", "metrics.only_logged_here", "params.p0", "metrics.m0"} <= columns(p)
+    finally:
+        p.close()
+    nbtrack.delete(r.run_id, store=path)
+    p = nbtrack.compare(store=path, paged=True)
+    try:
+        assert {"params.p0", "metrics.m0"} <= columns(p)
+        assert not {"params.only_here", "metrics.only_logged_here"} & columns(p)
+    finally:
+        p.close()
+
+
 def _until(check, timeout: float = 20.0) -> bool:
     deadline = time.monotonic() + timeout
     while not check() and time.monotonic() < deadline:

@@ -276,17 +276,17 @@ def keys(con: duckdb.DuckDBPyConnection, cond: str, args: list[Any], limit: int,
          whole: bool = False) -> list[tuple[str, str, str]]:
     """(group, key, kind) of the params, metrics and values the view's runs hold, those set in the most
     runs first (at most ``limit``); kind is number, bool or text, from the value types stored. ``whole``:
-    the view is every run, and the child tables are read without a join (1.3 s to 0.2 s at 10^6 runs)."""
+    the view is every run, and the child tables are read without a join (1.3 s to 0.2 s at 10^6 runs), nor
+    without a test of each row's run id when no run is deleted (the test read every id: 300 -> 190 ms)."""
     sel = ("SELECT run_id FROM runs WHERE deleted_at IS NOT NULL" if whole
            else f"SELECT r.run_id FROM runs r WHERE {cond}")
-    test = "NOT IN" if whole else "IN"
+    where = f"WHERE run_id {'NOT IN' if whole else 'IN'} ({sel})"
+    if whole and not con.execute("SELECT count(*) FROM runs WHERE deleted_at IS NOT NULL").fetchall()[0][0]:
+        where = ""
     query = f"""
-        SELECT 'params' AS g, key, list(DISTINCT vtype), count(*) AS n FROM params
-            WHERE run_id {test} ({sel}) GROUP BY key
-        UNION ALL SELECT 'values', key, list(DISTINCT vtype), count(*) FROM "values"
-            WHERE run_id {test} ({sel}) GROUP BY key
-        UNION ALL SELECT 'metrics', key, ['float'], count(*) FROM metrics
-            WHERE run_id {test} ({sel}) GROUP BY key
+        SELECT 'params' AS g, key, list(DISTINCT vtype), count(*) AS n FROM params {where} GROUP BY key
+        UNION ALL SELECT 'values', key, list(DISTINCT vtype), count(*) FROM "values" {where} GROUP BY key
+        UNION ALL SELECT 'metrics', key, ['float'], count(*) FROM metrics {where} GROUP BY key
         ORDER BY n DESC, g, key LIMIT {int(limit)}"""
     out = []
     for group, key, vtypes, _ in con.execute(query, [] if whole else args * 3).fetchall():
