@@ -22,7 +22,7 @@ from ipywidgets.widgets.widget import _remove_buffers
 
 import nbtrack
 from nbtrack.errors import NbtrackError
-from nbtrack.store import paging
+from nbtrack.store import Store, paging, queries
 from nbtrack.widgets.paged import FIRST_ROWS, WINDOW
 
 from helpers import make_runs, run_py
@@ -179,6 +179,9 @@ def test_the_columns_of_a_paged_panel_are_those_of_its_live_runs(tmp_path):
     p = nbtrack.compare(store=path, paged=True)
     try:
         assert {"params.only_here", "metrics.only_logged_here", "params.p0", "metrics.m0"} <= columns(p)
+        with Store(path).connect(read_only=True) as con:   # the key counts came with the columns' scan
+            assert p._key_counts == queries.metric_key_counts(con) and p._key_counts["only_logged_here"] == {
+                "runs": 1, "logged": 1}
     finally:
         p.close()
     nbtrack.delete(r.run_id, store=path)

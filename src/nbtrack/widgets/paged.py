@@ -44,6 +44,7 @@ class PagedView:
         self.total_all = self.running = 0
         self.offset, self.limit = 0, WINDOW
         self.columns: list[tuple[str, str, str]] = []   # (group, key, kind)
+        self.metric_counts: dict[str, dict[str, int]] | None = None   # paging.keys, over every run
         self.axes: tuple[str | None, str | None] = (None, None)
         self.numbers: pa.Table | None = None
         self.sampled: list[str] = []
@@ -60,7 +61,7 @@ class PagedView:
         self.total_all = paging.count(con, cond, args)
         self.running = paging.count(con, f"{cond} AND r.status = ?", [*args, RUNNING])
         whole = self.experiment is None and not self.where and self.ids is None
-        self.columns = paging.keys(con, cond, args, wide.MAX_COLUMNS, whole=whole)
+        self.columns, self.metric_counts = paging.keys(con, cond, args, wide.MAX_COLUMNS, whole=whole)
         self.sampled = paging.sample(con, cond, args, SAMPLE)
         self._reorder(con)
 
@@ -222,7 +223,8 @@ class PagedPanel:
         view = self._view or PagedView(self.store, self.experiment, self.where, self._ids)
         view.refresh(con)
         self._view = view
-        self._key_counts = queries.metric_key_counts(con, self._ids)
+        self._key_counts = view.metric_counts if view.metric_counts is not None else \
+            queries.metric_key_counts(con, self._ids)   # (the view is every run: keys counted them)
         cond, args = paging.view_sql(con, self.experiment, self.where, self._ids)
         self._logged = paging.recent_logged(con, cond, args, DEFAULT_CURVE_RUNS)
         # the sample is what the charts drawn run by run show; the selected runs are always in it
