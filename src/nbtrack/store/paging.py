@@ -276,8 +276,8 @@ def keys(con: duckdb.DuckDBPyConnection, cond: str, args: list[Any], limit: int,
          whole: bool = False) -> tuple[list[tuple[str, str, str]], dict[str, dict[str, int]] | None]:
     """(group, key, kind) of the params, metrics and values the view's runs hold, those set in the most
     runs first (at most ``limit``); kind is number, bool or text, from the value types stored. ``whole``:
-    the view is every run, and the child tables are read without a join (1.3 s to 0.2 s at 10^6 runs), nor
-    without a test of each row's run id when no run is deleted (the test read every id: 300 -> 190 ms).
+    the view is every run, and the child tables are read without a join (1.3 s to 0.2 s at 10^6 runs), and
+    without testing each row's run id when no run is deleted (the test read every id: 300 -> 190 ms).
     Then the same scan also gives what ``queries.metric_key_counts`` of every run would (the second
     item, else None), which the panel need not read again (~100 ms at 10^6 runs)."""
     sel = ("SELECT run_id FROM runs WHERE deleted_at IS NOT NULL" if whole
