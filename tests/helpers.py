@@ -108,7 +108,7 @@ def assert_kept_apart(store) -> None:
     assert sorted(nbtrack.runs(where="params.only_a = 1", store=store)["name"]) == ["a"]
     assert sorted(nbtrack.runs(where="metrics.acc < 0.6", store=store)["name"]) == ["b", "d"]
     assert sorted(nbtrack.runs(where="params.lr in (0.2, 0.3)", store=store)["name"]) == ["b", "c"]
-    # terms joined by and are one intersection of starts, with the shared starts by id (locality.has_all)
+    # terms joined by and are one intersection of starts, with the shared starts by id (locality.has_rows)
     assert sorted(nbtrack.runs(where="metrics.acc < 0.6 and params.lr > 0.15", store=store)["name"]) == ["b", "d"]
     assert sorted(nbtrack.runs(where="params.lr >= 0.1 and metrics.acc > 0.6 and params.lr < 0.35",
                                store=store)["name"]) == ["a", "c"]

@@ -67,7 +67,7 @@ def test_bad_filters_get_clear_errors(three_runs, bad, fragment):
 def test_filters_never_paste_values_into_sql():
     sql, params = compile_filter("params.model = 'rf'' OR 1=1 --' and metrics.acc > 1e-3")
     assert "rf" not in sql and "1=1" not in sql and "acc" not in sql
-    # each key's test is in twice (locality.has_all: by start, and by id where starts are shared)
+    # each key's test is in twice (locality.has_rows: by start, and by id where starts are shared)
     assert params == ["model", "rf' OR 1=1 --", "acc", 1e-3] * 2
 
 

@@ -487,7 +487,7 @@ _FILTERS = st.recursive(_TERMS, lambda inner: st.one_of(
 
 
 def test_filters_of_any_shape_pick_the_same_runs_when_runs_share_a_start(tmp_path, monkeypatch):
-    """Terms joined by and are compiled to one intersection of starts (locality.has_all), not one join per
+    """Terms joined by and are compiled to one intersection of starts (locality.has_rows), not one join per
     term, run columns after them: any mix of and, or, not, is null and run columns, over runs that share
     a start and one that does not, picks the runs that the filter means."""
     store = Store(tmp_path / "s.duckdb")

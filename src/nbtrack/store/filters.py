@@ -1,9 +1,9 @@
 """``where=`` filters: parsed into a tree, compiled to SQL with bound parameters.
 
 A filter such as ``metrics.acc > 0.9 and params.model = 'rf'`` is never pasted
-into SQL (each key comparison is an uncorrelated ``IN (...)``, locality.has_row: DuckDB runs a
-correlated EXISTS per term, seconds for a few hundred terms; key terms joined by ``and`` are one
-intersection of their starts, locality.has_all): names go through a whitelist (run columns) or become a bound key of
+into SQL (key comparisons are uncorrelated ``IN (...)``s, those joined by ``and`` one intersection,
+locality.has_rows: DuckDB runs a correlated EXISTS per term, seconds for a few hundred terms): names go
+through a whitelist (run columns) or become a bound key of
 ``params``/``metrics``/``values``, operators through a fixed table, literals
 become parameters.
 """
@@ -111,10 +111,10 @@ class _Parser:
 
     def holds(self, table: str, start: int, where: str) -> str:
         """A run has a row of ``table`` passing ``where``, whose parameters are those bound from ``start``
-        on: has_row puts ``where`` in twice, so they are bound once more."""
+        on: has_rows puts ``where`` in twice, so they are bound once more."""
         args = self.params[start:]
         self.params.extend(args)
-        return _Holds(locality.has_row(table, where), table, where, args)
+        return _Holds(locality.has_rows([(table, where)]), table, where, args)
 
     def parse(self) -> str:
         if self.peek().kind == "end":
@@ -136,22 +136,22 @@ class _Parser:
         return _join(parts, "OR")
 
     def and_(self) -> str:
-        start = len(self.params)
-        parts, spans = [self.not_()], [(start, len(self.params))]
-        while self.peek().text == "and" and self.peek().kind == "kw":
-            self.i += 1
+        parts = []   # (sql, the parameters it bound)
+        while True:
             begun = len(self.params)
-            parts.append(self.not_())
-            spans.append((begun, len(self.params)))
-        terms = [p for p in parts if isinstance(p, _Holds)]
+            parts.append((self.not_(), self.params[begun:]))
+            if self.peek().text != "and" or self.peek().kind != "kw":
+                break
+            self.i += 1
+        terms = [p for p, _ in parts if isinstance(p, _Holds)]
         if len(terms) < 2:
-            return _join(parts, "AND")
-        # the key terms as one intersection (has_all), then the rest, their parameters in that order
-        others = [(p, span) for p, span in zip(parts, spans) if not isinstance(p, _Holds)]
-        bound, keyed = self.params[:], [a for t in terms for a in t.args]
-        self.params[start:] = keyed + keyed + [a for _, (b, e) in others for a in bound[b:e]]
-        merged = locality.has_all([(t.table, t.where) for t in terms])
-        return _join([merged, *(p for p, _ in others)], "AND")
+            return _join([p for p, _ in parts], "AND")
+        # the key terms as one intersection (has_rows), then the rest, their parameters in that order
+        others = [(p, args) for p, args in parts if not isinstance(p, _Holds)]
+        keyed = [a for t in terms for a in t.args]
+        del self.params[len(self.params) - sum(len(args) for _, args in parts):]
+        self.params += keyed + keyed + [a for _, args in others for a in args]
+        return _join([locality.has_rows([(t.table, t.where) for t in terms]), *(p for p, _ in others)], "AND")
 
     def not_(self) -> str:
         tok = self.peek()
@@ -350,7 +350,7 @@ class _Parser:
 
 
 class _Holds(str):
-    """has_row's SQL for one key term, with what ``and_`` needs to put it in has_all beside the others."""
+    """has_rows' SQL for one key term, with what ``and_`` needs to join it to the others."""
 
     def __new__(cls, sql: str, table: str, where: str, args: list[Any]) -> "_Holds":
         made = super().__new__(cls, sql)

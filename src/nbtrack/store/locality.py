@@ -11,7 +11,7 @@ Reading many runs, ``started_us`` is also the key that joins a run to its rows: 
 id is a 32-character string that every row must decompress and hash (at 10^6 runs, a filter on one
 metric took 199 ms by id and 77 ms by start). It is exact for a start that one run holds; the starts
 that runs share are listed in ``shared_starts``, and rows of those are joined by id as well (``keyed``,
-``has_row``). A file store lists them as its runs are written (``note_shared``); a team store, whose
+``has_rows``). A file store lists them as its runs are written (``note_shared``); a team store, whose
 writers commit side by side and cannot see each other's runs, has a view computed from ``runs``.
 """
 from __future__ import annotations
@@ -145,20 +145,13 @@ def joined(alias: str, run: str) -> str:
     return f"{alias}.us = {run}.nbt_us AND {alias}.rid IS NOT DISTINCT FROM {run}.nbt_rid"
 
 
-def has_row(table: str, where: str, run: str = "r") -> str:
-    """A condition over runs ``run``: it has a row of ``table`` (alias ``f``) that passes ``where`` (whose
-    parameters are bound twice). Uncorrelated: DuckDB runs a correlated EXISTS once per run."""
-    return (f"(epoch_us({run}.started_at) IN (SELECT f.started_us FROM \"{table}\" f "
-            f"WHERE ({where}) AND f.started_us NOT IN (SELECT us FROM {SHARED})) OR {run}.run_id IN "
-            f"(SELECT f.run_id FROM \"{table}\" f WHERE ({where}) AND f.started_us IN (SELECT us FROM {SHARED})))")
-
-
-def has_all(terms: list[tuple[str, str]]) -> str:
-    """has_row of every (``table``, ``where``) at once: a run whose start is not shared has rows passing
-    each (the starts that pass each, intersected), one whose start is shared has them by id. The same as
-    has_row's AND (a run's rows carry its start, so for one run only one branch can hold), but DuckDB
-    joins the runs to one set, not to each term's: two metrics at 10^6 runs, 178 ms against 151. Each
-    ``where``'s parameters are bound in order, then again in order."""
+def has_rows(terms: list[tuple[str, str]]) -> str:
+    """A condition over runs ``r``: each (``table``, ``where``) has a row of the run (alias ``f``) that
+    passes ``where``. Uncorrelated (DuckDB runs a correlated EXISTS once per run): a run whose start is
+    not shared is in the intersection of the starts that pass each, one whose start is shared has rows
+    passing each by id (a run's rows carry its start, so for one run only one branch can hold). One set
+    joined to the runs, not one per term: two metrics at 10^6 runs, 151 ms against 178. Each ``where``'s
+    parameters are bound in order, then again in order."""
     starts = " INTERSECT ".join(f'SELECT f.started_us FROM "{t}" f WHERE ({w}) AND f.started_us NOT IN '
                                 f"(SELECT us FROM {SHARED})" for t, w in terms)
     ids = " AND ".join(f'r.run_id IN (SELECT f.run_id FROM "{t}" f WHERE ({w}) AND f.started_us IN '
