@@ -17,7 +17,7 @@ from typing import Any
 
 import duckdb
 
-from nbtrack.store import Store
+from nbtrack.store import Store, keyorder
 from nbtrack.store.curves import stored_curves_sql
 from nbtrack.store.schema import series_sql
 
@@ -105,6 +105,7 @@ def build(path: Path, n_runs: int, curves: list[tuple[int, int]] = (), mixed: bo
             _points(con, first, first + count, steps)
             first += count
         _points(con, first, n_runs, 0)
+        keyorder.rebuild(con)   # metrics in key order, as the importer keeps them beside metrics
         con.execute("CHECKPOINT")
     finally:
         con.close()

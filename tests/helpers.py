@@ -58,7 +58,7 @@ def eight_writers(writer: str, cwd: Path, env: dict | None = None) -> None:
     assert not any("warning" in e for e in errors), errors
 
 
-class _HeldClock:
+class HeldClock:
     """The ``time`` module as the recorder sees it, with ``time()`` held at one instant."""
 
     def __init__(self, at: float) -> None:
@@ -81,7 +81,7 @@ def same_start_runs(store, monkeypatch) -> float:
 
     def record(name: str, when: float, acc: float, **params) -> None:
         with monkeypatch.context() as patch:
-            patch.setattr(recorder_run, "time", _HeldClock(when))
+            patch.setattr(recorder_run, "time", HeldClock(when))
             with nbtrack.run(name, params=params, store=store) as run:
                 run.log(acc=acc)
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import duckdb
 
-from . import locality
+from . import keyorder, locality
 
 RUN_TABLES = ("params", "values", "metrics", "metric_series", "metric_curves", "inputs", "outputs", "displays",
               "run_edits", "runs")
@@ -53,6 +53,7 @@ def remove(con: duckdb.DuckDBPyConnection, run_ids: list[str]) -> Garbage:
     found = measure(con, run_ids)
     args: dict[str, Any] = {"ids": run_ids}
     con.execute(f"DELETE FROM artifacts WHERE hash IN (SELECT hash FROM ({_ORPHANS}))", args)
+    keyorder.deleted(con, list(locality.starts(con, run_ids).values()))   # while their runs say where
     for table in RUN_TABLES:   # runs last: a child table's rows are found by their run's start (locality.py)
         where = locality.some("t", "$ids") if table in locality.RUN_ROW_TABLES else "t.run_id IN (SELECT unnest($ids::VARCHAR[]))"
         con.execute(f'DELETE FROM "{table}" t WHERE {where}', args)

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 
 from ..errors import warn
-from . import edits, locality
+from . import edits, keyorder, locality
 from .points import adopt, insert_points, locate
 from .edits import check_edits
 from .transaction import transaction
@@ -301,6 +301,7 @@ def _import_runs(con: duckdb.DuckDBPyConnection, batch: "_Batch") -> None:
         us = list(locate(con, replaced).values())
         for table in CHILD_TABLES:   # before the runs rows, which say where their rows are
             con.execute(f'DELETE FROM "{table}" t WHERE {locality.located("t", us)}')
+        keyorder.deleted(con, us)
         con.execute("DELETE FROM runs WHERE run_id IN (SELECT unnest(?::VARCHAR[]))", [replaced])
     con.execute("INSERT INTO runs BY NAME SELECT * REPLACE ("
                 "to_timestamp(started_at) AS started_at, to_timestamp(ended_at) AS ended_at), "
@@ -314,8 +315,10 @@ def _import_runs(con: duckdb.DuckDBPyConnection, batch: "_Batch") -> None:
     for table in CHILD_TABLES:
         if batch.tables[table].num_rows:
             con.register("nbt_child", batch.tables[table])
-            con.execute(f'INSERT INTO "{table}" BY NAME SELECT c.*, u.us AS started_us FROM nbt_child c '
-                        "JOIN nbt_us u USING (run_id)")
+            rows = "SELECT c.*, u.us AS started_us FROM nbt_child c JOIN nbt_us u USING (run_id)"
+            con.execute(f'INSERT INTO "{table}" BY NAME {rows}')
+            if table == "metrics":
+                keyorder.added(con, rows)
             con.unregister("nbt_child")
     adopt(con)
     if batch.sources.num_rows:

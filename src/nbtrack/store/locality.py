@@ -53,7 +53,8 @@ def some(alias: str, runs: str = "$runs") -> str:
             f"AND {alias}.run_id IN (SELECT unnest({runs}::VARCHAR[]))")
 
 
-def _values(us: list[int]) -> str:
+def inlined(us: list[int]) -> str:
+    """Starts as SQL constants, which DuckDB checks against row groups' statistics before reading them."""
     return ", ".join(str(int(v)) for v in sorted(set(us))) or "NULL"   # ints: safe to inline
 
 
@@ -61,7 +62,7 @@ def located(alias: str, us: list[int], table: str = "nbt_us") -> str:
     """The rows of ``alias`` of the runs in ``table`` (their ``run_id``), whose ``started_us`` are ``us``:
     inlined as constants (they are ints), which DuckDB checks against row groups' statistics before
     reading them. For the few runs of an import, started about together."""
-    return f"{alias}.started_us IN ({_values(us)}) AND {alias}.run_id IN (SELECT run_id FROM {table})"
+    return f"{alias}.started_us IN ({inlined(us)}) AND {alias}.run_id IN (SELECT run_id FROM {table})"
 
 
 # 0009: the column, set from each row's run. Points whose run is not in the store yet keep NULL until
@@ -76,6 +77,10 @@ CREATE TABLE orphan_points (run_id VARCHAR NOT NULL);
 INSERT INTO orphan_points SELECT DISTINCT run_id FROM metric_history WHERE started_us IS NULL;
 """
 
+
+# tables kept in key order beside their own (store/keyorder.py), read where every run's rows of one key
+# are wanted, for starts that no two runs share (the copy's rows carry no run id)
+BY_KEY = {"metrics": "metrics_by_key"}
 
 SHARED = "shared_starts"
 _SHARED_SQL = f"SELECT {STARTED_US} AS us FROM runs GROUP BY 1 HAVING count(*) > 1"
@@ -119,10 +124,11 @@ def keyed(table: str, columns: str, where: str = "TRUE", shared: list[int] | Non
     (none, mostly). ``where`` appears twice, its parameters bound twice, unless ``shared`` is []. ``shared``:
     the starts that are shared (``shared_starts(con)``), inlined as constants, for a read of every row of a
     key: the list's subquery made DuckDB join each row to it (a metric at 10^6 runs: 250 ms instead of 140)."""
-    plain = f"SELECT t.started_us AS us, NULL::VARCHAR AS rid, {columns} FROM \"{table}\" t WHERE ({where})"
+    plain = (f"SELECT t.started_us AS us, NULL::VARCHAR AS rid, {columns} "
+             f"FROM \"{BY_KEY.get(table, table)}\" t WHERE ({where})")
     if shared == []:   # none shared: one scan (the branch that finds none still read the keys, 30 ms at 10^6)
         return f"({plain})"
-    listed = f"(SELECT us FROM {SHARED})" if shared is None else f"({_values(shared)})"
+    listed = f"(SELECT us FROM {SHARED})" if shared is None else f"({inlined(shared)})"
     return (f"({plain} AND t.started_us NOT IN {listed} "
             f"UNION ALL SELECT t.started_us, t.run_id, {columns} FROM \"{table}\" t "
             f"WHERE ({where}) AND t.started_us IN {listed})")
@@ -152,7 +158,7 @@ def has_rows(terms: list[tuple[str, str]]) -> str:
     passing each by id (a run's rows carry its start, so for one run only one branch can hold). One set
     joined to the runs, not one per term: two metrics at 10^6 runs, 151 ms against 178. Each ``where``'s
     parameters are bound in order, then again in order."""
-    starts = " INTERSECT ".join(f'SELECT f.started_us FROM "{t}" f WHERE ({w}) AND f.started_us NOT IN '
+    starts = " INTERSECT ".join(f'SELECT f.started_us FROM "{BY_KEY.get(t, t)}" f WHERE ({w}) AND f.started_us NOT IN '
                                 f"(SELECT us FROM {SHARED})" for t, w in terms)
     ids = " AND ".join(f'r.run_id IN (SELECT f.run_id FROM "{t}" f WHERE ({w}) AND f.started_us IN '
                        f"(SELECT us FROM {SHARED}))" for t, w in terms)

@@ -19,7 +19,7 @@ import pyarrow as pa
 
 from ..errors import NbtrackError, RunNotFoundError
 from ..secrets import redact_passwords
-from . import edits, locality, queries
+from . import edits, keyorder, locality, queries
 from .base import Store
 from .results import arrow
 
@@ -105,10 +105,13 @@ def write_batch(con: duckdb.DuckDBPyConnection, batch: dict[str, pa.Table]) -> N
     for table in reversed(RUN_TABLES):   # runs last: a child table's rows are found by their run's start (locality.py)
         where = locality.located("t", us, "nbt_ids") if table in locality.RUN_ROW_TABLES else "t.run_id IN (SELECT run_id FROM nbt_ids)"
         con.execute(f'DELETE FROM "{table}" t WHERE {where}')
+    keyorder.deleted(con, us)
     for table in RUN_TABLES:
         if batch[table].num_rows:
             con.register("nbt_rows", batch[table])
             con.execute(f'INSERT INTO "{table}" BY NAME SELECT * FROM nbt_rows')
+            if table == "metrics":
+                keyorder.added(con, "SELECT * FROM nbt_rows")
             con.unregister("nbt_rows")
     con.unregister("nbt_ids")
     locality.note_shared(con, locality.starts(con, ids))

@@ -1,0 +1,156 @@
+"""``metrics_by_key``, metrics kept in key order for filters and sorts (store/keyorder.py): a mirror that
+every write keeps, so what a filter or a sort reads from it must be what ``metrics`` itself says."""
+from __future__ import annotations
+
+import math
+import shutil
+import tempfile
+from pathlib import Path
+
+import duckdb
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+import nbtrack
+from nbtrack.recorder import run as recorder_run
+from nbtrack.store import Store, keyorder, paging, transfer
+from nbtrack.store.filters import filter_literal, filter_name
+
+from helpers import HeldClock, assert_kept_apart, same_start_runs
+
+KEYS = ["m", "n", "a b,'\"`", "ключ"]
+AT = 1_767_225_600.5
+_VALUES = st.one_of(st.floats(), st.sampled_from([0.0, -0.0, 1e308, -1e308, 5e-324, 2.0 ** 64, 0.5]))
+_METRICS = st.dictionaries(st.sampled_from(KEYS), _VALUES, max_size=3)
+# a run: its start (runs of one slot share it), its metrics, and those of a record imported while it ran
+_RUN = st.tuples(st.just("run"), st.integers(0, 12), _METRICS, st.none() | _METRICS)
+_STEPS = st.lists(st.one_of(
+    _RUN, _RUN, _RUN,
+    st.tuples(st.just("sync")),
+    st.tuples(st.just("gc"), st.integers(0, 7)),   # the i-th run deleted, then removed for good
+    st.tuples(st.just("pull")),                    # the store copied into a second one (again: replaced)
+), min_size=1, max_size=12)
+_FILTERS = st.lists(st.one_of(
+    st.tuples(st.sampled_from(KEYS), st.sampled_from(["<", ">=", "="]), _VALUES.filter(math.isfinite)),
+    st.tuples(st.sampled_from(KEYS), st.just("is null"), st.none()),
+), min_size=1, max_size=3)
+
+
+def _record(store: Store, monkeypatch, name: str, when: float, final: dict, mid: dict | None) -> None:
+    with monkeypatch.context() as patch:
+        patch.setattr(recorder_run, "time", HeldClock(when))
+        with nbtrack.run(name, store=store) as run:
+            if mid is not None:   # imported while running: the final record replaces its rows
+                if mid:
+                    run.log(**mid)
+                store.sync()
+            if final:
+                run.log(**final)
+
+
+def _plain(store: Store, where: Path) -> Store:
+    """A copy of ``store`` that reads ``metrics`` itself: the copy replaced by a view, as in a team store."""
+    with store.connect():
+        pass   # imports the spool
+    shutil.copy(store.path, where)
+    wal = store.path.with_name(store.path.name + ".wal")
+    if wal.exists():
+        shutil.copy(wal, where.with_name(where.name + ".wal"))
+    con = duckdb.connect(str(where))
+    con.execute(f"DROP TABLE {keyorder.TABLE}")
+    con.execute(f"DROP TABLE {keyorder.STATE}")
+    con.execute(f"CREATE VIEW {keyorder.TABLE} AS SELECT key, started_us, value FROM metrics")
+    con.close()
+    return Store(where, read_only=True)
+
+
+def _term(key: str, op: str, value) -> str:
+    return f"{filter_name('metrics.' + key)} {op}" + ("" if value is None else f" {filter_literal(value)}")
+
+
+def _reads(store: Store, filters: list[str]) -> list:
+    """What a user sees: the runs each filter picks, and the order of the panel's sort by each key."""
+    seen = [sorted(nbtrack.runs(where=f, store=store).get("name", [])) for f in filters]
+    with store.connect(read_only=True) as con:
+        cond, args = paging.view_sql(con, None, None, None)
+        names = dict(con.execute("SELECT run_id, name FROM runs").fetchall())
+        for key in KEYS:
+            for desc in (False, True):
+                ids = paging.ordered_ids(con, cond, args, f"metrics.{key}", desc=desc).to_pylist()
+                seen.append([names[i] for i in ids])
+    return seen
+
+
+def test_filters_and_sorts_read_from_the_copy_what_metrics_holds_after_any_writes(monkeypatch):
+    """Runs with odd values (NaN, infinities, -0.0, the largest and least floats), some sharing a start,
+    some re-imported with other metrics, some removed by gc, copied into a second store and again: in
+    both stores the copy holds what ``metrics`` holds, and every filter and sort reads the same runs and
+    order as a store that reads ``metrics`` itself. The copy's end is sorted every few rows, or never."""
+
+    @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(_STEPS, _FILTERS, st.sampled_from([2, 5, 10 ** 9]))
+    @example([("run", 5, {"m": 1.0, "n": 2.0}, None), ("run", 1, {"m": 3.0}, {"m": -1.0, "n": 0.0}),
+              ("sync",), ("run", 7, {"m": 0.5, "n": -0.0}, {"m": 9.0}), ("gc", 0), ("pull",),
+              ("run", 2, {"m": float("nan")}, None), ("run", 9, {"m": 2.0, "n": 1.0}, None),
+              ("run", 7, {"m": 4.0}, None), ("gc", 1), ("pull",)],
+             [("m", ">=", 1.0), ("n", "is null", None)], 2)   # sorted again and again, starts reused
+    def same(steps, terms, sort_after):
+        monkeypatch.setattr(keyorder, "SORT_AFTER", sort_after)
+        with tempfile.TemporaryDirectory() as tmp:
+            store, other = Store(Path(tmp) / "s.duckdb"), Store(Path(tmp) / "o.duckdb")
+            names: list[str] = []
+            pulled = False
+            for step in steps:
+                if step[0] == "run":
+                    names.append(f"r{len(names)}")
+                    _record(store, monkeypatch, names[-1], AT + step[1], step[2], step[3])
+                elif step[0] == "sync":
+                    store.sync()
+                elif step[0] == "gc" and step[1] < len(names):
+                    store.sync()
+                    nbtrack.delete(where=f"name = '{names[step[1]]}'", store=store)
+                    store.collect()
+                elif step[0] == "pull":
+                    transfer.copy_runs(store, other)
+                    pulled = True
+            filters = [" and ".join(_term(*t) for t in terms), *(_term(*t) for t in terms)]
+            for made in (store, other) if pulled else (store,):
+                with made.connect() as con:
+                    assert keyorder.drift(con) == 0
+                plain = _plain(made, Path(tmp) / f"plain-{made.path.name}")
+                assert _reads(made, filters) == _reads(plain, filters), filters
+
+    same()
+
+
+def _from_before(path: Path) -> None:
+    """Make the store at ``path`` one written before metrics_by_key."""
+    con = duckdb.connect(str(path))
+    con.execute(f"DROP TABLE {keyorder.TABLE}")
+    con.execute(f"DROP TABLE {keyorder.STATE}")
+    con.execute("DELETE FROM schema_migrations WHERE name = '0014_metrics_by_key'")
+    con.close()
+
+
+def test_a_store_from_before_the_copy_builds_it_once_and_reads_the_same(tmp_path, monkeypatch):
+    """A store written before metrics_by_key: opened read-only, it reads ``metrics`` itself; opened to
+    write, it builds the copy, in key order, and reads as before. The runs of a shared start stay apart."""
+    store = Store(tmp_path / "s.duckdb")
+    for i in range(20):
+        _record(store, monkeypatch, f"x{i}", AT + i, {"loss": 1 - i / 20, "acc": i / 20}, None)
+    store.sync()
+    filters = ["metrics.acc > 0.5", "metrics.acc < 0.6 and metrics.loss < 0.7", "metrics.acc is null"]
+    before = _reads(store, filters)
+    _from_before(store.path)
+    assert _reads(Store(store.path, read_only=True), filters) == before
+    with store.connect() as con:   # migrates
+        assert keyorder.drift(con) == 0
+        keys = [r[0] for r in con.execute(f"SELECT key FROM {keyorder.TABLE}").fetchall()]
+    assert keys == ["acc"] * 20 + ["loss"] * 20
+    assert _reads(store, filters) == before
+
+    shared = Store(tmp_path / "shared.duckdb")
+    same_start_runs(shared, monkeypatch)
+    _from_before(shared.path)
+    assert_kept_apart(Store(shared.path, read_only=True))
+    assert_kept_apart(shared)
