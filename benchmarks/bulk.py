@@ -105,7 +105,7 @@ def build(path: Path, n_runs: int, curves: list[tuple[int, int]] = (), mixed: bo
             _points(con, first, first + count, steps)
             first += count
         _points(con, first, n_runs, 0)
-        keyorder.rebuild(con)   # metrics in key order, as the importer keeps them beside metrics
+        keyorder.rebuild(con)   # metrics and params in key order, as the importer keeps them
         con.execute("CHECKPOINT")
     finally:
         con.close()

@@ -1,5 +1,6 @@
-"""``metrics_by_key``, metrics kept in key order for filters and sorts (store/keyorder.py): a mirror that
-every write keeps, so what a filter or a sort reads from it must be what ``metrics`` itself says."""
+"""``metrics_by_key`` and ``params_by_key``, kept in key order for filters and sorts (store/keyorder.py):
+mirrors that every write keeps, so what a filter or a sort reads from them must be what ``metrics`` and
+``params`` themselves say."""
 from __future__ import annotations
 
 import math
@@ -13,7 +14,7 @@ from hypothesis import strategies as st
 
 import nbtrack
 from nbtrack.recorder import run as recorder_run
-from nbtrack.store import Store, keyorder, paging, transfer
+from nbtrack.store import Store, keyorder, locality, paging, transfer
 from nbtrack.store.filters import filter_literal, filter_name
 
 from helpers import HeldClock, assert_kept_apart, same_start_runs
@@ -22,8 +23,13 @@ KEYS = ["m", "n", "a b,'\"`", "ключ"]
 AT = 1_767_225_600.5
 _VALUES = st.one_of(st.floats(), st.sampled_from([0.0, -0.0, 1e308, -1e308, 5e-324, 2.0 ** 64, 0.5]))
 _METRICS = st.dictionaries(st.sampled_from(KEYS), _VALUES, max_size=3)
-# a run: its start (runs of one slot share it), its metrics, and those of a record imported while it ran
-_RUN = st.tuples(st.just("run"), st.integers(0, 12), _METRICS, st.none() | _METRICS)
+_TEXT = st.text(st.sampled_from("a'\",` \x00ü\U0001f600"), max_size=4)
+_PARAM = st.one_of(st.integers(-2 ** 70, 2 ** 70), st.integers(-3, 3), _VALUES, _TEXT, st.booleans(), st.none(),
+                   st.lists(st.integers(0, 3), max_size=2))
+_PARAMS = st.dictionaries(st.sampled_from(KEYS), _PARAM, max_size=3)
+# a run: its start (runs of one slot share it), its params and metrics, and the metrics of a record
+# imported while it ran (replaced by the final record)
+_RUN = st.tuples(st.just("run"), st.integers(0, 12), _PARAMS, _METRICS, st.none() | _METRICS)
 _STEPS = st.lists(st.one_of(
     _RUN, _RUN, _RUN,
     st.tuples(st.just("sync")),
@@ -31,15 +37,19 @@ _STEPS = st.lists(st.one_of(
     st.tuples(st.just("pull")),                    # the store copied into a second one (again: replaced)
 ), min_size=1, max_size=12)
 _FILTERS = st.lists(st.one_of(
-    st.tuples(st.sampled_from(KEYS), st.sampled_from(["<", ">=", "="]), _VALUES.filter(math.isfinite)),
-    st.tuples(st.sampled_from(KEYS), st.just("is null"), st.none()),
+    st.tuples(st.just("metrics"), st.sampled_from(KEYS), st.sampled_from(["<", ">=", "="]), _VALUES.filter(math.isfinite)),
+    st.tuples(st.just("params"), st.sampled_from(KEYS), st.sampled_from(["<", ">=", "=", "!="]),
+              st.one_of(st.integers(-3, 3), _VALUES.filter(math.isfinite), _TEXT, st.booleans())),
+    st.tuples(st.just("params"), st.sampled_from(KEYS), st.just("in"), st.lists(st.one_of(st.integers(-3, 3), _TEXT),
+                                                                                  min_size=1, max_size=3)),
+    st.tuples(st.sampled_from(["metrics", "params"]), st.sampled_from(KEYS), st.just("is null"), st.none()),
 ), min_size=1, max_size=3)
 
 
-def _record(store: Store, monkeypatch, name: str, when: float, final: dict, mid: dict | None) -> None:
+def _record(store: Store, monkeypatch, name: str, when: float, params: dict, final: dict, mid: dict | None) -> None:
     with monkeypatch.context() as patch:
         patch.setattr(recorder_run, "time", HeldClock(when))
-        with nbtrack.run(name, store=store) as run:
+        with nbtrack.run(name, params=params, store=store) as run:
             if mid is not None:   # imported while running: the final record replaces its rows
                 if mid:
                     run.log(**mid)
@@ -49,7 +59,8 @@ def _record(store: Store, monkeypatch, name: str, when: float, final: dict, mid:
 
 
 def _plain(store: Store, where: Path) -> Store:
-    """A copy of ``store`` that reads ``metrics`` itself: the copy replaced by a view, as in a team store."""
+    """A copy of ``store`` that reads ``metrics`` and ``params`` themselves: the copies replaced by views,
+    as in a team store."""
     with store.connect():
         pass   # imports the spool
     shutil.copy(store.path, where)
@@ -57,43 +68,49 @@ def _plain(store: Store, where: Path) -> Store:
     if wal.exists():
         shutil.copy(wal, where.with_name(where.name + ".wal"))
     con = duckdb.connect(str(where))
-    con.execute(f"DROP TABLE {keyorder.TABLE}")
+    for table, columns in keyorder.COLUMNS.items():
+        con.execute(f"DROP TABLE {locality.BY_KEY[table]}")
+        con.execute(f"CREATE VIEW {locality.BY_KEY[table]} AS SELECT {columns} FROM {table}")
     con.execute(f"DROP TABLE {keyorder.STATE}")
-    con.execute(f"CREATE VIEW {keyorder.TABLE} AS SELECT key, started_us, value FROM metrics")
     con.close()
     return Store(where, read_only=True)
 
 
-def _term(key: str, op: str, value) -> str:
-    return f"{filter_name('metrics.' + key)} {op}" + ("" if value is None else f" {filter_literal(value)}")
+def _term(group: str, key: str, op: str, value) -> str:
+    if op == "in":
+        return f"{filter_name(group + '.' + key)} in ({', '.join(filter_literal(v) for v in value)})"
+    return f"{filter_name(group + '.' + key)} {op}" + ("" if value is None else f" {filter_literal(value)}")
 
 
-def _reads(store: Store, filters: list[str]) -> list:
-    """What a user sees: the runs each filter picks, and the order of the panel's sort by each key."""
+def _reads(store: Store, filters: list[str], columns: list[str]) -> list:
+    """What a user sees: the runs each filter picks, and the order of the panel's sort by each column."""
     seen = [sorted(nbtrack.runs(where=f, store=store).get("name", [])) for f in filters]
     with store.connect(read_only=True) as con:
         cond, args = paging.view_sql(con, None, None, None)
         names = dict(con.execute("SELECT run_id, name FROM runs").fetchall())
-        for key in KEYS:
+        for column in columns:
             for desc in (False, True):
-                ids = paging.ordered_ids(con, cond, args, f"metrics.{key}", desc=desc).to_pylist()
+                ids = paging.ordered_ids(con, cond, args, column, desc=desc).to_pylist()
                 seen.append([names[i] for i in ids])
     return seen
 
 
-def test_filters_and_sorts_read_from_the_copy_what_metrics_holds_after_any_writes(monkeypatch):
-    """Runs with odd values (NaN, infinities, -0.0, the largest and least floats), some sharing a start,
-    some re-imported with other metrics, some removed by gc, copied into a second store and again: in
-    both stores the copy holds what ``metrics`` holds, and every filter and sort reads the same runs and
-    order as a store that reads ``metrics`` itself. The copy's end is sorted every few rows, or never."""
+def test_filters_and_sorts_read_from_the_copies_what_the_tables_hold_after_any_writes(monkeypatch):
+    """Runs with odd values (NaN, infinities, -0.0, the largest and least floats, ints past 64 bits, text
+    with quotes, commas, NUL and emoji, lists), some sharing a start, some re-imported with other metrics,
+    some removed by gc, copied into a second store and again: in both stores the copies hold what their
+    tables hold, and every filter and sort reads the same runs and order as a store that reads the tables
+    themselves. The copies' ends are sorted every few rows, or never."""
 
     @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
     @given(_STEPS, _FILTERS, st.sampled_from([2, 5, 10 ** 9]))
-    @example([("run", 5, {"m": 1.0, "n": 2.0}, None), ("run", 1, {"m": 3.0}, {"m": -1.0, "n": 0.0}),
-              ("sync",), ("run", 7, {"m": 0.5, "n": -0.0}, {"m": 9.0}), ("gc", 0), ("pull",),
-              ("run", 2, {"m": float("nan")}, None), ("run", 9, {"m": 2.0, "n": 1.0}, None),
-              ("run", 7, {"m": 4.0}, None), ("gc", 1), ("pull",)],
-             [("m", ">=", 1.0), ("n", "is null", None)], 2)   # sorted again and again, starts reused
+    @example([("run", 5, {"m": 1, "n": "x"}, {"m": 1.0, "n": 2.0}, None),
+              ("run", 1, {"m": 2 ** 70}, {"m": 3.0}, {"m": -1.0, "n": 0.0}), ("sync",),
+              ("run", 7, {"n": "it's"}, {"m": 0.5, "n": -0.0}, {"m": 9.0}), ("gc", 0), ("pull",),
+              ("run", 2, {"m": float("nan")}, {"m": float("nan")}, None), ("run", 9, {}, {"m": 2.0, "n": 1.0}, None),
+              ("run", 7, {"m": [1, 2]}, {"m": 4.0}, None), ("gc", 1), ("pull",)],
+             [("metrics", "m", ">=", 1.0), ("params", "n", "in", ["x", 1]), ("metrics", "n", "is null", None)],
+             2)   # sorted again and again, starts reused
     def same(steps, terms, sort_after):
         monkeypatch.setattr(keyorder, "SORT_AFTER", sort_after)
         with tempfile.TemporaryDirectory() as tmp:
@@ -103,7 +120,7 @@ def test_filters_and_sorts_read_from_the_copy_what_metrics_holds_after_any_write
             for step in steps:
                 if step[0] == "run":
                     names.append(f"r{len(names)}")
-                    _record(store, monkeypatch, names[-1], AT + step[1], step[2], step[3])
+                    _record(store, monkeypatch, names[-1], AT + step[1], *step[2:])
                 elif step[0] == "sync":
                     store.sync()
                 elif step[0] == "gc" and step[1] < len(names):
@@ -118,36 +135,43 @@ def test_filters_and_sorts_read_from_the_copy_what_metrics_holds_after_any_write
                 with made.connect() as con:
                     assert keyorder.drift(con) == 0
                 plain = _plain(made, Path(tmp) / f"plain-{made.path.name}")
-                assert _reads(made, filters) == _reads(plain, filters), filters
+                columns = [f"{group}.{key}" for group in ("metrics", "params") for key in KEYS]
+                assert _reads(made, filters, columns) == _reads(plain, filters, columns), filters
 
     same()
 
 
 def _from_before(path: Path) -> None:
-    """Make the store at ``path`` one written before metrics_by_key."""
+    """Make the store at ``path`` one written before the copies in key order."""
     con = duckdb.connect(str(path))
-    con.execute(f"DROP TABLE {keyorder.TABLE}")
+    for table in keyorder.COLUMNS:
+        con.execute(f"DROP TABLE {locality.BY_KEY[table]}")
     con.execute(f"DROP TABLE {keyorder.STATE}")
-    con.execute("DELETE FROM schema_migrations WHERE name = '0014_metrics_by_key'")
+    con.execute("DELETE FROM schema_migrations WHERE name = '0014_by_key'")
     con.close()
 
 
-def test_a_store_from_before_the_copy_builds_it_once_and_reads_the_same(tmp_path, monkeypatch):
-    """A store written before metrics_by_key: opened read-only, it reads ``metrics`` itself; opened to
-    write, it builds the copy, in key order, and reads as before. The runs of a shared start stay apart."""
+def test_a_store_from_before_the_copies_builds_them_once_and_reads_the_same(tmp_path, monkeypatch):
+    """A store written before the copies in key order: opened read-only, it reads ``metrics`` and
+    ``params`` themselves; opened to write, it builds the copies, in key order, and reads as before. The
+    runs of a shared start stay apart either way."""
     store = Store(tmp_path / "s.duckdb")
     for i in range(20):
-        _record(store, monkeypatch, f"x{i}", AT + i, {"loss": 1 - i / 20, "acc": i / 20}, None)
+        _record(store, monkeypatch, f"x{i}", AT + i, {"opt": "sgd" if i % 3 else "adam", "lr": i / 10},
+                {"loss": 1 - i / 20, "acc": i / 20}, None)
     store.sync()
-    filters = ["metrics.acc > 0.5", "metrics.acc < 0.6 and metrics.loss < 0.7", "metrics.acc is null"]
-    before = _reads(store, filters)
+    filters = ["metrics.acc > 0.5", "metrics.acc < 0.6 and metrics.loss < 0.7", "metrics.acc is null",
+               "params.opt = 'adam' and metrics.acc > 0.2", "params.lr in (0.3, 0.4, 1.5)"]
+    columns = ["metrics.acc", "metrics.loss", "params.lr", "params.opt"]
+    before = _reads(store, filters, columns)
     _from_before(store.path)
-    assert _reads(Store(store.path, read_only=True), filters) == before
+    assert _reads(Store(store.path, read_only=True), filters, columns) == before
     with store.connect() as con:   # migrates
         assert keyorder.drift(con) == 0
-        keys = [r[0] for r in con.execute(f"SELECT key FROM {keyorder.TABLE}").fetchall()]
-    assert keys == ["acc"] * 20 + ["loss"] * 20
-    assert _reads(store, filters) == before
+        for table in keyorder.COLUMNS:
+            keys = [r[0] for r in con.execute(f"SELECT key FROM {locality.BY_KEY[table]}").fetchall()]
+            assert keys == sorted(keys) and len(keys) == 40, table
+    assert _reads(store, filters, columns) == before
 
     shared = Store(tmp_path / "shared.duckdb")
     same_start_runs(shared, monkeypatch)

@@ -22,15 +22,17 @@ TABLES = {
     "metrics": "SELECT r.name, m.key, m.value, m.step, m.source FROM metrics m JOIN runs r USING (run_id)",
     "metric_history": "SELECT r.name, h.key, h.step, h.value FROM metric_history h JOIN runs r USING (run_id)",
     "metric_curves": "SELECT r.name, c.key, c.step, c.value FROM metric_curves c JOIN runs r USING (run_id)",
-    # metrics in key order (store/keyorder.py): its rows carry their run's start, not its id
+    # metrics and params in key order (store/keyorder.py): their rows carry their run's start, not its id
     "metrics_by_key": "SELECT r.name, k.key, k.value FROM metrics_by_key k JOIN runs r ON k.started_us = epoch_us(r.started_at)",
+    "params_by_key": "SELECT r.name, k.* EXCLUDE (started_us) FROM params_by_key k "
+                     "JOIN runs r ON k.started_us = epoch_us(r.started_at)",
 }
 
 
 def _rows(path: Path) -> dict[str, list[tuple]]:
     with Store(path).connect(read_only=True) as con:   # as nbtrack opens it: one configuration per file
         for table in TABLES:   # every row says where its run is (store/locality.py)
-            if table not in ("runs", "metrics_by_key"):
+            if table not in ("runs", "metrics_by_key", "params_by_key"):
                 assert con.execute(f'SELECT count(*) FROM "{table}" t JOIN runs r USING (run_id) '
                                    "WHERE t.started_us IS DISTINCT FROM epoch_us(r.started_at)").fetchone()[0] == 0, table
         return {t: sorted(con.execute(q).fetchall(), key=repr) for t, q in TABLES.items()}

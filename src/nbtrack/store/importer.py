@@ -317,8 +317,7 @@ def _import_runs(con: duckdb.DuckDBPyConnection, batch: "_Batch") -> None:
             con.register("nbt_child", batch.tables[table])
             rows = "SELECT c.*, u.us AS started_us FROM nbt_child c JOIN nbt_us u USING (run_id)"
             con.execute(f'INSERT INTO "{table}" BY NAME {rows}')
-            if table == "metrics":
-                keyorder.added(con, rows)
+            keyorder.added(con, table, rows)
             con.unregister("nbt_child")
     adopt(con)
     if batch.sources.num_rows:

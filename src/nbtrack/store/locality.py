@@ -80,7 +80,7 @@ INSERT INTO orphan_points SELECT DISTINCT run_id FROM metric_history WHERE start
 
 # tables kept in key order beside their own (store/keyorder.py), read where every run's rows of one key
 # are wanted, for starts that no two runs share (the copy's rows carry no run id)
-BY_KEY = {"metrics": "metrics_by_key"}
+BY_KEY = {"metrics": "metrics_by_key", "params": "params_by_key"}
 
 SHARED = "shared_starts"
 _SHARED_SQL = f"SELECT {STARTED_US} AS us FROM runs GROUP BY 1 HAVING count(*) > 1"

@@ -95,12 +95,12 @@ MIGRATIONS: list[tuple[str, Any]] = [
     ("0011_metric_series", schema.SERIES_TABLE),   # points stored a series to a row: the table,
     ("0012_points_as_series", schema.SERIES_MOVE),  # then the points
     ("0013_shared_starts", locality.shared_migration),   # the starts runs share: joins by start are exact
-    ("0014_metrics_by_key", keyorder.migration),   # metrics in key order, for filters and sorts
+    ("0014_by_key", keyorder.migration),   # metrics and params in key order, for filters and sorts
 ]
 KNOWN = {name for name, _ in MIGRATIONS}
 # what the readers need of a migration, stood in for a connection to a store opened read-only before
 # it ran (no migration can run there), as temp objects
-STAND_INS = {"0013_shared_starts": locality.SHARED_STAND_IN, "0014_metrics_by_key": keyorder.STAND_IN}
+STAND_INS = {"0013_shared_starts": locality.SHARED_STAND_IN, "0014_by_key": keyorder.STAND_IN}
 # SQL run in a team store before the migration named, committed on its own after the migrations
 # before it (DuckLake refuses a table's options in the transaction that creates the table).
 # A series row holds up to 1,024 points: under the lake's limit of 1,000 rows, a run of 200,000

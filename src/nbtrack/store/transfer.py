@@ -110,8 +110,7 @@ def write_batch(con: duckdb.DuckDBPyConnection, batch: dict[str, pa.Table]) -> N
         if batch[table].num_rows:
             con.register("nbt_rows", batch[table])
             con.execute(f'INSERT INTO "{table}" BY NAME SELECT * FROM nbt_rows')
-            if table == "metrics":
-                keyorder.added(con, "SELECT * FROM nbt_rows")
+            keyorder.added(con, table, "SELECT * FROM nbt_rows")
             con.unregister("nbt_rows")
     con.unregister("nbt_ids")
     locality.note_shared(con, locality.starts(con, ids))
