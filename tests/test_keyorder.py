@@ -39,7 +39,8 @@ _STEPS = st.lists(st.one_of(
 _FILTERS = st.lists(st.one_of(
     st.tuples(st.just("metrics"), st.sampled_from(KEYS), st.sampled_from(["<", ">=", "="]), _VALUES.filter(math.isfinite)),
     st.tuples(st.just("params"), st.sampled_from(KEYS), st.sampled_from(["<", ">=", "=", "!="]),
-              st.one_of(st.integers(-3, 3), _VALUES.filter(math.isfinite), _TEXT, st.booleans())),
+              st.one_of(st.integers(-3, 3), _VALUES.filter(math.isfinite), _TEXT)),
+    st.tuples(st.just("params"), st.sampled_from(KEYS), st.sampled_from(["=", "!="]), st.booleans()),
     st.tuples(st.just("params"), st.sampled_from(KEYS), st.just("in"), st.lists(st.one_of(st.integers(-3, 3), _TEXT),
                                                                                   min_size=1, max_size=3)),
     st.tuples(st.sampled_from(["metrics", "params"]), st.sampled_from(KEYS), st.just("is null"), st.none()),

@@ -117,15 +117,18 @@ def note_shared(con: duckdb.DuckDBPyConnection, written: dict[str, int]) -> None
                     [sorted(shared)])
 
 
-def keyed(table: str, columns: str, where: str = "TRUE", shared: list[int] | None = None) -> str:
+def keyed(table: str, columns: str, where: str = "TRUE", shared: list[int] | None = None, one_key: bool = False) -> str:
     """The rows of ``table`` (alias ``t``) that pass ``where``, as a subquery of ``columns`` beside ``us``,
     their run's start, and ``rid``: their run id where that start is shared, else NULL. It joins to
     runs that carry ``run_key`` by ``joined``; the id is read only from rows whose start is shared
     (none, mostly). ``where`` appears twice, its parameters bound twice, unless ``shared`` is []. ``shared``:
     the starts that are shared (``shared_starts(con)``), inlined as constants, for a read of every row of a
-    key: the list's subquery made DuckDB join each row to it (a metric at 10^6 runs: 250 ms instead of 140)."""
-    plain = (f"SELECT t.started_us AS us, NULL::VARCHAR AS rid, {columns} "
-             f"FROM \"{BY_KEY.get(table, table)}\" t WHERE ({where})")
+    key: the list's subquery made DuckDB join each row to it (a metric at 10^6 runs: 250 ms instead of 140).
+    ``one_key``: ``where`` picks one key of every run, read from the table's copy in key order (BY_KEY);
+    never for some runs' rows, which lie together in the table and all over the copy (a window of 200
+    runs: 310 -> 550+ ms)."""
+    source = BY_KEY.get(table, table) if one_key else table
+    plain = f"SELECT t.started_us AS us, NULL::VARCHAR AS rid, {columns} FROM \"{source}\" t WHERE ({where})"
     if shared == []:   # none shared: one scan (the branch that finds none still read the keys, 30 ms at 10^6)
         return f"({plain})"
     listed = f"(SELECT us FROM {SHARED})" if shared is None else f"({inlined(shared)})"

@@ -51,10 +51,10 @@ def _column(name: str, n: int) -> tuple[str, str, list[str]]:
     # NaN and the infinities count with the missing values: the page shows them as missing too
     on = locality.joined(alias, "r")   # by start: locality.keyed; RUNS carries the keys
     if group == "metrics" and key:
-        return (f"LEFT JOIN {locality.keyed('metrics', 't.value', f't.key = {text(n)}')} {alias} ON {on}",
+        return (f"LEFT JOIN {locality.keyed('metrics', 't.value', f't.key = {text(n)}', one_key=True)} {alias} ON {on}",
                 f"CASE WHEN isfinite({alias}.value) THEN {alias}.value END", [key])
     if group in ("params", "values") and key:
-        return (f"LEFT JOIN {locality.keyed(group, 't.value_num', f't.key = {text(n)}')} {alias} ON {on}",
+        return (f"LEFT JOIN {locality.keyed(group, 't.value_num', f't.key = {text(n)}', one_key=True)} {alias} ON {on}",
                 f"CASE WHEN isfinite({alias}.value_num) THEN {alias}.value_num END", [key])
     expr = FRAME_NAMES.get(name) or RUN_COLUMNS.get(name)
     if expr is None:
@@ -172,20 +172,20 @@ def sort_keys(con: duckdb.DuckDBPyConnection, name: str, desc: bool = False) -> 
     where = f"t.key = {text(0)}"   # (arrow_texts: a parameter made this read 110 ms instead of 70)
     if group == "metrics" and key:
         return SortKeys(arrow_texts(con, f"SELECT k.us, k.rid, CASE WHEN isfinite(k.value) THEN {'-' if desc else ''}k.value "
-                                         f"END AS k FROM {locality.keyed('metrics', 't.value', where, shared)} k", [key]))
+                                         f"END AS k FROM {locality.keyed('metrics', 't.value', where, shared, one_key=True)} k", [key]))
     if group in ("params", "values") and key:
         # a key of one number type, ints within 2^53: sorted by its number alone (no window in SQL); a
         # flag per row says which (its type as a string made the read 226 ms instead of 161)
         fast = arrow_texts(con, f"SELECT k.us, k.rid, CASE WHEN isfinite(k.value_num) THEN "
                                 f"{'-' if desc else ''}k.value_num END AS k, {_KIND} AS kind "
-                                f"FROM {locality.keyed(group, 't.value_num, t.vtype', where, shared)} k", [key])
+                                f"FROM {locality.keyed(group, 't.value_num, t.vtype', where, shared, one_key=True)} k", [key])
         if int(np.bitwise_or.reduce(fast.column("kind").to_numpy(), initial=0)) in (0, 1, 2, 4):
             return SortKeys(fast)
         # else by its number, then its exact int, then its text: NULLS LAST at each step, either way
         number = "CASE WHEN isfinite(k.value_num) THEN k.value_num END"
         rows = locality.keyed(group, "t.value_num, t.value_text, "
                                      "CASE WHEN t.vtype = 'int' THEN TRY_CAST(t.value_json AS HUGEINT) END AS exact",
-                              where, shared)
+                              where, shared, one_key=True)
         ranked = arrow_texts(con, f"SELECT k.us, k.rid, dense_rank() OVER (ORDER BY {number} {direction} NULLS LAST, "
                                   f"k.exact {direction} NULLS LAST, k.value_text {direction} NULLS LAST)::DOUBLE AS k "
                                   f"FROM {rows} k WHERE {number} IS NOT NULL OR k.exact IS NOT NULL "
