@@ -179,3 +179,30 @@ def test_a_store_from_before_the_copies_builds_them_once_and_reads_the_same(tmp_
     _from_before(shared.path)
     assert_kept_apart(Store(shared.path, read_only=True))
     assert_kept_apart(shared)
+
+
+def test_maintain_copies_the_tables_again_after_sql_of_ones_own(tmp_path, monkeypatch):
+    """Rows changed with SQL outside nbtrack are not copied; ``nbtrack maintain`` copies both tables
+    again, and filters and sorts then read what the tables hold."""
+    from click.testing import CliRunner
+
+    from nbtrack.cli import main
+
+    store = Store(tmp_path / "s.duckdb")
+    for i in range(6):
+        _record(store, monkeypatch, f"x{i}", AT + i, {"opt": "sgd"}, {"acc": i / 10}, None)
+    store.sync()
+    con = duckdb.connect(str(store.path))
+    con.execute("UPDATE metrics SET value = 0.99 WHERE value = 0.0")
+    con.execute("UPDATE params SET value_json = '\"adam\"', value_text = 'adam' WHERE started_us = "
+                "(SELECT max(started_us) FROM params)")
+    con.close()
+    with store.connect() as con:
+        assert keyorder.drift(con) == 4   # a row each way in each copy
+    out = CliRunner().invoke(main, ["maintain", "--store", str(store.path)])
+    assert out.exit_code == 0 and "copied again in key order: 12 rows" in out.output, out.output
+    with store.connect() as con:
+        assert keyorder.drift(con) == 0
+    filters, columns = ["metrics.acc > 0.9", "params.opt = 'adam'"], ["metrics.acc", "params.opt"]
+    assert _reads(store, filters, columns) == _reads(_plain(store, tmp_path / "plain.duckdb"), filters, columns)
+    assert _reads(store, filters, columns)[:2] == [["x0"], ["x5"]]

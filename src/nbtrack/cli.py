@@ -349,10 +349,9 @@ def pull_cmd(url: str | None, store_path: str | None, since: str | None, experim
               help="Keep snapshots (time travel) this many days.")
 @one_line
 def maintain_cmd(store_path: str | None, keep_days: float) -> None:
-    """Tidy a team store: inlined rows to Parquet, small files merged, old snapshots and orphans removed."""
+    """Tidy a store. A team store: inlined rows to Parquet, small files merged, old snapshots and orphans
+    removed. A file store: its metrics and params copied again in key order (after SQL of your own)."""
     store = Store(store_path)
-    if not hasattr(store, "maintain"):
-        raise click.ClickException("maintain is for team stores (--store ducklake:...); a file store needs none")
     for line in store.maintain(keep_days):
         click.echo(line)
 

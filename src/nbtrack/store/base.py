@@ -54,6 +54,10 @@ class StoreInterface(Protocol):
     def child_env(self) -> dict[str, str]:
         """Environment variables for a child process to open this store."""
 
+    def maintain(self, keep_days: float = 7.0) -> list[str]:
+        """Tidy the store (a team store's files and snapshots; a file store's copies in key order); one
+        line per step."""
+
     def collect(self, before: datetime | None = None, dry_run: bool = False) -> list[str]:
         """Remove runs deleted before ``before`` (all deleted runs: ``None``) for good, and reclaim the
         space; one line per step, each saying how much and where."""
