@@ -3,9 +3,9 @@
 A filter's term (``metrics.acc > 0.9``, ``params.model = 'rf'``) and a column's sort keys read one key's
 rows of every run. In ``metrics`` and ``params``, kept in the order runs are imported (store/locality.py),
 every row group holds every key: the read compared all 15 million keys of 10^6 runs. In a copy a key's
-rows fill row groups of their own, whose min and max key let DuckDB skip the others. At 10^6 runs: a
-metric's term 60 -> 24 ms and its sort keys 73 -> 18 ms (34 MB beside the 132 MB of ``metrics``), a
-param's term 48-55 -> 10-11 ms (40 MB). Ordering the tables themselves by key was measured and
+rows fill row groups of their own, whose min and max key let DuckDB skip the others. At 10^6 runs, on
+a fresh connection: a metric's term 145-160 -> 49-53 ms and its sort keys 157-159 -> 38-40 ms, a float
+param's sort keys 179-182 -> 51-55 ms, for 35 MB beside each table's ~137 MB. Ordering the tables themselves by key was measured and
 rejected: one run's rows then lie in one row group per key, and ``get`` took 26 ms instead of 15.
 
 Not a cache with a watermark, but a mirror: every write of these tables' rows (import, pull, ``gc``)
