@@ -60,20 +60,15 @@ def _record(store: Store, monkeypatch, name: str, when: float, params: dict, fin
 
 
 def _plain(store: Store, where: Path) -> Store:
-    """A copy of ``store`` that reads ``metrics`` and ``params`` themselves: the copies replaced by views,
-    as in a team store."""
+    """A copy of ``store`` that reads ``metrics`` and ``params`` themselves: a store from before the
+    copies, opened read-only."""
     with store.connect():
         pass   # imports the spool
     shutil.copy(store.path, where)
     wal = store.path.with_name(store.path.name + ".wal")
     if wal.exists():
         shutil.copy(wal, where.with_name(where.name + ".wal"))
-    con = duckdb.connect(str(where))
-    for table, columns in keyorder.COLUMNS.items():
-        con.execute(f"DROP TABLE {locality.BY_KEY[table]}")
-        con.execute(f"CREATE VIEW {locality.BY_KEY[table]} AS SELECT {columns} FROM {table}")
-    con.execute(f"DROP TABLE {keyorder.STATE}")
-    con.close()
+    _from_before(where)   # opened read-only, the copies' stand-ins are views of the tables
     return Store(where, read_only=True)
 
 

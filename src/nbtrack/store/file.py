@@ -15,7 +15,7 @@ import duckdb
 
 from ..errors import CorruptStoreError, NotAStoreError, StoreBusyError, StoreError, StoreVersionError, warn
 from ..secrets import redact_passwords
-from . import attached, gc, keyorder, locality, migrations
+from . import attached, gc, keyorder, migrations
 from .base import Store, is_team_url
 from .importer import import_spool
 from .lock import held
@@ -263,10 +263,8 @@ class FileStore(Store):
         """Copy ``metrics`` and ``params`` in key order again (store/keyorder.py): after rows were changed
         with SQL outside nbtrack, which does not keep the copies. ``keep_days`` is for team stores."""
         with self.connect() as con:
-            in_transaction(con, keyorder.rebuild)
-            counts = [con.execute(f'SELECT count(*) FROM "{locality.BY_KEY[t]}"').fetchall()[0][0]
-                      for t in keyorder.COLUMNS]
-        return [f"{' and '.join(keyorder.COLUMNS)} copied again in key order: {sum(counts):,} rows"]
+            rows = in_transaction(con, keyorder.rebuild)
+        return [f"{' and '.join(keyorder.COLUMNS)} copied again in key order: {rows:,} rows"]
 
     def sync(self, blocking: bool = True) -> bool:
         """Import the spool now; without ``blocking``, give up at once if another process holds the lock."""

@@ -88,12 +88,14 @@ def _sort_tail(con: duckdb.DuckDBPyConnection, table: str) -> None:
                 [max(since, last if last is not None else _LEAST), table])
 
 
-def rebuild(con: duckdb.DuckDBPyConnection) -> None:
-    """Every copy again from its table, in key order (after rows were written without keeping them)."""
+def rebuild(con: duckdb.DuckDBPyConnection) -> int:
+    """Every copy again from its table, in key order (after rows were written without keeping them); the
+    rows copied."""
     for table in COLUMNS:
         con.execute(f"DELETE FROM {locality.BY_KEY[table]}")
         con.execute(f"UPDATE {STATE} SET sorted_us = {_LEAST}, appended = 0 WHERE source = ?", [table])
         _sort_tail(con, table)
+    return sum(con.execute(f"SELECT count(*) FROM {locality.BY_KEY[t]}").fetchall()[0][0] for t in COLUMNS)
 
 
 def drift(con: duckdb.DuckDBPyConnection) -> int:
