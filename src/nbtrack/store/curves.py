@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 
 from . import codec, locality, schema
-from .results import fetch_df
+from .results import plain_df
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -20,11 +20,10 @@ def history(con: duckdb.DuckDBPyConnection, run_id: str, key: str | None = None)
         where += " AND t.key = $key"
         args["key"] = codec.text_safe(key)   # as the key was stored: the name logged, not its escape
     try:
-        return fetch_df(con.execute(f"SELECT step, key, value FROM ({points_sql(where)}) "
-                                    "ORDER BY key, step, chunk", args))
+        return plain_df(con, f"SELECT step, key, value FROM ({points_sql(where)}) ORDER BY key, step, chunk", args)
     except duckdb.CatalogException:   # asked first: the catalog query that would tell costs a millisecond
-        return fetch_df(con.execute(f"SELECT step, key, value FROM ({points_sql(where, legacy=True)}) "
-                                    "ORDER BY key, step, chunk", args))
+        return plain_df(con, f"SELECT step, key, value FROM ({points_sql(where, legacy=True)}) "
+                               "ORDER BY key, step, chunk", args)
 
 
 # Min/max bucketing: each series keeps its first and last point and, per bucket of steps, the points
@@ -103,7 +102,7 @@ def curves(con: duckdb.DuckDBPyConnection, run_ids: list[str], keys: list[str] |
                  f"UNION ALL SELECT * FROM ({downsample_sql(short, max_points)})")
     else:
         query = downsample_sql(points_sql(chosen("t"), legacy), max_points)
-    return fetch_df(con.execute(query + " ORDER BY run_id, key, step", args))
+    return plain_df(con, query + " ORDER BY run_id, key, step", args)
 
 
 def downsample_points(points: Any, max_points: int = CURVE_POINTS) -> pd.DataFrame:
@@ -112,7 +111,7 @@ def downsample_points(points: Any, max_points: int = CURVE_POINTS) -> pd.DataFra
     try:
         con.register("live_points", points)
         query = downsample_sql("SELECT run_id, key, step, value FROM live_points", max_points)
-        return fetch_df(con.execute(query + " ORDER BY run_id, key, step"))
+        return plain_df(con, query + " ORDER BY run_id, key, step")
     finally:
         con.close()
 

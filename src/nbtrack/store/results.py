@@ -37,6 +37,13 @@ def arrow(con: duckdb.DuckDBPyConnection, query: str, params: Sequence[Any] | di
     return con.sql(query, params=params or None).to_arrow_table()
 
 
+def plain_df(con: duckdb.DuckDBPyConnection, query: str, params: Sequence[Any] | dict[str, Any] | None = None) -> pd.DataFrame:
+    """A query of plain columns (text, ints, floats) as pandas, through Arrow: pandas 3 keeps Arrow's text as
+    its own, where ``df()`` makes a Python string of every value first (the curves of 100 runs, 181,620
+    points: 335 -> 154 ms). Not for timestamps or lists, whose pandas types the two paths make differently."""
+    return arrow(con, query, params).to_pandas()
+
+
 def text(i: int) -> str:
     """The SQL that reads text ``i`` of ``arrow_texts`` (where another query would have a ``?``)."""
     return f"getvariable('nbt_text_{int(i)}')"
