@@ -489,9 +489,11 @@ NUMBERS = st.one_of(st.floats(), st.integers(-(2 ** 70), 2 ** 70), st.sampled_fr
 @given(values=st.lists(NUMBERS, min_size=1, max_size=8))
 @example(values=[2 ** 53, 2 ** 53 + 1])   # 2^53 + 1 rounds to 2^53 in a DOUBLE
 @example(values=[1.0, 1, float("nan"), -0.0, 0])   # an int and a float tie: the int first
+# ints past 64 bits (kept as hex) beside their neighbours: -2^70 - 1 first, a DOUBLE ties them all
+@example(values=[-(2 ** 70), -(2 ** 70) - 1, 2 ** 63, 2 ** 63 - 1, -(2 ** 63), -(2 ** 63) - 1, 2 ** 70 + 1, 2 ** 70])
 def test_a_sort_of_generated_numbers_is_exact_both_ways(tmp_path_factory, values):
-    """Generated numbers as one param (NaN, the infinities, both zeros, ints past 2^53 that a DOUBLE
-    rounds together, ints and floats that tie) recorded run by run, then sorted by the paged view each
+    """Generated numbers as one param (NaN, the infinities, both zeros, ints past 2^53 and past 64 bits
+    that a DOUBLE rounds together, ints and floats that tie) recorded run by run, then sorted by the paged view each
     way: by number (at one number, the int first, and ints past 2^53 exactly), the rest last, ties
     oldest first; the second direction from the first's keys where they turn round (paging.py)."""
     path = tmp_path_factory.mktemp("sorted") / "runs.duckdb"
