@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from ipywidgets.widgets.widget import _remove_buffers
 
 import nbtrack
+from nbtrack import plots
 from nbtrack.errors import NbtrackError
 from nbtrack.store import Store, paging, queries
 from nbtrack.widgets.paged import FIRST_ROWS, WINDOW
@@ -554,3 +555,44 @@ def test_the_table_does_not_wait_for_the_charts_to_read_the_store(panel, store, 
     assert list(_rows(panel)["run_id"]) == list(shown["run_id"][:WINDOW])
     assert _until(lambda: len(calls) == 2 and panel._specs_key == panel._charts_key()), "charts never drawn"
     assert panel.specs["scatter"]["usermeta"]["nbtrack"]["aggregated"]
+
+
+def test_the_table_is_sent_before_the_sample_the_charts_draw_is_read(store, monkeypatch):
+    """The runs the parallel and bar charts draw one by one are a random sample, whose rows lie all over
+    the store (at 10^6 runs, reading them was 0.6 s of the first table's 1.5 s). The panel is made with
+    its table while that read is still going; a sort meanwhile interrupts it and is answered; then the
+    sample is read again and the axes are chosen from it, as the panel would have without paging."""
+    every = nbtrack.runs(store=store)
+    # the first read is the table's window; the second, on the charts' thread, the sample's
+    reading, calls = _stand_in_read(monkeypatch, queries, "runs_frame", nth=2)
+    panel = nbtrack.compare(store=store, paged=True)
+    try:
+        assert list(_rows(panel)["run_id"]) == list(every["run_id"][:WINDOW])
+        assert reading.wait(30), "the sample was not read on the charts' thread"
+        assert panel.specs == {} and panel.x is None   # nothing drawn from a sample not read yet
+        _ask(panel, type="view", sort="metrics.m1", desc=True)
+        top = every.sort_values(["metrics.m1", "started_at"], ascending=[False, True], kind="stable")
+        assert list(_rows(panel)["run_id"]) == list(top["run_id"][:WINDOW])
+        assert _until(lambda: panel.specs and panel._specs_key == panel._charts_key()), "charts never drawn"
+        sampled = set(panel._view.sampled)
+        assert calls[1][1]["ids"] == sorted(sampled) and len(sampled) == 300   # the read given up
+        expected = plots.defaults(plots.chart_frame(every), panel._key_counts)
+        assert (panel.x, panel.y, panel.color) == (expected["x"], expected["y"], expected["color"])
+        title = panel.specs["parallel"]["title"]
+        assert title["subtitle"] == "a random sample of 300 of 300 runs, and the selected ones"
+    finally:
+        panel.close()
+
+
+def test_a_paged_panel_checks_the_axes_it_is_given_against_every_column_of_its_view(store):
+    with pytest.raises(KeyError, match="no column 'params.nope'"):
+        nbtrack.compare(store=store, paged=True, x="params.nope")
+    panel = nbtrack.compare(store=store, paged=True, x="params.p2", y="metrics.m0")
+    try:
+        _specs(panel)
+        assert (panel.x, panel.y) == ("params.p2", "metrics.m0")
+        with pytest.raises(KeyError, match="no column 'metrics.nope'"):
+            panel.y = "metrics.nope"
+        assert panel.y == "metrics.m0"
+    finally:
+        panel.close()

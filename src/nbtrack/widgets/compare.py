@@ -76,6 +76,7 @@ class ComparePanel(PagedPanel, anywidget.AnyWidget):
         self._ids: list[str] | None = list(runs) if runs is not None else None
         self._paged = paged
         self._view: PagedView | None = None
+        self._sample_due: list[str] | None = None   # the runs a paged panel's charts draw, to read (paged.py)
         self._specs_key: tuple[Any, ...] | None = None
         self._refreshed_at, self._refresh_cost = 0.0, 0.0
         self._charts_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nbtrack-charts")
@@ -186,7 +187,8 @@ class ComparePanel(PagedPanel, anywidget.AnyWidget):
                     self.table = table_payload(self._frame, self.store)
                     self.status = self._status()
             # once the connection is closed: the curves, charts and diff open their own
-            self._update_curves()   # before the charts: a paged panel's charts key on the points read
+            if not paged:   # a paged panel's follow its axes, chosen once its sample is read (paged.py)
+                self._update_curves()
             self._update_specs()
             self._update_diff()   # a selected run may have been renamed or edited
             if paged:
@@ -213,12 +215,20 @@ class ComparePanel(PagedPanel, anywidget.AnyWidget):
             text += f", {running} running"
         return text
 
+    def _fields(self) -> pd.DataFrame | None:
+        """A frame of the columns the axes may name: the charts' runs', or every column of a paged panel's
+        view (whose sample may not be read yet); None while there are no runs (any name goes)."""
+        if self._view is not None:
+            return self._view.with_every_column(self._frame)
+        return self._frame if len(self._raw) else None
+
     def _check_axes(self, *names: str | None) -> None:
-        if len(self._raw):
-            plots.check_fields(self._frame, *names)
+        fields = self._fields()
+        if fields is not None:
+            plots.check_fields(fields, *names)
 
     def _update_specs(self) -> None:
-        if self._view is not None and len(self._frame):   # on the charts' thread: the table is drawn meanwhile
+        if self._view is not None:   # on the charts' thread: the table is drawn meanwhile
             try:
                 self._charts = self._charts_thread.submit(self._update_paged_specs)
             except RuntimeError:   # shut down: closed while the thread that follows the store refreshed it
@@ -315,9 +325,10 @@ class ComparePanel(PagedPanel, anywidget.AnyWidget):
 
     # -- events -----------------------------------------------------------------------------------
     def _on_axes(self, change: dict[str, Any]) -> None:
-        if change["new"] and len(self._raw) and change["new"] not in self._frame.columns:
+        fields = self._fields()
+        if change["new"] and fields is not None and change["new"] not in fields.columns:
             setattr(self, change["name"], change["old"])
-            plots.check_fields(self._frame, change["new"])
+            plots.check_fields(fields, change["new"])
         self._update_specs()
 
     def _on_selected(self, change: dict[str, Any]) -> None:
