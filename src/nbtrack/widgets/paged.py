@@ -49,7 +49,7 @@ class PagedView:
         self.axes: tuple[str | None, str | None] = (None, None)
         self.numbers: pa.Table | None = None
         self.sampled: list[str] = []
-        self._rows: tuple[str | None, pa.Table] | None = None   # (filter, its runs): paging.view_rows
+        self._rows: dict[str, pa.Table] = {}   # filter ("": none) -> its runs (paging.view_rows)
         self._keys: tuple[tuple[str, bool], paging.SortKeys] | None = None   # ((sort, desc), its keys): paging.sort_keys
 
     def _cond(self, con: Any, box: str | None) -> tuple[str, list[Any]]:
@@ -84,7 +84,7 @@ class PagedView:
         return True
 
     def _reorder(self, con: Any) -> None:
-        self._rows = self._keys = None   # runs came or went
+        self._rows, self._keys = {}, None   # runs came or went
         self.order, self.sort, self.error = self._ordered(con, self.box, self.sort, self.desc)
         self.offset = max(0, min(self.offset, len(self.order) - 1))
 
@@ -116,11 +116,15 @@ class PagedView:
 
     def _view_rows(self, con: Any, box: str | None) -> pa.Table:
         """The runs that pass ``box``, oldest first; kept while only the sort changes (at 10^6 runs, 100-120 ms
-        of a sort's 400 were reading them again)."""
-        if self._rows is None or self._rows[0] != box:
+        of a sort's 400 were reading them again). The view's without a filter are kept beside the last
+        filter's: clearing a filter read every run again (first rows after 350 ms instead of ~100)."""
+        key = (box or "").strip()
+        if key not in self._rows:
             cond, args = self._cond(con, box)
-            self._rows = (box, paging.view_rows(con, cond, args))
-        return self._rows[1]
+            rows = paging.view_rows(con, cond, args)
+            self._rows = {k: v for k, v in self._rows.items() if k == ""}
+            self._rows[key] = rows
+        return self._rows[key]
 
     def window_ids(self, limit: int | None = None) -> list[str]:
         return self.order.window(self.offset, min(limit or self.limit, self.limit))
