@@ -530,3 +530,30 @@ def test_runs_that_start_in_the_same_microsecond_keep_their_own_values(tmp_path,
     con.execute("DELETE FROM schema_migrations WHERE name = '0013_shared_starts'")
     con.close()
     assert_kept_apart(Store(old, read_only=True))
+
+
+_NUMBERS = st.one_of(st.integers(-(2 ** 70), 2 ** 70), st.floats(allow_nan=False, allow_infinity=False, width=64),
+                     st.sampled_from([2 ** 53, 2 ** 53 + 1, 2.0 ** 53, 2 ** 63, 2 ** 64 + 1, -(2 ** 70) - 1]))
+
+
+@settings(max_examples=25, deadline=None)
+@given(values=st.lists(_NUMBERS, min_size=1, max_size=6))
+@example(values=[2 ** 53, 2 ** 53 + 1, 2.0 ** 53, 2 ** 64, 2 ** 64 + 1, -(2 ** 70) - 1])   # a DOUBLE ties each pair
+@example(values=[0.5, 0, -0.0, 2 ** 63 - 1, 2 ** 63, 1e20])
+def test_a_filter_compares_a_params_numbers_as_python_does(tmp_path_factory, values):
+    """Numbers of one param (ints past 2^53 and past 64 bits, which a DOUBLE rounds together; floats; both
+    zeros) recorded run by run, then filtered with each comparison and `in`, against each value and its
+    neighbours: the runs picked are those Python's own comparison picks (ints exactly, beside floats too)."""
+    path = tmp_path_factory.mktemp("numbers") / "runs.duckdb"
+    for i, value in enumerate(values):
+        with nbtrack.run(f"r{i}", params={"x": value}, store=path):
+            pass
+    literals = {v for v in values if abs(v) < 1e300} | {v + d for v in values if isinstance(v, int) for d in (-1, 1)}
+    for literal in sorted(literals, key=repr)[:8]:
+        text = repr(literal)
+        for op, holds in _OPS.items():
+            got = sorted(nbtrack.runs(where=f"params.x {op} {text}", store=path).get("name", []))
+            assert got == sorted(f"r{i}" for i, v in enumerate(values) if holds(v, literal)), (op, text, values)
+    members = sorted(literals, key=repr)[:3]
+    got = sorted(nbtrack.runs(where=f"params.x in ({', '.join(map(repr, members))})", store=path).get("name", []))
+    assert got == sorted(f"r{i}" for i, v in enumerate(values) if any(v == m for m in members)), (members, values)

@@ -128,8 +128,8 @@ def _same_double(a: float, b: float) -> bool:
 def _filterable(value: Any) -> bool:
     if isinstance(value, bool):
         return True
-    if isinstance(value, int):
-        return abs(value) < 2**53
+    if isinstance(value, int):   # compared exactly past 2^53 too; past 10^308 a filter refuses the number
+        return abs(value) < 10**300
     if isinstance(value, float):
         return math.isfinite(value)
     return isinstance(value, str)

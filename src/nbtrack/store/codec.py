@@ -225,6 +225,35 @@ def loads(text: str | None) -> Any:
         return text
 
 
+# An int of any size as text whose order is the ints' order (a DOUBLE rounds ints past 2^53 together, and
+# the ints past 64 bits are kept as hex, which no SQL number holds): a sign, the count of hex digits in 8
+# hex digits, the digits; a negative's count and digits turned round (f - d), so the longer is the smaller.
+# The sort of a param's column and a filter's comparison with an int past 2^53 use it.
+EXACT_PAST = 2**53
+_FLIP = str.maketrans("0123456789abcdef", "fedcba9876543210")
+
+
+def int_order(value: int) -> str:
+    """``value``'s text in the order of ``int_order_sql``."""
+    digits = format(abs(int(value)), "x")
+    head = format(len(digits), "08x") + digits
+    return "0" + head.translate(_FLIP) if value < 0 else "1" + head
+
+
+def int_order_sql(alias: str, floats: bool = False) -> str:
+    """SQL of ``int_order`` of the int in a params or values row ``alias`` (vtype int or bigint); else NULL.
+    ``floats``: of a float row's whole number too, from 2^53 (every such DOUBLE is one) to 2^127 (a HUGEINT's)."""
+    big = f"abs({alias}.value_num) BETWEEN {EXACT_PAST} AND 1.7e38"
+    digits = (f"CASE WHEN {alias}.vtype = 'int' THEN lower(hex(abs(TRY_CAST({alias}.value_json AS HUGEINT)))) "
+              f"WHEN {alias}.vtype = 'bigint' THEN regexp_extract({alias}.value_json, '0x([0-9a-f]+)', 1) "
+              + (f"WHEN {alias}.vtype = 'float' AND {big} THEN lower(hex(abs(TRY_CAST({alias}.value_num AS HUGEINT)))) "
+                 if floats else "") + "END")
+    head = f"lpad(lower(hex(length({digits}))), 8, '0') || {digits}"
+    negative = f"({alias}.value_json LIKE '%-%' OR {alias}.value_num < 0)"
+    return (f"CASE WHEN {digits} <> '' THEN CASE WHEN {negative} "
+            f"THEN '0' || translate({head}, '0123456789abcdef', 'fedcba9876543210') ELSE '1' || {head} END END")
+
+
 def text_safe(text: str) -> str:
     """``text`` for a text column: a lone surrogate becomes its ``\\udXXX`` escape (not UTF-8), NUL the
     four characters ``\\x00``: DuckLake cuts a filter's text at NUL when it passes it to PostgreSQL (a

@@ -17,7 +17,7 @@ from datetime import date, datetime
 
 from ..errors import FilterError, FilterSyntaxError
 from . import locality
-from .codec import text_safe
+from .codec import EXACT_PAST, int_order, int_order_sql, text_safe
 
 RUN_COLUMNS = {
     "run_id": "r.run_id", "experiment": "r.experiment", "name": "r.name", "status": "r.status",
@@ -280,6 +280,18 @@ class _Parser:
         except OverflowError:
             raise _type_error(self.text, pos, f"{value:.20} is too large a number to compare") from None
 
+    def exact(self, op: str, ints: list[int], numbers: list[float]) -> str:
+        """A params or values row ``f`` against numbers of which one is past 2^53 (the whole ones as ``ints``,
+        all as DOUBLEs ``numbers``), which a DOUBLE rounds: an int, and a float from 2^53 on (a whole number),
+        compared exactly, by ``int_order``; any other row as a DOUBLE. ``op``: a comparison, or IN."""
+        order = int_order_sql("f", floats=True)
+        if op == "IN":
+            return (f"CASE WHEN {order} IS NOT NULL THEN {order} IN (SELECT unnest("
+                    f"{self.bind([int_order(i) for i in ints])}::VARCHAR[])) "
+                    f"ELSE f.value_num IN (SELECT unnest({self.bind(numbers)}::DOUBLE[])) END")
+        return (f"CASE WHEN {order} IS NOT NULL THEN {order} {op} {self.bind(int_order(ints[0]))} "
+                f"ELSE f.value_num {op} {self.bind(numbers[0])} END")
+
     def compare(self, group: str, key: str | None, op: str, value: Any, pos: int = 0) -> str:
         if key is None:
             column = RUN_COLUMNS[group]
@@ -302,7 +314,11 @@ class _Parser:
                     raise _type_error(self.text, pos, "true and false compare with = and != only")
                 col, value = "value_json", "true" if value else "false"
             elif isinstance(value, (int, float)):
-                col, value = "value_num", self.number(value, pos)
+                number = self.number(value, pos)
+                if abs(number) >= EXACT_PAST:   # a DOUBLE rounds these: ints compare exactly, floats as DOUBLEs
+                    start = len(self.params)   # (a float this big is a whole number)
+                    return self.holds(table, start, f"f.key = {self.bind(key)} AND {self.exact(op, [int(value)], [number])}")
+                col, value = "value_num", number
             else:
                 col, value = "value_text", text_safe(value)
         start = len(self.params)
@@ -327,10 +343,14 @@ class _Parser:
                 raise _type_error(self.text, pos, f"metrics.{key} is a number; in (...) takes numbers")
             cond = f"f.value IN (SELECT unnest({self.bind([self.number(v, pos) for v in values])}::DOUBLE[]))"
         else:
-            nums = [self.number(v, pos) for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
+            given = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
+            nums = [self.number(v, pos) for v in given]
             texts = [text_safe(v) for v in values if isinstance(v, str)]
             bools = ["true" if v else "false" for v in values if isinstance(v, bool)]
             conds = []
+            if any(abs(n) >= EXACT_PAST for n in nums):   # as compare() does: ints exactly
+                conds.append(self.exact("IN", [int(v) for v in given if isinstance(v, int) or v.is_integer()], nums))
+                nums = []
             for col, items, cast in (("value_num", nums, "DOUBLE"), ("value_text", texts, "VARCHAR"),
                                      ("value_json", bools, "VARCHAR")):
                 if items:

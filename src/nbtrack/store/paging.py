@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import locality
+from .codec import int_order_sql
 from .filters import GROUPS, RUN_COLUMNS, TIME_COLUMNS, compile_filter
 from .results import arrow, arrow_texts, text
 
@@ -137,17 +138,6 @@ _KIND = ("(CASE k.vtype WHEN 'int' THEN 1 WHEN 'float' THEN 2 WHEN 'bool' THEN 4
          "+ CASE WHEN abs(k.value_num) >= 9007199254740992 THEN 16 ELSE 0 END)::UTINYINT")   # 2^53+1 rounds to 2^53
 
 
-# An int of any size as text whose order is the ints' (a DOUBLE rounds ints past 2^53 together; codec keeps
-# those past 64 bits as hex, vtype 'bigint', which no SQL number holds): a sign, the hex digits' count in 8
-# hex digits, the digits; a negative's count and digits turned round (f - d), so the longer is the smaller
-_DIGITS = ("CASE t.vtype WHEN 'int' THEN lower(hex(abs(TRY_CAST(t.value_json AS HUGEINT)))) "
-           "WHEN 'bigint' THEN regexp_extract(t.value_json, '0x([0-9a-f]+)', 1) END")
-_EXACT_INT = (f"CASE WHEN {_DIGITS} <> '' THEN CASE WHEN t.value_json LIKE '%-%' "
-              f"THEN '0' || translate(lpad(lower(hex(length({_DIGITS}))), 8, '0') || {_DIGITS}, "
-              "'0123456789abcdef', 'fedcba9876543210') "
-              f"ELSE '1' || lpad(lower(hex(length({_DIGITS}))), 8, '0') || {_DIGITS} END END")
-
-
 class SortKeys:
     """A column's keys over the store (``sort_keys``), ordered by start once, so that each filter's
     ``ranks`` only looks its runs up (sorting 10^6 keys by start again took 30-40 ms of every filter):
@@ -194,7 +184,8 @@ def sort_keys(con: duckdb.DuckDBPyConnection, name: str, desc: bool = False) -> 
             return SortKeys(fast)
         # else by its number, then its exact int, then its text: NULLS LAST at each step, either way
         number = "CASE WHEN isfinite(k.value_num) THEN k.value_num END"
-        rows = locality.keyed(group, f"t.value_num, t.value_text, {_EXACT_INT} AS exact", where, shared, one_key=True)
+        rows = locality.keyed(group, f"t.value_num, t.value_text, {int_order_sql('t')} AS exact", where, shared,
+                              one_key=True)
         ranked = arrow_texts(con, f"SELECT k.us, k.rid, dense_rank() OVER (ORDER BY {number} {direction} NULLS LAST, "
                                   f"k.exact {direction} NULLS LAST, k.value_text {direction} NULLS LAST)::DOUBLE AS k "
                                   f"FROM {rows} k WHERE {number} IS NOT NULL OR k.exact IS NOT NULL "
