@@ -187,8 +187,7 @@ class ComparePanel(PagedPanel, anywidget.AnyWidget):
                     self.table = table_payload(self._frame, self.store)
                     self.status = self._status()
             # once the connection is closed: the curves, charts and diff open their own
-            if not paged:   # a paged panel's follow its axes, chosen once its sample is read (paged.py)
-                self._update_curves()
+            self._update_curves()   # before the charts: a paged panel's charts key on the points read
             self._update_specs()
             self._update_diff()   # a selected run may have been renamed or edited
             if paged:

@@ -287,7 +287,7 @@ class PagedPanel:
 
     def _read_sample(self) -> None:
         """The rows of the runs the charts draw one by one (``_sample_due``), with every column of the view;
-        then the axes (the defaults are chosen from them) and the curves (whose key follows the y axis)."""
+        then the axes (the defaults are chosen from them) and the curve key (which follows the y axis)."""
         chosen = self._sample_due
         if chosen is None:
             return
@@ -298,9 +298,15 @@ class PagedPanel:
             if self._sample_due is not chosen:   # a refresh since wants another: its own build reads it
                 return
             self._raw, self._frame, self._sample_due = raw, frame, None
+            first = self.y is None
             with self.hold_trait_notifications():
                 self._choose_axes()
-            self._update_curves()
+            # the curves shown follow the y axis chosen first, as an unpaged panel's do; not read again
+            # here: the store is never opened under the panel's lock on this thread (a table message
+            # holds the store while it waits for that lock)
+            preferred = (self.y or "").removeprefix("metrics.")
+            if first and preferred in self.curve_keys and self.curve_key != "*":
+                self.curve_key = preferred
 
     @contextmanager
     def _reading(self) -> Iterator[Any]:
