@@ -24,7 +24,8 @@ import nbtrack
 from nbtrack import plots
 from nbtrack.errors import NbtrackError
 from nbtrack.store import Store, paging, queries
-from nbtrack.widgets.paged import FIRST_ROWS, WINDOW
+from nbtrack.widgets.paged import FIRST_ROWS
+from nbtrack.widgets.paged_view import WINDOW
 
 from helpers import make_runs, run_py
 from strategies import ODD_TEXT as ODD_STRINGS

@@ -1,5 +1,5 @@
 """The binned scatter of a big panel: how many runs fall in each cell of a grid over the two axes,
-counted in numpy from the axis values the kernel holds (paged.py), so the page gets cells, not runs."""
+counted in numpy from the axis values the kernel holds (paged_view.py), so the page gets cells, not runs."""
 from __future__ import annotations
 
 import numpy as np

@@ -25,7 +25,8 @@ from ..recorder.session import session
 from ..store import Store, curves, queries
 from .live import hub
 from .latest import LatestAnswer
-from .paged import PagedPanel, PagedView
+from .paged import PagedPanel
+from .paged_view import PagedView
 from .payload import DEFAULT_CURVE_RUNS, MAX_CURVE_RUNS, records, table_payload
 from ..store.records import RUNNING
 
