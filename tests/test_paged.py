@@ -558,6 +558,21 @@ def test_the_table_does_not_wait_for_the_charts_to_read_the_store(panel, store, 
     assert panel.specs["scatter"]["usermeta"]["nbtrack"]["aggregated"]
 
 
+def test_a_refresh_while_the_page_is_answered_waits_for_neither(panel, store):
+    """The panel's lock is taken before the store, by every thread: a refresh (the thread that follows
+    the store, when another process wrote runs) holds the lock and opens the store. An answer to the
+    page that held the store and then waited for the lock held them the other way round: the two waited
+    for each other until the store's 30 s timeout, and one of them gave up (seen once in CI)."""
+    every = nbtrack.runs(store=store)
+    with panel._lock:   # as a refresh holds it, from the start of its read
+        panel._handle_custom_msg({"type": "view", "sort": "metrics.m0", "seq": 3}, [])
+        _until(lambda: panel._views._con is not None, timeout=2)   # an answer holding the store, if it would
+        panel.refresh()   # (gave up on the store after 30 s)
+    panel._views.last.result(timeout=60)
+    assert panel.table["seq"] == 3 and panel.table["sort"] == "metrics.m0"
+    assert list(_rows(panel)["run_id"]) == list(every.sort_values("metrics.m0", kind="stable")["run_id"][:WINDOW])
+
+
 def test_the_table_is_sent_before_the_sample_the_charts_draw_is_read(store, monkeypatch):
     """The runs the parallel and bar charts draw one by one are a random sample, whose rows lie all over
     the store (at 10^6 runs, reading them was 0.6 s of the first table's 1.5 s). The panel is made with

@@ -84,9 +84,11 @@ class ComparePanel(PagedPanel, anywidget.AnyWidget):
         self._charts_con: Any = None   # the charts' connection while they read the store (paged.py)
         self._reading_lock = threading.Lock()
         self._charts: Future[None] | None = None
-        self._views = LatestAnswer(self.store.connect, self._page_view, self._page_view_done)   # paged.py
-        self._anchor: str | None = None
+        # taken before the store by every thread that takes both, never the other way round: a page's
+        # message answered holding the store waited for a refresh holding this, which waited for the store
         self._lock = threading.RLock()
+        self._views = LatestAnswer(self.store.connect, self._page_view, self._page_view_done, self._lock)   # paged.py
+        self._anchor: str | None = None
         self._raw = pd.DataFrame(columns=queries.BASE_COLUMNS)
         self._frame = plots.chart_frame(self._raw)
         self._key_counts: dict[str, dict[str, int]] = {}

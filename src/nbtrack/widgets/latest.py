@@ -25,12 +25,13 @@ class Superseded(Exception):
 
 class LatestAnswer:
     """``answer(content, con)`` for the messages given to ``ask``, each on a connection from ``connect``
-    (opened before it is interruptible: a writable open imports the spool first); ``then(content)``
-    after an answer that went through."""
+    (opened before it is interruptible: a writable open imports the spool first) under ``guard``, taken
+    before the connection is opened; ``then(content)`` after an answer that went through."""
 
     def __init__(self, connect: Callable[[], AbstractContextManager[Any]],
-                 answer: Callable[[dict[str, Any], Any], None], then: Callable[[dict[str, Any]], None]) -> None:
-        self._connect, self._answer, self._then = connect, answer, then
+                 answer: Callable[[dict[str, Any], Any], None], then: Callable[[dict[str, Any]], None],
+                 guard: AbstractContextManager[Any]) -> None:
+        self._connect, self._answer, self._then, self._guard = connect, answer, then, guard
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nbtrack-answers")
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
@@ -84,7 +85,7 @@ class LatestAnswer:
 
     def _answer_one(self, content: dict[str, Any]) -> None:
         try:
-            with self._connect() as con:
+            with self._guard, self._connect() as con:
                 with self._lock:
                     self._con = con
                 try:

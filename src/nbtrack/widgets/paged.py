@@ -199,11 +199,7 @@ class PagedPanel:
     def _page_view(self, content: dict[str, Any], con: Any) -> None:
         """A scroll, sort or filter: the rows for the page's window, ordered and filtered here, answered
         on a thread of their own (``_views``, latest.py); ``seq`` goes back with them, so that the page
-        knows which of its messages they answer."""
-        with self._lock:
-            self._page_window(content, con)
-
-    def _page_window(self, content: dict[str, Any], con: Any) -> None:
+        knows which of its messages they answer. Under the panel's lock, taken before ``con`` was opened."""
         view = self._view
         reordered = any(k in content for k in ("filter", "sort", "desc")) and view.set_view(
             con, box=content.get("filter"), sort=content.get("sort", ""), desc=content.get("desc"))
