@@ -85,8 +85,8 @@ def _error(text: str, pos: int, what: str) -> FilterSyntaxError:
 
 
 class _Parser:
-    def __init__(self, text: str) -> None:
-        self.text = text
+    def __init__(self, text: str, shared: bool = True) -> None:
+        self.text, self.shared = text, shared
         self.toks = tokenize(text)
         self.i = 0
         self.params: list[Any] = []
@@ -111,10 +111,11 @@ class _Parser:
 
     def holds(self, table: str, start: int, where: str) -> str:
         """A run has a row of ``table`` passing ``where``, whose parameters are those bound from ``start``
-        on: has_rows puts ``where`` in twice, so they are bound once more."""
+        on: has_rows puts ``where`` in twice where starts may be shared, so they are bound once more."""
         args = self.params[start:]
-        self.params.extend(args)
-        return _Holds(locality.has_rows([(table, where)]), table, where, args)
+        if self.shared:
+            self.params.extend(args)
+        return _Holds(locality.has_rows([(table, where)], self.shared), table, where, args)
 
     def parse(self) -> str:
         if self.peek().kind == "end":
@@ -150,8 +151,8 @@ class _Parser:
         others = [(p, args) for p, args in parts if not isinstance(p, _Holds)]
         keyed = [a for t in terms for a in t.args]
         del self.params[len(self.params) - sum(len(args) for _, args in parts):]
-        self.params += keyed + keyed + [a for _, args in others for a in args]
-        return _join([locality.has_rows([(t.table, t.where) for t in terms]), *(p for p, _ in others)], "AND")
+        self.params += keyed + (keyed if self.shared else []) + [a for _, args in others for a in args]
+        return _join([locality.has_rows([(t.table, t.where) for t in terms], self.shared), *(p for p, _ in others)], "AND")
 
     def not_(self) -> str:
         tok = self.peek()
@@ -401,13 +402,14 @@ def _time(text: str) -> datetime | None:
     return datetime(day.year, day.month, day.day)
 
 
-def compile_filter(text: str) -> tuple[str, list[Any]]:
+def compile_filter(text: str, shared: bool = True) -> tuple[str, list[Any]]:
     """SQL boolean expression over ``runs r`` and its bound parameters; FilterSyntaxError (a filter that
     does not parse) or FilterError (one that cannot apply: a value of the wrong type, a limit passed),
-    each with the position."""
+    each with the position. ``shared``: whether runs of the store may share a start (locality.any_shared;
+    False makes a faster query that is wrong where they do)."""
     if not isinstance(text, str):
         raise FilterError(f"a filter is text, such as \"metrics.acc > 0.9\", not {type(text).__name__}")
-    parser = _Parser(text)
+    parser = _Parser(text, shared)
     sql = parser.parse()
     return sql, parser.params
 

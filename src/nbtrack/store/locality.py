@@ -154,15 +154,29 @@ def joined(alias: str, run: str) -> str:
     return f"{alias}.us = {run}.nbt_us AND {alias}.rid IS NOT DISTINCT FROM {run}.nbt_rid"
 
 
-def has_rows(terms: list[tuple[str, str]]) -> str:
+def has_rows(terms: list[tuple[str, str]], shared: bool = True) -> str:
     """A condition over runs ``r``: each (``table``, ``where``) has a row of the run (alias ``f``) that
     passes ``where``. Uncorrelated (DuckDB runs a correlated EXISTS once per run): a run whose start is
     not shared is in the intersection of the starts that pass each, one whose start is shared has rows
     passing each by id (a run's rows carry its start, so for one run only one branch can hold). One set
     joined to the runs, not one per term: two metrics at 10^6 runs, 151 ms against 178. Each ``where``'s
-    parameters are bound in order, then again in order."""
-    starts = " INTERSECT ".join(f'SELECT f.started_us FROM "{BY_KEY.get(t, t)}" f WHERE ({w}) AND f.started_us NOT IN '
-                                f"(SELECT us FROM {SHARED})" for t, w in terms)
+    parameters are bound in order, then again in order; once only without ``shared``, when no two runs
+    share a start (``any_shared``): the intersection alone, which DuckDB matches to the runs' own column
+    and reads their ids only where a start matched (a filter picking 1,700 of 10^6 runs: 65 ms, against
+    100 with the branch by id beside it)."""
+    starts = " INTERSECT ".join(f'SELECT make_timestamptz(f.started_us) FROM "{BY_KEY.get(t, t)}" f WHERE ({w}) '
+                                f"AND f.started_us NOT IN (SELECT us FROM {SHARED})" for t, w in terms)
+    if not shared:
+        return f"r.started_at IN ({starts})"
     ids = " AND ".join(f'r.run_id IN (SELECT f.run_id FROM "{t}" f WHERE ({w}) AND f.started_us IN '
                        f"(SELECT us FROM {SHARED}))" for t, w in terms)
-    return f"(epoch_us(r.started_at) IN ({starts}) OR ({ids}))"
+    return f"(r.started_at IN ({starts}) OR ({ids}))"
+
+
+def any_shared(con: Any) -> bool:
+    """Whether a filter must allow for runs that share a start (``has_rows``): a file store's list says
+    (empty, mostly); a team store's is a view over runs that other writers change meanwhile, and a store
+    opened read-only before 0013 has a stand-in: both are taken to have some."""
+    table = con.execute("SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
+                        f"AND table_name = '{SHARED}'").fetchall()[0][0]
+    return not table or bool(con.execute(f"SELECT count(*) FROM (SELECT 1 FROM {SHARED} LIMIT 1)").fetchall()[0][0])
