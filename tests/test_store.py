@@ -540,6 +540,7 @@ _NUMBERS = st.one_of(st.integers(-(2 ** 70), 2 ** 70), st.floats(allow_nan=False
 @given(values=st.lists(_NUMBERS, min_size=1, max_size=6))
 @example(values=[2 ** 53, 2 ** 53 + 1, 2.0 ** 53, 2 ** 64, 2 ** 64 + 1, -(2 ** 70) - 1])   # a DOUBLE ties each pair
 @example(values=[0.5, 0, -0.0, 2 ** 63 - 1, 2 ** 63, 1e20])
+@example(values=[1e300])   # no literal to compare with: the test itself once wrote `in ()`
 def test_a_filter_compares_a_params_numbers_as_python_does(tmp_path_factory, values):
     """Numbers of one param (ints past 2^53 and past 64 bits, which a DOUBLE rounds together; floats; both
     zeros) recorded run by run, then filtered with each comparison and `in`, against each value and its
@@ -555,5 +556,7 @@ def test_a_filter_compares_a_params_numbers_as_python_does(tmp_path_factory, val
             got = sorted(nbtrack.runs(where=f"params.x {op} {text}", store=path).get("name", []))
             assert got == sorted(f"r{i}" for i, v in enumerate(values) if holds(v, literal)), (op, text, values)
     members = sorted(literals, key=repr)[:3]
+    if not members:   # every value a float past 1e300, which no filter literal reaches
+        return
     got = sorted(nbtrack.runs(where=f"params.x in ({', '.join(map(repr, members))})", store=path).get("name", []))
     assert got == sorted(f"r{i}" for i, v in enumerate(values) if any(v == m for m in members)), (members, values)
