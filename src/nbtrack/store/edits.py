@@ -16,7 +16,6 @@ from typing import Any
 
 import duckdb
 
-from . import locality
 from .filters import compile_filter
 from .results import arrow
 from .validate import LATEST_TIME, BadRecord
@@ -164,7 +163,7 @@ def states(con: duckdb.DuckDBPyConnection, run_ids: list[str]) -> dict[str, dict
 
 def matching(con: duckdb.DuckDBPyConnection, where: str, deleted: bool = False) -> list[str]:
     """Run ids a filter selects, oldest first: among live runs, or among deleted ones (``deleted``)."""
-    sql, params = compile_filter(where, locality.any_shared(con))
+    sql, params = compile_filter(where, con)
     alive = "r.deleted_at IS NOT NULL" if deleted else "r.deleted_at IS NULL"
     return [r[0] for r in con.execute(f"SELECT r.run_id FROM runs r WHERE {alive} AND ({sql}) "
                                       "ORDER BY r.started_at, r.run_id", params).fetchall()]

@@ -402,14 +402,14 @@ def _time(text: str) -> datetime | None:
     return datetime(day.year, day.month, day.day)
 
 
-def compile_filter(text: str, shared: bool = True) -> tuple[str, list[Any]]:
+def compile_filter(text: str, con: Any = None) -> tuple[str, list[Any]]:
     """SQL boolean expression over ``runs r`` and its bound parameters; FilterSyntaxError (a filter that
     does not parse) or FilterError (one that cannot apply: a value of the wrong type, a limit passed),
-    each with the position. ``shared``: whether runs of the store may share a start (locality.any_shared;
-    False makes a faster query that is wrong where they do)."""
+    each with the position. ``con``: the store the query is for, asked whether any runs share a start
+    (locality.any_shared): where none do, the query is faster; without it, it allows for them."""
     if not isinstance(text, str):
         raise FilterError(f"a filter is text, such as \"metrics.acc > 0.9\", not {type(text).__name__}")
-    parser = _Parser(text, shared)
+    parser = _Parser(text, True if con is None else locality.any_shared(con))
     sql = parser.parse()
     return sql, parser.params
 

@@ -33,11 +33,9 @@ def view_sql(con: duckdb.DuckDBPyConnection, experiment: str | None, where: str 
     if experiment is not None:
         conds.append("r.experiment = ?")
         args.append(experiment)
-    shared = None
     for words in (where, box):
         if words and words.strip():
-            shared = locality.any_shared(con) if shared is None else shared
-            sql, params = compile_filter(words, shared)
+            sql, params = compile_filter(words, con)
             conds.append(sql)
             args.extend(params)
     if ids is not None:

@@ -30,7 +30,7 @@ _BOUND_IDS = 1_000
 
 def _selection(experiment: str | None, where: str | None, limit: int | None,
                include_deleted: bool = False, ids: list[str] | None = None,
-               columns: list[str] = (), shared: bool = True) -> tuple[str, list[Any]]:
+               columns: list[str] = (), con: duckdb.DuckDBPyConnection | None = None) -> tuple[str, list[Any]]:
     conds, args = ([] if include_deleted else ["r.deleted_at IS NULL"]), []
     if ids is not None and len(ids) <= _BOUND_IDS:   # constants: looked up in the key's index
         conds.append(f"r.run_id IN ({', '.join('?' * len(ids))})" if ids else "FALSE")
@@ -42,7 +42,7 @@ def _selection(experiment: str | None, where: str | None, limit: int | None,
         conds.append("r.experiment = ?")
         args.append(experiment)
     if where:
-        sql, params = compile_filter(where, shared)
+        sql, params = compile_filter(where, con)
         conds.append(sql)
         args.extend(params)
     query = f"SELECT r.run_id, r.started_at, {locality.run_key('r')}{''.join(', ' + c for c in columns)} FROM runs r"
@@ -65,8 +65,7 @@ def runs_frame(con: duckdb.DuckDBPyConnection, experiment: str | None = None, wh
     names = [f"b{i}" for i in range(len(base))]
     # the runs' own columns are kept in nbt_sel as they are selected: a second read joining the selected
     # runs read every run's id again (a filter's 1,000 of 10^6 runs: 50-70 ms of 280-450)
-    query, args = _selection(experiment, where, limit, include_deleted, ids, [f"{e} AS {n}" for e, n in zip(base, names)],
-                             locality.any_shared(con) if where else True)
+    query, args = _selection(experiment, where, limit, include_deleted, ids, [f"{e} AS {n}" for e, n in zip(base, names)], con)
     try:
         con.execute("CREATE OR REPLACE TEMP TABLE nbt_sel AS SELECT row_number() OVER (ORDER BY started_at, run_id) - 1 "
                     f"AS row, run_id, nbt_us, nbt_rid, {', '.join(names)} FROM ({query})", args)
