@@ -125,6 +125,32 @@ def _last_output(page):
     return page.locator(".jp-Notebook .jp-Cell").nth(-2).locator(".jp-OutputArea-output")
 
 
+def _plain_cell_ms(page, times: int = 3) -> int:
+    """The baseline for the panel's round trips, measured in the same run: a plain cell through the same
+    page and kernel, from Shift+Enter to its output in the page (the median of ``times``). Both ends are
+    taken in the page, as the panel takes its own, so the figure holds no Playwright polling."""
+    took = []
+    for i in range(times):
+        _run_in_new_cell(page, f"print('plain', {i} + 1)", run=False)
+        page.evaluate("""want => {
+            const cell = document.querySelector('.jp-Notebook .jp-Cell.jp-mod-active');
+            const t = window.__nbtPlain = {};
+            const pressed = e => {
+                if (e.key !== 'Enter' || !e.shiftKey) return;
+                t.sent = performance.now();
+                document.removeEventListener('keydown', pressed, true);
+            };
+            document.addEventListener('keydown', pressed, true);
+            new MutationObserver((_, seen) => {
+                const out = cell.querySelector('.jp-OutputArea-output');
+                if (out && out.textContent.includes(want)) { t.ms = performance.now() - t.sent; seen.disconnect(); }
+            }).observe(cell, {childList: true, subtree: true, characterData: true});
+        }""", f"plain {i + 1}")
+        page.keyboard.press("Shift+Enter")
+        took.append(page.wait_for_function("() => window.__nbtPlain.ms", timeout=30_000).json_value())
+    return round(sorted(took)[len(took) // 2])
+
+
 def test_panel_in_jupyterlab(lab, page):
     try:
         _check_panel(lab, page)
@@ -314,6 +340,7 @@ def _check_paged_panel(lab, page):
     expect(panel.locator(".nbt-chart")).to_contain_text(f"{n:,} runs counted in a grid")
     rows, table = panel.locator(".nbt-row"), panel.locator(".nbt-table")
     assert rows.count() < 100   # virtualised: only the visible rows exist
+    plain_ms = _plain_cell_ms(page)
 
     # the end of the table: rows the page did not have, asked for and drawn
     table.evaluate("el => { el.scrollTop = el.scrollHeight; }")
@@ -363,7 +390,9 @@ def _check_paged_panel(lab, page):
     panel.screenshot(path=str(ARTIFACTS / "compare-panel-10k.png"))
     print(f"\n{n:,} runs, paged: executing nbtrack.compare() to the table painted {table_painted:.2f} s "
           f"(target <= 2 s), the binned scatter too {painted:.2f} s; round trips drawn: scroll "
-          f"{scroll_ms} ms, sort {sort_ms} ms, filter {filter_ms} ms (target <= 300 ms)")
+          f"{scroll_ms} ms, sort {sort_ms} ms, filter {filter_ms} ms (target <= 300 ms); the baseline, "
+          f"a plain cell through the same page: {plain_ms} ms (scroll {scroll_ms / plain_ms:.1f}x, "
+          f"sort {sort_ms / plain_ms:.1f}x, filter {filter_ms / plain_ms:.1f}x)")
 
 
 def test_panel_toolbar_and_report_in_notebook_7(lab, page):
