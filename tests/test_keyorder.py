@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 import nbtrack
 from nbtrack.recorder import run as recorder_run
 from nbtrack.store import Store, keyorder, locality, paging, transfer
-from nbtrack.store.filters import filter_literal, filter_name
+from nbtrack.store.filter_text import filter_literal, filter_name
 
 from helpers import HeldClock, assert_kept_apart, same_start_runs
 

@@ -9,79 +9,20 @@ become parameters.
 """
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any
 
-from datetime import date, datetime
-
-from ..errors import FilterError, FilterSyntaxError
+from ..errors import FilterError
 from . import locality
 from .codec import EXACT_PAST, int_order, int_order_sql, text_safe
+from .filter_text import (BOOL_COLUMNS, GROUPS, NUMBER_COLUMNS, RUN_COLUMNS, TIME_COLUMNS, Tok,
+                          syntax_error, tokenize, type_error, unquote)
 
-RUN_COLUMNS = {
-    "run_id": "r.run_id", "experiment": "r.experiment", "name": "r.name", "status": "r.status",
-    "kind": "r.kind", "started_at": "r.started_at", "ended_at": "r.ended_at",
-    "duration_s": "r.duration_s", "cpu_s": "r.cpu_s", "notebook": "r.notebook", "host": "r.host",
-    "user": 'r."user"', "git_commit": "r.git_commit", "git_branch": "r.git_branch",
-    "tags": "r.tags", "error_type": "r.error_type", "sweep_id": "r.sweep_id",
-    "label": "r.label", "note": "r.note", "starred": "coalesce(r.starred, false)",
-}
-TIME_COLUMNS = {"started_at", "ended_at"}
-NUMBER_COLUMNS = {"duration_s", "cpu_s"}
-BOOL_COLUMNS = {"starred"}
-GROUPS = {"params", "metrics", "values"}
 # Limits, so that no filter can exhaust Python's stack or DuckDB's binder: they are stated in the errors.
 MAX_DEPTH = 50          # nested parentheses and nots
 MAX_TERMS = 100         # comparisons in one filter (each is a semi-join: 100 take ~0.8 s here)
 MAX_IN = 10_000         # values in one in (...) list
 OPS = {"=": "=", "==": "=", "!=": "<>", "<>": "<>", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
-
-_TOKEN = re.compile(r"""
-    (?P<ws>\s+)
-  | (?P<num>-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)
-  | (?P<str>'(?:[^']|'')*'|"(?:[^"\\]|\\.)*")
-  | (?P<quoted>`(?:[^`]|``)+`)
-  | (?P<op>==|!=|<>|<=|>=|<|>|=)
-  | (?P<punct>[(),.])
-  | (?P<word>[A-Za-z_][A-Za-z0-9_\-]*)
-""", re.VERBOSE)
-KEYWORDS = {"and", "or", "not", "in", "is", "null", "like", "true", "false"}
-
-
-@dataclass
-class Tok:
-    kind: str
-    text: str
-    pos: int
-
-
-def tokenize(text: str) -> list[Tok]:
-    toks, pos = [], 0
-    while pos < len(text):
-        m = _TOKEN.match(text, pos)
-        if not m:
-            raise _error(text, pos, f"unexpected character {text[pos]!r}")
-        kind = m.lastgroup
-        if kind != "ws":
-            tok = m.group()
-            if kind == "word" and tok.lower() in KEYWORDS:
-                kind, tok = "kw", tok.lower()
-            toks.append(Tok(kind, tok, pos))
-        pos = m.end()
-    toks.append(Tok("end", "", len(text)))
-    return toks
-
-
-def _type_error(text: str, pos: int, what: str) -> FilterError:
-    return FilterError(f"cannot apply filter: {what} at position {pos}\n  {text}\n  {' ' * pos}^")
-
-
-def _error(text: str, pos: int, what: str) -> FilterSyntaxError:
-    return FilterSyntaxError(
-        f"could not parse filter: {what} at position {pos}\n  {text}\n  {' ' * pos}^\n"
-        "a filter looks like: metrics.acc > 0.9 and params.model = 'rf' "
-        "(fields: params.K, metrics.K, values.K, " + ", ".join(sorted(RUN_COLUMNS)) + ")")
 
 
 class _Parser:
@@ -101,7 +42,7 @@ class _Parser:
         if (kind and tok.kind != kind) or (text and tok.text != text):
             want = repr(text) if text else {"word": "a field name", "end": "the end of the filter"}.get(kind or "", kind)
             got = repr(tok.text) if tok.text else "the end"
-            raise _error(self.text, tok.pos, f"expected {want}, found {got}")
+            raise syntax_error(self.text, tok.pos, f"expected {want}, found {got}")
         self.i += 1
         return tok
 
@@ -119,7 +60,7 @@ class _Parser:
 
     def parse(self) -> str:
         if self.peek().kind == "end":
-            raise _error(self.text, 0, "the filter is empty")
+            raise syntax_error(self.text, 0, "the filter is empty")
         sql = self.or_()
         self.take("end")
         return sql
@@ -127,7 +68,7 @@ class _Parser:
     def nest(self, pos: int) -> None:
         self.depth += 1
         if self.depth > MAX_DEPTH:
-            raise _error(self.text, pos, f"nesting deeper than {MAX_DEPTH} levels of parentheses and not")
+            raise syntax_error(self.text, pos, f"nesting deeper than {MAX_DEPTH} levels of parentheses and not")
 
     def or_(self) -> str:
         parts = [self.and_()]
@@ -171,19 +112,19 @@ class _Parser:
             return sql
         self.terms += 1
         if self.terms > MAX_TERMS:
-            raise _error(self.text, tok.pos, f"more than {MAX_TERMS} comparisons in one filter")
+            raise syntax_error(self.text, tok.pos, f"more than {MAX_TERMS} comparisons in one filter")
         return self.comparison()
 
     def field(self) -> tuple[str, str | None, int]:
         tok = self.peek()
         if tok.kind != "word":
-            raise _error(self.text, tok.pos, f"expected a field name, found {repr(tok.text) if tok.text else 'the end'}")
+            raise syntax_error(self.text, tok.pos, f"expected a field name, found {repr(tok.text) if tok.text else 'the end'}")
         self.i += 1
         if tok.text in GROUPS and self.peek().text == ".":
             self.i += 1
             key = self.peek()
             if key.kind not in ("word", "quoted", "kw"):
-                raise _error(self.text, key.pos, f"expected a key after '{tok.text}.'")
+                raise syntax_error(self.text, key.pos, f"expected a key after '{tok.text}.'")
             self.i += 1
             name = key.text[1:-1].replace("``", "`") if key.kind == "quoted" else key.text
             while self.peek().text == "." and self.toks[self.i + 1].kind in ("word", "kw"):
@@ -193,7 +134,7 @@ class _Parser:
         if tok.text not in RUN_COLUMNS:
             close = [c for c in (*RUN_COLUMNS, *GROUPS) if c.startswith(tok.text[:3])]
             hint = f" (did you mean {close[0]}?)" if close else ""
-            raise _error(self.text, tok.pos, f"unknown field {tok.text!r}{hint}")
+            raise syntax_error(self.text, tok.pos, f"unknown field {tok.text!r}{hint}")
         return tok.text, None, tok.pos
 
     def literal(self) -> Any:
@@ -203,14 +144,13 @@ class _Parser:
             try:
                 return float(tok.text) if any(c in tok.text for c in ".eE") else int(tok.text)
             except ValueError:   # more digits than int() takes
-                raise _type_error(self.text, tok.pos, f"a number of {len(tok.text):,} digits is too long") from None
+                raise type_error(self.text, tok.pos, f"a number of {len(tok.text):,} digits is too long") from None
         if tok.kind == "str":
-            body = tok.text[1:-1]
-            return body.replace("''", "'") if tok.text[0] == "'" else re.sub(r"\\(.)", r"\1", body)
+            return unquote(tok.text)
         if tok.kind == "kw" and tok.text in ("true", "false"):
             return tok.text == "true"
-        raise _error(self.text, tok.pos, f"expected a value (number, 'text', true, false), "
-                                         f"found {repr(tok.text) if tok.text else 'the end'}")
+        raise syntax_error(self.text, tok.pos, f"expected a value (number, 'text', true, false), "
+                           f"found {repr(tok.text) if tok.text else 'the end'}")
 
     def comparison(self) -> str:
         group, key, pos = self.field()
@@ -234,7 +174,7 @@ class _Parser:
             while self.peek().text == ",":
                 self.i += 1
                 if len(values) >= MAX_IN:
-                    raise _error(self.text, self.peek().pos, f"more than {MAX_IN:,} values in one in (...) list")
+                    raise syntax_error(self.text, self.peek().pos, f"more than {MAX_IN:,} values in one in (...) list")
                 values.append(self.literal())
             self.take("punct", ")")
             sql = self.member(group, key, values, tok.pos)
@@ -243,14 +183,14 @@ class _Parser:
             self.i += 1
             value = self.literal()
             if not isinstance(value, str):
-                raise _type_error(self.text, tok.pos, "like needs a 'text' pattern")
+                raise type_error(self.text, tok.pos, "like needs a 'text' pattern")
             sql = self.compare(group, key, "LIKE", value, tok.pos)
             return f"(NOT {sql})" if negate else sql
         if negate:
-            raise _error(self.text, tok.pos, "expected 'in' or 'like' after 'not'")
+            raise syntax_error(self.text, tok.pos, "expected 'in' or 'like' after 'not'")
         if tok.kind != "op":
-            raise _error(self.text, tok.pos, f"expected an operator (= != < <= > >= in like is), "
-                                             f"found {repr(tok.text) if tok.text else 'the end'}")
+            raise syntax_error(self.text, tok.pos, f"expected an operator (= != < <= > >= in like is), "
+                           f"found {repr(tok.text) if tok.text else 'the end'}")
         self.i += 1
         return self.compare(group, key, OPS[tok.text], self.literal(), tok.pos)
 
@@ -259,27 +199,27 @@ class _Parser:
         if column in TIME_COLUMNS:
             parsed = _time(value) if isinstance(value, str) else None
             if parsed is None or op == "LIKE":
-                raise _type_error(self.text, pos, f"{column} is a time: compare it with a date or time in quotes, "
+                raise type_error(self.text, pos, f"{column} is a time: compare it with a date or time in quotes, "
                                                   f"e.g. {column} > '2026-11-01' or {column} < '2026-11-01T12:00'")
             return parsed
         if column in NUMBER_COLUMNS:
             if isinstance(value, bool) or not isinstance(value, (int, float)) or op == "LIKE":
-                raise _type_error(self.text, pos, f"{column} is a number: compare it with a number, e.g. "
+                raise type_error(self.text, pos, f"{column} is a number: compare it with a number, e.g. "
                                                   f"{column} > 10")
             return self.number(value, pos)
         if column in BOOL_COLUMNS:
             if not isinstance(value, bool) or op not in ("=", "<>"):
-                raise _type_error(self.text, pos, f"{column} is true or false: write {column} = true or {column} = false")
+                raise type_error(self.text, pos, f"{column} is true or false: write {column} = true or {column} = false")
             return value
         if not isinstance(value, str):
-            raise _type_error(self.text, pos, f"{column} is text: quote the value, e.g. {column} = '{value}'")
+            raise type_error(self.text, pos, f"{column} is text: quote the value, e.g. {column} = '{value}'")
         return text_safe(value)
 
     def number(self, value: Any, pos: int) -> float:
         try:
             return float(value)
         except OverflowError:
-            raise _type_error(self.text, pos, f"{value:.20} is too large a number to compare") from None
+            raise type_error(self.text, pos, f"{value:.20} is too large a number to compare") from None
 
     def exact(self, op: str, ints: list[int], numbers: list[float]) -> str:
         """A params or values row ``f`` against numbers of which one is past 2^53 (the whole ones as ``ints``,
@@ -298,21 +238,21 @@ class _Parser:
             column = RUN_COLUMNS[group]
             if group == "tags":
                 if op not in ("=", "<>") or not isinstance(value, str):
-                    raise _type_error(self.text, pos, "tags only supports = and != with a 'text' value "
+                    raise type_error(self.text, pos, "tags only supports = and != with a 'text' value "
                                                       "(tags = 'x' means: has tag x)")
                 sql = f"list_contains({column}, {self.bind(text_safe(value))})"
                 return sql if op == "=" else f"(NOT {sql})"
             return f"({column} {op} {self.bind(self.run_value(group, op, value, pos))})"
         if group == "metrics":
             if not isinstance(value, (int, float)) or isinstance(value, bool):
-                raise _type_error(self.text, pos, f"metrics.{key} is a number; compare it with a number, "
+                raise type_error(self.text, pos, f"metrics.{key} is a number; compare it with a number, "
                                                   f"not {value!r}")
             col, table, value = "value", "metrics", self.number(value, pos)
         else:
             table = group
             if isinstance(value, bool):
                 if op not in ("=", "<>"):
-                    raise _type_error(self.text, pos, "true and false compare with = and != only")
+                    raise type_error(self.text, pos, "true and false compare with = and != only")
                 col, value = "value_json", "true" if value else "false"
             elif isinstance(value, (int, float)):
                 number = self.number(value, pos)
@@ -331,7 +271,7 @@ class _Parser:
             if group == "tags":
                 strings = [text_safe(v) for v in values if isinstance(v, str)]
                 if len(strings) != len(values):
-                    raise _type_error(self.text, pos, "tags in (...) takes 'text' values")
+                    raise type_error(self.text, pos, "tags in (...) takes 'text' values")
                 return f"list_has_any({RUN_COLUMNS[group]}, {self.bind(strings)}::VARCHAR[])"
             checked = [self.run_value(group, "=", v, pos) for v in values]
             cast = ("TIMESTAMP" if group in TIME_COLUMNS else "DOUBLE" if group in NUMBER_COLUMNS
@@ -341,7 +281,7 @@ class _Parser:
         key_sql = self.bind(key)   # bound in the order the placeholders appear
         if group == "metrics":
             if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
-                raise _type_error(self.text, pos, f"metrics.{key} is a number; in (...) takes numbers")
+                raise type_error(self.text, pos, f"metrics.{key} is a number; in (...) takes numbers")
             cond = f"f.value IN (SELECT unnest({self.bind([self.number(v, pos) for v in values])}::DOUBLE[]))"
         else:
             given = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
@@ -412,20 +352,3 @@ def compile_filter(text: str, con: Any = None) -> tuple[str, list[Any]]:
     parser = _Parser(text, True if con is None else locality.any_shared(con))
     sql = parser.parse()
     return sql, parser.params
-
-
-def filter_name(column: str) -> str:
-    """A panel column as the filter language names it (keys quoted: they may hold any character)."""
-    group, _, key = column.partition(".")
-    if group in ("params", "metrics", "values") and key:
-        return f"{group}.`{key.replace('`', '``')}`"
-    return {"label": "name", "run_label": "label"}.get(column, column)
-
-
-def filter_literal(value: Any) -> str:
-    """A value as the filter language writes it (text quoted as the tokenizer reads it back)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    return "'" + str(value).replace("'", "''") + "'"

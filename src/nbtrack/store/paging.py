@@ -17,7 +17,8 @@ import pyarrow.compute as pc
 
 from . import locality
 from .codec import int_order_sql
-from .filters import GROUPS, RUN_COLUMNS, TIME_COLUMNS, compile_filter
+from .filter_text import GROUPS, RUN_COLUMNS, TIME_COLUMNS
+from .filters import compile_filter
 from .results import arrow, arrow_texts, text
 
 IDS = "nbt_view_ids"

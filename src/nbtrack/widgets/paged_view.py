@@ -15,7 +15,7 @@ import pyarrow.compute as pc
 
 from .. import plots
 from ..errors import FilterError
-from ..store import Store, filters, paging, queries, wide
+from ..store import Store, filter_text, paging, queries, wide
 from ..store.records import RUNNING
 
 SAMPLE = 1_000      # runs drawn mark by mark in the parallel and bar charts of a paged panel
@@ -180,7 +180,7 @@ class PagedView:
         same filter a user could type, so that it means the same."""
         if isinstance(value, float) and not math.isfinite(value):   # no filter can say it; the page shows none
             return []
-        term = f"{filters.filter_name(column)} = {filters.filter_literal(value)}"
+        term = f"{filter_text.filter_name(column)} = {filter_text.filter_literal(value)}"
         box = f"({self.box}) and {term}" if self.box and not self.error else term
         cond, args = self._cond(con, box)
         return paging.ordered_ids(con, cond, args, self.sort, self.desc).to_pylist()
