@@ -319,7 +319,8 @@ def _check_panel(lab, page):
 def _check_paged_panel(lab, page):
     """10,000 runs, past the size where the page gets every run: the table pages from the kernel,
     sorts and filters there (in the language of runs(where=...)), the scatter counts runs in a grid and
-    a brush selects every run inside, in Python. Prints the paint and round-trip times.
+    a brush selects every run inside, in Python. Prints the paint and round-trip times, beside a plain
+    cell's round trip through the same page (the baseline, measured in the same run).
     NBTRACK_E2E_BIG_STORE names another store to measure (`make bench-panel`: 1,000,000 runs)."""
     import nbtrack
 

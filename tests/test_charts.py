@@ -245,7 +245,9 @@ def test_bars_group_by_the_field_asked_for(sweep):
 
 
 def test_nbtrack_charts_offers_every_builder_and_show():
-    from nbtrack import plots
+    from nbtrack import chart_data, plots
 
-    assert set(charts.__all__) == set(plots.__all__) | {"show"}
+    frame = ["chart_frame", "defaults"]   # the runs as the charts take them, and their default axes
+    assert set(charts.__all__) == set(plots.__all__) | set(frame) | {"show"}
     assert all(getattr(charts, name) is getattr(plots, name) for name in plots.__all__)
+    assert all(getattr(charts, name) is getattr(chart_data, name) for name in frame)

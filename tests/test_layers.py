@@ -5,7 +5,7 @@ counting imports inside functions too (a lazy import is still a dependency). The
     kernel    kernel/      IPython glue: magics, options, cell hooks, streams, sweeps, --check, summary
     repro     repro/       checks, causes, reports, diffs, lineage, export and reproduce
     widgets   widgets/     the anywidget panels
-    charts    plots.py, inline.py, markdown.py   plain Altair charts and the Markdown report, no widget code
+    charts    plots.py, chart_data.py, inline.py, markdown.py   plain Altair charts and the Markdown report, no widget code
     api       api.py, curate.py, diff.py, formats.py   the public Python API, edits, run diffs, export formats
     recorder  recorder/    one run's lifecycle and capture, independent of IPython
     store     store/       file and team stores, spool, importer, queries: all the SQL
@@ -24,7 +24,7 @@ PLACES = {   # module name prefix -> layer; the longest prefix wins
     "nbtrack": "entry", "nbtrack.__main__": "entry", "nbtrack.cli": "entry", "nbtrack.cli_common": "entry",
     "nbtrack.cli_edit": "entry",
     "nbtrack.kernel": "kernel", "nbtrack.repro": "repro", "nbtrack.widgets": "widgets",
-    "nbtrack.charts": "entry", "nbtrack.plots": "charts", "nbtrack.inline": "charts", "nbtrack.markdown": "charts", "nbtrack.api": "api", "nbtrack.diff": "api",
+    "nbtrack.charts": "entry", "nbtrack.plots": "charts", "nbtrack.chart_data": "charts", "nbtrack.inline": "charts", "nbtrack.markdown": "charts", "nbtrack.api": "api", "nbtrack.diff": "api",
     "nbtrack.formats": "api", "nbtrack.curate": "api",
     "nbtrack.recorder": "recorder", "nbtrack.store": "store",
     "nbtrack.errors": "base", "nbtrack.secrets": "base", "nbtrack.version": "base", "nbtrack.retry": "base",

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from ipywidgets.widgets.widget import _remove_buffers
 
 import nbtrack
-from nbtrack import plots
+from nbtrack import chart_data
 from nbtrack.errors import NbtrackError
 from nbtrack.store import Store, paging, queries
 from nbtrack.widgets.paged import FIRST_ROWS
@@ -592,7 +592,7 @@ def test_the_table_is_sent_before_the_sample_the_charts_draw_is_read(store, monk
         assert _until(lambda: panel.specs and panel._specs_key == panel._charts_key()), "charts never drawn"
         sampled = set(panel._view.sampled)
         assert calls[1][1]["ids"] == sorted(sampled) and len(sampled) == 300   # the read given up
-        expected = plots.defaults(plots.chart_frame(every), panel._key_counts)
+        expected = chart_data.defaults(chart_data.chart_frame(every), panel._key_counts)
         assert (panel.x, panel.y, panel.color) == (expected["x"], expected["y"], expected["color"])
         title = panel.specs["parallel"]["title"]
         assert title["subtitle"] == "a random sample of 300 of 300 runs, and the selected ones"

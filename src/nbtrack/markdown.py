@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from . import plots
+from . import chart_data, plots
 from .errors import NbtrackError
 from .version import __version__
 
@@ -46,8 +46,8 @@ def write(runs: pd.DataFrame, path: str | Path, *, title: str | None = None, sto
     out = Path(path)
     folder = out.with_name(out.stem + "_files")
     folder.mkdir(parents=True, exist_ok=True)
-    frame = plots.chart_frame(runs)
-    axes = plots.defaults(frame) if len(frame) else {"x": None, "y": None, "color": None}
+    frame = chart_data.chart_frame(runs)
+    axes = chart_data.defaults(frame) if len(frame) else {"x": None, "y": None, "color": None}
     charts: dict[str, Any] = {}
     if len(frame) and axes["y"]:
         charts["scatter"] = plots.scatter(frame, axes["x"], axes["y"], axes["color"])
@@ -78,7 +78,7 @@ def write(runs: pd.DataFrame, path: str | Path, *, title: str | None = None, sto
 
 
 def _columns(frame: pd.DataFrame) -> list[str]:
-    varying = plots.varying(frame, "params")
+    varying = chart_data.varying(frame, "params")
     metrics = [c for c in frame.columns if c.startswith("metrics.") and not c.startswith("metrics.sys.")]
     return (varying + metrics)[:MAX_COLUMNS]
 
@@ -101,7 +101,7 @@ def _table(runs: pd.DataFrame, frame: pd.DataFrame) -> list[str]:
 
 def _differs(frame: pd.DataFrame) -> list[str]:
     lines = []
-    for column in plots.varying(frame, "params"):
+    for column in chart_data.varying(frame, "params"):
         values = sorted({text(v) for v in frame[column] if v is not None}, key=str)
         lines.append(f"- **{text(column.split('.', 1)[1])}**: {', '.join(values[:20])}"
                      f"{f' and {len(values) - 20} more' if len(values) > 20 else ''}")

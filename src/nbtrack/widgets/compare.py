@@ -16,7 +16,7 @@ import anywidget
 import pandas as pd
 import traitlets
 
-from .. import curate, plots
+from .. import chart_data, curate, plots
 from ..errors import NbtrackError
 from ..api import resolve_store, run_from_detail
 from ..diff import diff_many
@@ -90,7 +90,7 @@ class ComparePanel(PagedPanel, anywidget.AnyWidget):
         self._views = LatestAnswer(self.store.connect, self._page_view, self._page_view_done, self._lock)   # paged.py
         self._anchor: str | None = None
         self._raw = pd.DataFrame(columns=queries.BASE_COLUMNS)
-        self._frame = plots.chart_frame(self._raw)
+        self._frame = chart_data.chart_frame(self._raw)
         self._key_counts: dict[str, dict[str, int]] = {}
         self._logged: list[str] = []
         self._stored_points = pd.DataFrame(columns=["run_id", "label", "key", "step", "value"])
@@ -184,7 +184,7 @@ class ComparePanel(PagedPanel, anywidget.AnyWidget):
                 raw = pd.DataFrame(columns=queries.BASE_COLUMNS)
             if not paged:
                 self._raw = raw
-                self._frame = plots.chart_frame(raw)
+                self._frame = chart_data.chart_frame(raw)
                 with self.hold_trait_notifications():
                     self._choose_axes()
                     self.table = table_payload(self._frame, self.store)
@@ -198,7 +198,7 @@ class ComparePanel(PagedPanel, anywidget.AnyWidget):
 
     def _choose_axes(self) -> None:
         """Axes the charts' runs have: those the user chose or asked for, else the defaults."""
-        d = plots.defaults(self._frame, self._key_counts) if len(self._raw) else {"x": None, "y": None,
+        d = chart_data.defaults(self._frame, self._key_counts) if len(self._raw) else {"x": None, "y": None,
                                                                                    "color": None}
         for axis in ("x", "y", "color"):
             current = getattr(self, axis)
@@ -227,7 +227,7 @@ class ComparePanel(PagedPanel, anywidget.AnyWidget):
     def _check_axes(self, *names: str | None) -> None:
         fields = self._fields()
         if fields is not None:
-            plots.check_fields(fields, *names)
+            chart_data.check_fields(fields, *names)
 
     def _update_specs(self) -> None:
         if self._view is not None:   # on the charts' thread: the table is drawn meanwhile
@@ -330,7 +330,7 @@ class ComparePanel(PagedPanel, anywidget.AnyWidget):
         fields = self._fields()
         if change["new"] and fields is not None and change["new"] not in fields.columns:
             setattr(self, change["name"], change["old"])
-            plots.check_fields(fields, change["new"])
+            chart_data.check_fields(fields, change["new"])
         self._update_specs()
 
     def _on_selected(self, change: dict[str, Any]) -> None:

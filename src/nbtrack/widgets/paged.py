@@ -16,7 +16,7 @@ from typing import Any, Iterator
 
 import duckdb
 
-from .. import plots
+from .. import chart_data, plots
 from ..errors import warn
 from ..store import paging, queries
 from . import binning
@@ -112,7 +112,7 @@ class PagedPanel:
             return
         with self._reading() as con:
             raw = queries.runs_frame(con, ids=chosen)
-        frame = self._view.with_every_column(plots.chart_frame(raw))
+        frame = self._view.with_every_column(chart_data.chart_frame(raw))
         with self._lock:
             if self._sample_due is not chosen:   # a refresh since wants another: its own build reads it
                 return

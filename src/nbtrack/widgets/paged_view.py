@@ -13,7 +13,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .. import plots
+from .. import chart_data
 from ..errors import FilterError
 from ..store import Store, filter_text, paging, queries, wide
 from ..store.records import RUNNING
@@ -128,7 +128,7 @@ class PagedView:
             pd.DataFrame(columns=queries.BASE_COLUMNS)
         # in table order; a run deleted since the order was read is left out, not shown as a blank row
         frame = frame.set_index("run_id", drop=False).reindex(ids).dropna(subset=["run_id"]).reset_index(drop=True)
-        return self.with_every_column(plots.chart_frame(frame))
+        return self.with_every_column(chart_data.chart_frame(frame))
 
     def names(self) -> list[str]:
         """The view's params, metrics and values columns, in the frame's order."""

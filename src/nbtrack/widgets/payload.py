@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from .. import plots
+from .. import chart_data
 from ..store import Store
 
 DEFAULT_CURVE_RUNS = 5     # curves shown while nothing is selected: the latest runs that logged points
@@ -47,12 +47,12 @@ def table_payload(frame: pd.DataFrame, store: Store, kinds: dict[str, str] | Non
     columns, data = [], {}
     for name in frame.columns:
         group, _, key = name.partition(".")
-        if group not in plots.GROUPS:
+        if group not in chart_data.GROUPS:
             group, key = "run", name
         series = frame[name]
         if kinds and name in kinds:
             kind = kinds[name]
-        elif name in plots.TIME_COLUMNS:
+        elif name in chart_data.TIME_COLUMNS:
             kind = "time"   # milliseconds since the epoch (chart_frame)
         elif pd.api.types.is_bool_dtype(series):
             kind = "bool"
