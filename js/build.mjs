@@ -8,8 +8,9 @@ import { readFileSync } from "node:fs";
 const out = "src/nbtrack/static";
 const widgets = ["compare", "chart", "report"];
 const pages = ["page"];   // the saved comparison (panel.save): the panel on a model that lives in the page
+const modules = ["vega"];   // vega-embed for the panel's charts, sent apart from its module (js/compare.js)
 const options = {
-  entryPoints: [...widgets, ...pages].map((w) => `js/${w}.js`),
+  entryPoints: [...widgets, ...pages, ...modules].map((w) => `js/${w}.js`),
   bundle: true, format: "esm", minify: true, outdir: out, target: "es2020", legalComments: "none",
   logLevel: "warning",
 };
@@ -19,7 +20,7 @@ if (process.argv.includes("--watch")) {
   await (await context({ ...options, minify: false })).watch();
 } else {
   await build(options);
-  for (const w of [...widgets, ...pages]) {
+  for (const w of [...widgets, ...pages, ...modules]) {
     const file = `${out}/${w}.js`;
     const kib = statSync(file).size / 1024;
     const gz = gzipSync(readFileSync(file)).length / 1024;

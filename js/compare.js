@@ -1,8 +1,8 @@
 // The compare panel: runs table, charts (Vega-Lite specs built by Altair in Python) and a diff,
 // linked by one selection that lives in the model ("selected": run ids) and so in Python too.
 // Every string from the store is set as textContent: never as HTML.
-import embed from "vega-embed";
 import { h, select } from "./dom.js";
+import { loadEmbed, useEmbed } from "./vega_loader.js";
 import { editInPlace, editToolbar, sendEdit } from "./edits.js";
 import {
   brushSelect, clickSelect, constantColumns, decodeTable, formatValue, pagedRange, rowOrder, rowsFor,
@@ -36,6 +36,7 @@ import {
  * @property {?string} group  the bar chart's grouping column
  * @property {string} renderer  "auto", "svg" or "canvas"
  * @property {string} status  the line above the table (counts, live runs)
+ * @property {string} _vega  vega-embed's bundle (js/vega.js), evaluated when the first chart is drawn
  *
  * A saved page (js/page.js) adds `saved_page: true` to the same model: no kernel behind it.
  */
@@ -445,6 +446,7 @@ function render({ model, el }) {
     // the data arrives after the first layout: lay out again when it (or the selection) changes,
     // or axis labels and legends keep the width they had with no data and are cut off
     prepared.autosize = { type: "pad", ...(prepared.autosize || {}), resize: true };
+    const embed = await loadEmbed(model.get("_vega"));
     const result = await embed(target, prepared, {
       renderer: rendererFor(tab, rows), actions: false, tooltip: true,
     });
@@ -611,4 +613,5 @@ function render({ model, el }) {
   return () => finalize();
 }
 
+export { useEmbed };   // for js/page.js
 export default { render };

@@ -1,7 +1,8 @@
 // A saved comparison (panel.save, nbtrack report): the compare panel drawn on a model that lives in
 // this page instead of a kernel. Python precomputed the specs and every run's curves; the page does
 // the rest of what the kernel would: the curves of the selected runs and the diff between them.
-import panel from "./compare.js";
+import embed from "vega-embed";
+import panel, { useEmbed } from "./compare.js";
 import { curveRows, diffFromTable } from "./saved.js";
 import { decodeTable } from "./table.js";
 
@@ -58,4 +59,5 @@ function savedModel(state) {
 const state = JSON.parse(document.getElementById("nbt-state").textContent);
 const model = savedModel(state);
 if (state.curve_keys.length && !state.curve_keys.includes(model.get("curve_key"))) model.set("curve_key", state.curve_keys[0]);
+useEmbed(embed);   // the page is one file: vega-embed is in it, not in a trait
 panel.render({ model, el: document.getElementById("nbt-root") });

@@ -175,11 +175,17 @@ def test_an_empty_store_gives_an_empty_panel(tmp_path):
 
 
 def test_the_bundle_is_self_contained():
-    bundle = (ROOT / "src" / "nbtrack" / "static" / "compare.js").read_text()
-    for cdn in ("esm.sh", "cdn.jsdelivr", "unpkg.com", "cdnjs", "skypack"):
-        assert cdn not in bundle
-    assert not re.search(r"""(import\(|from)\s*["']https?:""", bundle)   # nothing fetched at run time
-    assert len(bundle) > 300_000   # vega, vega-lite and vega-embed are inside
+    """What the panel's page evaluates: its module and the vega-embed it is sent apart (_vega)."""
+    from nbtrack.widgets.compare import ComparePanel
+
+    static = ROOT / "src" / "nbtrack" / "static"
+    vega = (static / "vega.js").read_text()
+    for bundle in ((static / "compare.js").read_text(), vega):
+        for cdn in ("esm.sh", "cdn.jsdelivr", "unpkg.com", "cdnjs", "skypack"):
+            assert cdn not in bundle
+        assert not re.search(r"""(import\(|from)\s*["']https?:""", bundle)   # nothing fetched at run time
+    assert len(vega) > 300_000   # vega, vega-lite and vega-embed are inside
+    assert "_vega" in ComparePanel.class_traits(sync=True)
 
 
 @pytest.mark.slow
@@ -193,7 +199,7 @@ def test_the_wheel_ships_the_bundle(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     (wheel,) = tmp_path.glob("nbtrack-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
-    assert "nbtrack/static/compare.js" in names and "nbtrack/static/compare.css" in names
+    assert {"nbtrack/static/compare.js", "nbtrack/static/compare.css", "nbtrack/static/vega.js"} <= set(names)
 
 
 def test_a_missing_front_end_is_a_clear_error(monkeypatch, tmp_path):

@@ -5,6 +5,7 @@ so a panel built from many small widgets would ship it many times and bloat save
 """
 from __future__ import annotations
 
+import functools
 import os
 import threading
 import time
@@ -63,13 +64,16 @@ class ComparePanel(PagedPanel, anywidget.AnyWidget):
     group = traitlets.Unicode(None, allow_none=True).tag(sync=True)
     renderer = traitlets.Unicode("auto").tag(sync=True)   # auto: SVG, canvas past a few thousand marks
     status = traitlets.Unicode("").tag(sync=True)
+    # vega-embed's code, apart from _esm: the page draws the table before it evaluates this (js/vega_loader.js)
+    _vega = traitlets.Unicode().tag(sync=True)
 
     def __init__(self, runs: pd.DataFrame | list[str] | None = None, *, experiment: str | None = None,
                  where: str | None = None, x: str | None = None, y: str | None = None,
                  color: str | None = None, store: str | os.PathLike[str] | Store | None = None,
                  paged: bool | None = None) -> None:
         require_bundle("compare")
-        super().__init__()
+        require_bundle("vega")
+        super().__init__(_vega=vega_code())
         self.store = resolve_store(store)
         self.experiment, self.where = experiment, where
         if isinstance(runs, pd.DataFrame):
@@ -382,6 +386,12 @@ class ComparePanel(PagedPanel, anywidget.AnyWidget):
             self.selected = [i for i in self.selected if i not in set(ids)]
         self.refresh()
         self.send({"type": "edited", "action": action, "runs": ids, "count": n})
+
+
+@functools.cache
+def vega_code() -> str:
+    """vega-embed, which the widgets that draw charts are sent apart from their module (js/vega_loader.js)."""
+    return (STATIC / "vega.js").read_text(encoding="utf-8")
 
 
 def require_bundle(name: str) -> None:

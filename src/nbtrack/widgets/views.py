@@ -6,7 +6,7 @@ from typing import Any
 import anywidget
 import traitlets
 
-from .compare import STATIC, require_bundle
+from .compare import STATIC, require_bundle, vega_code
 
 
 class ChartView(anywidget.AnyWidget):
@@ -17,11 +17,13 @@ class ChartView(anywidget.AnyWidget):
     # synced to the page; js/chart.js documents each one (typedef ChartModel)
     spec = traitlets.Dict().tag(sync=True)
     renderer = traitlets.Unicode("svg").tag(sync=True)
+    _vega = traitlets.Unicode().tag(sync=True)   # vega-embed, evaluated once a page (js/vega_loader.js)
 
     def __init__(self, chart: Any) -> None:
         require_bundle("chart")
+        require_bundle("vega")
         spec = chart if isinstance(chart, dict) else chart.to_dict()
-        super().__init__(spec=spec)
+        super().__init__(spec=spec, _vega=vega_code())
 
     def __repr__(self) -> str:
         return f"ChartView({self.spec.get('title', 'chart')!r})" if isinstance(self.spec.get("title"), str) \
