@@ -205,9 +205,9 @@ def test_the_wheel_ships_the_bundle(tmp_path):
 def test_a_missing_front_end_is_a_clear_error(monkeypatch, tmp_path):
     import importlib
 
-    compare_module = importlib.import_module("nbtrack.widgets.compare")
+    bundles = importlib.import_module("nbtrack.widgets.bundles")
 
-    monkeypatch.setattr(compare_module, "STATIC", tmp_path)
+    monkeypatch.setattr(bundles, "STATIC", tmp_path)
     with pytest.raises(nbtrack.NbtrackError, match="front end is not built.*npm run build"):
         nbtrack.compare(store=tmp_path / "runs.duckdb")
 

@@ -5,7 +5,6 @@ so a panel built from many small widgets would ship it many times and bloat save
 """
 from __future__ import annotations
 
-import functools
 import os
 import threading
 import time
@@ -25,13 +24,13 @@ from ..recorder.run import ActiveRun
 from ..recorder.session import session
 from ..store import Store, curves, queries
 from .live import hub
+from .bundles import STATIC, require_bundle, vega_code
 from .latest import LatestAnswer
 from .paged import PagedPanel
 from .paged_view import PagedView
 from .payload import DEFAULT_CURVE_RUNS, MAX_CURVE_RUNS, records, table_payload
 from ..store.records import RUNNING
 
-STATIC = Path(__file__).resolve().parent.parent / "static"
 MAX_DIFF_RUNS = 8
 EDITS = {"tag": curate.tag, "untag": curate.untag, "rename": curate.rename, "note": curate.note, "star": curate.star,
          "delete": curate.delete, "restore": curate.restore}   # what the page may ask for
@@ -71,8 +70,7 @@ class ComparePanel(PagedPanel, anywidget.AnyWidget):
                  where: str | None = None, x: str | None = None, y: str | None = None,
                  color: str | None = None, store: str | os.PathLike[str] | Store | None = None,
                  paged: bool | None = None) -> None:
-        require_bundle("compare")
-        require_bundle("vega")
+        require_bundle("compare", "vega")
         super().__init__(_vega=vega_code())
         self.store = resolve_store(store)
         self.experiment, self.where = experiment, where
@@ -386,23 +384,6 @@ class ComparePanel(PagedPanel, anywidget.AnyWidget):
             self.selected = [i for i in self.selected if i not in set(ids)]
         self.refresh()
         self.send({"type": "edited", "action": action, "runs": ids, "count": n})
-
-
-@functools.cache
-def vega_code() -> str:
-    """vega-embed, which the widgets that draw charts are sent apart from their module (js/vega_loader.js)."""
-    return (STATIC / "vega.js").read_text(encoding="utf-8")
-
-
-def require_bundle(name: str) -> None:
-    """A clear error, not a blank output, when the front end was never built (an install that
-    skipped npm)."""
-    if not (STATIC / f"{name}.js").exists():
-        from ..errors import NbtrackError
-
-        raise NbtrackError(f"the {name} widget's front end is not built ({STATIC / (name + '.js')} is missing): "
-                           "run `npm install && npm run build` in the nbtrack checkout, or reinstall with "
-                           "`pip install -e .` with npm on PATH")
 
 
 def compare(runs: pd.DataFrame | list[str] | None = None, *, experiment: str | None = None,

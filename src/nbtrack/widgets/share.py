@@ -23,6 +23,7 @@ import numpy as np
 from .. import plots
 from ..store import curves, queries
 from ..version import __version__
+from .bundles import STATIC, require_bundle
 
 if TYPE_CHECKING:
     from .compare import ComparePanel
@@ -36,7 +37,6 @@ TRAITS = ("table", "selected", "specs", "curve_keys", "curve_key", "x", "y", "co
 
 def save(panel: ComparePanel, path: str | os.PathLike[str], title: str | None = None) -> Path:
     """Write the panel as one HTML file; return its path."""
-    from .compare import STATIC, require_bundle
 
     require_bundle("page")
     state = page_state(panel, title)

@@ -6,7 +6,7 @@ from typing import Any
 import anywidget
 import traitlets
 
-from .compare import STATIC, require_bundle, vega_code
+from .bundles import STATIC, require_bundle, vega_code
 
 
 class ChartView(anywidget.AnyWidget):
@@ -20,8 +20,7 @@ class ChartView(anywidget.AnyWidget):
     _vega = traitlets.Unicode().tag(sync=True)   # vega-embed, evaluated once a page (js/vega_loader.js)
 
     def __init__(self, chart: Any) -> None:
-        require_bundle("chart")
-        require_bundle("vega")
+        require_bundle("chart", "vega")
         spec = chart if isinstance(chart, dict) else chart.to_dict()
         super().__init__(spec=spec, _vega=vega_code())
 
