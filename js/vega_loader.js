@@ -1,8 +1,9 @@
-// vega-embed for the widgets that draw charts (compare.js, chart.js). It is 858 of the 900 KiB the panel's
-// bundle was, so it comes in a trait of its own (_vega, js/vega.js) and is evaluated when the first chart is
-// drawn: the panel's table is drawn without waiting for it (74-152 ms a panel on a fresh page in Chromium here). And once a
-// page: each widget's module is its own (anywidget imports each from a new URL), so the evaluated code
-// is kept on globalThis, by its text, for every widget that sends the same.
+// vega-embed for the widgets that draw charts (compare.js, chart.js). It is 858 of the 900 KiB the
+// panel's bundle was, so it comes in a trait of its own (_vega, js/vega.js) and is evaluated when the
+// first chart is drawn: the panel's table is drawn without waiting for it (74-152 ms a panel on a fresh
+// page in Chromium here). And once a page: each widget's module is its own (anywidget imports each
+// from a new URL), so the evaluated code is kept on globalThis, by its text, for every widget that
+// sends the same.
 const EMBEDS = (globalThis.__nbtrackVegaEmbed ??= new Map());
 let givenEmbed = null;
 
