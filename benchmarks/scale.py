@@ -262,7 +262,7 @@ def fig_panel(store: str) -> dict[str, Any]:
                                                             y.replace(".", "\\."): [0, 1e9]}), 3)
     out["brushed_runs"] = len(panel.selected)
     state, _, buffers = _remove_buffers(panel.get_state())
-    data = {k: v for k, v in state.items() if k not in ("_esm", "_css")}
+    data = {k: v for k, v in state.items() if k not in ("_esm", "_css", "_vega")}
     out["state_bytes"] = len(json.dumps(data)) + sum(len(b) for b in buffers)
     window = " ORDER BY r.started_at, r.run_id LIMIT 200 OFFSET " + str(n // 2)
     out["raw_window_ms"] = _ms(lambda: con.df(_wide_sql().replace(" ORDER BY r.started_at, r.run_id", window)), 3)
