@@ -2,7 +2,7 @@
 // linked by one selection that lives in the model ("selected": run ids) and so in Python too.
 // Every string from the store is set as textContent: never as HTML.
 import { h, select } from "./dom.js";
-import { loadEmbed, useEmbed } from "./vega_loader.js";
+import { loadEmbed } from "./vega_loader.js";
 import { editInPlace, editToolbar, sendEdit } from "./edits.js";
 import {
   brushSelect, clickSelect, constantColumns, decodeTable, formatValue, pagedRange, rowOrder, rowsFor,
@@ -613,5 +613,4 @@ function render({ model, el }) {
   return () => finalize();
 }
 
-export { useEmbed };   // for js/page.js
 export default { render };

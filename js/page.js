@@ -2,9 +2,10 @@
 // this page instead of a kernel. Python precomputed the specs and every run's curves; the page does
 // the rest of what the kernel would: the curves of the selected runs and the diff between them.
 import embed from "vega-embed";
-import panel, { useEmbed } from "./compare.js";
+import panel from "./compare.js";
 import { curveRows, diffFromTable } from "./saved.js";
 import { decodeTable } from "./table.js";
+import { useEmbed } from "./vega_loader.js";
 
 function decodeBuffers(table) {
   const data = {};

@@ -309,6 +309,10 @@ def _check_panel(lab, page):
                            "experiment='digits'), metric='metrics.accuracy', group='params.loss'))")
     expect(page.locator(".nbtrack-chart[data-rendered=true] svg .mark-rect.role-mark path").last) \
         .to_be_visible(timeout=30_000)
+    # vega-embed came apart from the widgets' own modules and was evaluated once for the page: the
+    # panels above and this chart share it (js/vega_loader.js)
+    assert page.locator(".nbtrack-panel .nbt-chart svg").count() >= 1
+    assert page.evaluate("() => globalThis.__nbtrackVegaEmbed && globalThis.__nbtrackVegaEmbed.size") == 1
 
     _check_paged_panel(lab, page)
 
